@@ -1,0 +1,54 @@
+# sparsegen: one command to install (make setup), one to test (make test).
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PYTEST_JOBS ?= 2
+# Optional Debian packages: ccache (faster Verilator rebuilds), iverilog (second simulator),
+# qflow-tech-osu018 (the osu018 liberty, unpacked only, see constraints/fetch_osu018.sh).
+APT_PACKAGES := ccache iverilog
+
+.PHONY: setup test test-slow lint gen synth clean help
+
+help:
+	@echo "make setup      create $(VENV) and install sparsegen with its toolchain"
+	@echo "make test       run the default test suite (under 20 minutes on 2 cores)"
+	@echo "make test-slow  run everything, including the slow full cross products"
+	@echo "make lint       ruff, and verilator --lint-only on a generated design"
+	@echo "make gen        generate dbb-pe (block_size=8, nnz=4) into out/"
+	@echo "make synth      synthesize that design for sky130hd and print the area"
+
+setup: $(VENV)/.installed
+	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    (apt-get update -qq && apt-get install -y -qq $(APT_PACKAGES) >/dev/null) \
+	        || echo "setup: optional apt packages not installed ($(APT_PACKAGES)); continuing"; \
+	    sh constraints/fetch_osu018.sh build/pdk/osu018 \
+	        || echo "setup: osu018 liberty not unpacked; --tech osu018 stays unavailable"; \
+	else \
+	    echo "setup: no root apt-get: skipping optional $(APT_PACKAGES) and osu018"; \
+	fi
+	@$(BIN)/sparsegen --version
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+test:
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS) -m "not slow"
+
+test-slow:
+	$(BIN)/python -m pytest -n $(PYTEST_JOBS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/sparsegen lint dbb-pe -p block_size=8 -p nnz=4
+
+gen:
+	$(BIN)/sparsegen gen dbb-pe -p block_size=8 -p nnz=4 -o out/
+
+synth:
+	$(BIN)/sparsegen synth dbb-pe -p block_size=8 -p nnz=4 --tech sky130hd
+
+clean:
+	rm -rf build out sim_build .pytest_cache

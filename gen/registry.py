@@ -1,0 +1,125 @@
+"""The registry of designs: name -> config class, component, and a one-line summary.
+
+A design is anything ``sparsegen gen`` can emit. Its parameters are the fields of its config
+dataclass (see :mod:`sparsegen.hw.params`), so listing, parsing and validating them needs no
+per-design code here.
+"""
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from amaranth.lib import wiring
+
+from ..hw import actdbb, pe, s2ta
+from ..hw.params import Config, ParamSpec
+from .errors import UsageError
+
+__all__ = ["Design", "DESIGNS", "get_design", "parse_params", "make_config"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """A generatable design."""
+
+    name: str
+    config_cls: type[Config]
+    component: Callable[[Config], wiring.Component]
+    summary: str
+    gemm: bool = False              # `sparsegen sim` can run GEMMs/convolutions on it
+
+    @property
+    def top(self) -> str:
+        """Verilog module name of the design's top level."""
+        return self.name.replace("-", "_")
+
+    @property
+    def params(self) -> tuple[ParamSpec, ...]:
+        return self.config_cls.param_specs()
+
+
+DESIGNS: dict[str, Design] = {d.name: d for d in [
+    Design("dense-pe", pe.DensePEConfig, pe.DensePE,
+           "dense dot-product PE: BZ multipliers, adder tree, accumulator (optional ZVCG)"),
+    Design("dbb-pe", pe.DBBPEConfig, pe.WeightMuxPE,
+           "S2TA weight-mux PE: DBB(BZ, NNZ) weights, NNZ BZ:1 muxes and multipliers"),
+    Design("act-dbb", actdbb.ActDBBConfig, actdbb.ActDBB,
+           "S2TA dynamic activation DBB unit (DAP): top-nnz_a of each block, mask + values"),
+    Design("dense-array", s2ta.DenseArrayConfig, s2ta.DenseArray,
+           "dense output-stationary systolic array of scalar MACs (optional ZVCG): baseline",
+           gemm=True),
+    Design("s2ta", s2ta.S2TAConfig, s2ta.S2TA,
+           "S2TA systolic tensor array: variant w (weight DBB), a (activation DBB, "
+           "time-unrolled) or aw (both)", gemm=True),
+]}
+
+
+def get_design(name: str) -> Design:
+    """Look a design up by name; :class:`UsageError` lists the known ones."""
+    try:
+        return DESIGNS[name]
+    except KeyError:
+        raise UsageError(f"unknown design `{name}` (choose from {', '.join(DESIGNS)})") from None
+
+
+def _parse_value(design: Design, spec: ParamSpec, raw):
+    """Convert a command-line string (or a TOML value) to the parameter's type."""
+    if not isinstance(raw, str):
+        return raw                      # TOML already typed it; the config checks the type
+    text = raw.strip()
+    if spec.type is bool:
+        lowered = text.lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise UsageError(f"{design.name}: parameter `{spec.name}` takes true/false/1/0, "
+                         f"not {raw!r}")
+    if spec.type is int:
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise UsageError(f"{design.name}: parameter `{spec.name}` takes an integer, "
+                             f"not {raw!r}") from None
+    return text
+
+
+def parse_params(design: Design, assignments: list[str] = (),
+                 config_file: Path | None = None) -> dict:
+    """Merge ``-c`` TOML values and ``-p k=v`` strings (later wins) into typed values.
+
+    The TOML file holds ``key = value`` pairs at top level or under a ``[params]`` table.
+    """
+    by_name = {spec.name: spec for spec in design.params}
+    raw: dict = {}
+    if config_file is not None:
+        try:
+            with open(config_file, "rb") as f:
+                table = tomllib.load(f)
+        except OSError as exc:
+            raise UsageError(f"cannot read config file {config_file}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UsageError(f"config file {config_file} is not valid TOML: {exc}") from None
+        raw.update(table.get("params", table) if isinstance(table.get("params"), Mapping)
+                   else table)
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"-p expects key=value, not {item!r}")
+        raw[key.strip()] = value
+    values = {}
+    for key, value in raw.items():
+        if key not in by_name:
+            raise UsageError(f"{design.name}: unknown parameter `{key}` "
+                             f"(parameters: {', '.join(by_name)})")
+        values[key] = _parse_value(design, by_name[key], value)
+    return values
+
+
+def make_config(design: Design, values: Mapping) -> Config:
+    """Build and validate the design's config; bad values become :class:`UsageError`."""
+    try:
+        return design.config_cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"{design.name}: {exc}") from None

@@ -1,0 +1,165 @@
+"""S2TA's dynamic activation DBB unit (DAP): keep the top-``nnz_a`` activations of each block.
+
+Selection rule (DESIGN.md, shared with ``sim/golden/dbb.prune_activations``): per block of BZ
+activations keep the ``nnz_a`` entries with the largest magnitude; equal magnitudes go to the
+lower index; a zero is never kept; a block with fewer non-zeros keeps all of them.
+"""
+
+import dataclasses
+
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .arith import popcount
+from .dbb import index_width, weight_slot_layout
+from .params import Config, param
+
+__all__ = ["ActDBBConfig", "ActDBB", "act_dbb_output_layout", "rank_keep"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ActDBBConfig(Config):
+    """Configuration of :class:`ActDBB`."""
+
+    block_size: int = param(8, lo=2, hi=32, pow2=True, help="BZ: activations per block")
+    nnz_max: int = param(4, lo=1, hi="block_size",
+                         help="largest run-time nnz_a the unit supports (output slots)")
+    data_width: int = param(8, lo=2, hi=16, help="signed activation width in bits")
+
+
+def act_dbb_output_layout(block_size: int, nnz_max: int, data_width: int) -> data.StructLayout:
+    """A compressed activation block: BZ-bit ``mask`` and ``nnz_max`` (value, index) slots.
+
+    Slots hold the kept activations in ascending index order; unused slots are (0, 0).
+    """
+    return data.StructLayout({
+        "mask": block_size,
+        "slots": data.ArrayLayout(weight_slot_layout(block_size, data_width), nnz_max),
+    })
+
+
+def rank_keep(m: Module, values, nnz, data_width: int):
+    """Combinational top-``nnz`` selection by parallel rank counting; returns the keep mask.
+
+    Element ``i`` is beaten by ``j`` when ``|a_j| > |a_i|``, or ``|a_j| == |a_i|`` and
+    ``j < i``. ``i`` is kept when it is non-zero and fewer than ``nnz`` elements beat it.
+    Each unordered pair is compared once (BZ(BZ-1)/2 magnitude comparators), each rank is a
+    popcount of BZ-1 bits, then one small compare against ``nnz``. A sorting network would
+    need about as many comparators (19 for BZ=8, but each drives a data-width swap mux) and
+    log^2(BZ) levels of them in series; rank counting has one comparator level, so it is both
+    smaller and shallower here, and it yields the mask the output format needs directly.
+    """
+    n = len(values)
+    mags = []
+    for i, v in enumerate(values):
+        mag = Signal(unsigned(data_width), name=f"mag{i}")    # |-2^(w-1)| = 2^(w-1) fits
+        m.d.comb += mag.eq(Mux(v < 0, -v, v))
+        mags.append(mag)
+    beats = [[None] * n for _ in range(n)]      # beats[j][i]: j beats i
+    for i in range(n):
+        for j in range(i + 1, n):
+            # j > i: i (the lower index) wins ties.
+            i_wins = Signal(name=f"win{i}_{j}")
+            m.d.comb += i_wins.eq(mags[i] >= mags[j])
+            beats[i][j], beats[j][i] = i_wins, ~i_wins
+    keep = Signal(n)
+    for i in range(n):
+        rank = popcount(Cat(*(beats[j][i] for j in range(n) if j != i)))
+        m.d.comb += keep[i].eq((values[i] != 0) & (rank < nnz))
+    return keep
+
+
+class ActDBB(wiring.Component):
+    """Dynamic activation DBB compression, one block per cycle.
+
+    Parameters
+    ----------
+    config : ActDBBConfig
+    side : shape-castable
+        Payload carried alongside each block (default 1 bit).
+
+    Members
+    -------
+    nnz_a : In(range(1, nnz_max + 1))
+        Run-time bound: activations kept per block. Change it only between layers (while no
+        block is in flight).
+    i : In(stream.Signature(StructLayout({"a": ArrayLayout(signed(data_width), BZ),
+                                          "side": side})))
+        Dense activation blocks. ``side`` (constructor argument, 1 bit by default, where it
+        marks the last block of a dot product) travels with the block unchanged; an array
+        uses it to keep the weights in step with the activations.
+    o : Out(stream.Signature(StructLayout({"block": act_dbb_output_layout, "side": side})))
+        The compressed block: ``mask`` of the kept positions and the kept values in ascending
+        index order in ``slots`` (with their indices).
+
+    Timing
+    ------
+    Two register stages (selection, then compaction): :attr:`LATENCY` = 2 edges from the edge
+    that accepts a block to the edge where it leaves with ``o.ready`` high. One block per
+    cycle; a stalled ``o`` holds the pipeline and lowers ``i.ready``.
+    """
+
+    LATENCY = 2
+
+    def __init__(self, config: ActDBBConfig, *, side=1):
+        if not isinstance(config, ActDBBConfig):
+            raise TypeError(f"config must be an ActDBBConfig, not {type(config).__name__}")
+        self._config = config
+        cfg = config
+        super().__init__({
+            "nnz_a": In(range(1, cfg.nnz_max + 1), init=cfg.nnz_max),
+            "i": In(stream.Signature(data.StructLayout({
+                "a": data.ArrayLayout(signed(cfg.data_width), cfg.block_size),
+                "side": side}))),
+            "o": Out(stream.Signature(data.StructLayout({
+                "block": act_dbb_output_layout(cfg.block_size, cfg.nnz_max, cfg.data_width),
+                "side": side}))),
+        })
+
+    @property
+    def config(self) -> ActDBBConfig:
+        return self._config
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self._config
+        bz, width = cfg.block_size, cfg.data_width
+
+        advance = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        take = self.i.valid & self.i.ready
+
+        # Stage 1: select.
+        values = [self.i.payload.a[i] for i in range(bz)]
+        keep = rank_keep(m, values, self.nnz_a, width)
+        s1_valid = Signal()
+        s1_side = Signal.like(self.i.payload.side)
+        s1_keep = Signal(bz)
+        s1_a = Signal(data.ArrayLayout(signed(width), bz))
+        with m.If(advance):
+            m.d.sync += s1_valid.eq(take)
+            with m.If(take):
+                m.d.sync += [s1_keep.eq(keep), s1_a.eq(self.i.payload.a),
+                             s1_side.eq(self.i.payload.side)]
+
+        # Stage 2: compact the kept values into slots in ascending index order. Slot s takes
+        # the element whose kept-prefix count is s.
+        slots = Signal(data.ArrayLayout(weight_slot_layout(bz, width), cfg.nnz_max))
+        prefix = [popcount(s1_keep[:i]) if i else Const(0, 1) for i in range(bz)]
+        for s in range(cfg.nnz_max):
+            hit = [s1_keep[i] & (prefix[i] == s) for i in range(bz)]
+            # At most one element hits a slot, so OR-ing the gated candidates is a mux.
+            value, index = 0, 0
+            for i in range(bz):
+                value = value | Mux(hit[i], s1_a[i].as_unsigned(), 0)
+                index = index | Mux(hit[i], i, 0)
+            m.d.comb += [slots[s].value.eq(value[:width].as_signed()),
+                         slots[s].index.eq(index[:index_width(bz)])]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(s1_valid)
+            with m.If(s1_valid):
+                m.d.sync += [self.o.payload.block.mask.eq(s1_keep),
+                             self.o.payload.block.slots.eq(slots),
+                             self.o.payload.side.eq(s1_side)]
+        return m

@@ -1,0 +1,114 @@
+"""Declarative, validated parameters for block configs.
+
+Every block family has one frozen dataclass config. Its fields are declared with :func:`param`,
+which records the default, the allowed range and a one-line help text in the field's metadata.
+:class:`Config` validates all fields from that metadata in ``__post_init__``, so the hardware,
+the command line (``sparsegen list``, ``-p k=v``) and the tests share one definition of what a
+legal value is, and one wording of the error.
+"""
+
+import dataclasses
+from typing import Any
+
+__all__ = ["param", "Config", "ParamSpec"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ParamSpec:
+    """What a config field accepts.
+
+    ``lo``/``hi`` are inclusive bounds; either may name another (integer) field of the same
+    config, whose value then bounds this one (``nnz`` is at most ``block_size``).
+    """
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    lo: int | str | None = None
+    hi: int | str | None = None
+    pow2: bool = False
+    choices: tuple | None = None
+
+    def describe_range(self) -> str:
+        """Human-readable range, e.g. ``2..32, power of two`` or ``w, a, aw``."""
+        if self.type is bool:
+            return "true/false"
+        if self.choices is not None:
+            return ", ".join(str(c) for c in self.choices)
+        text = f"{self.lo}..{self.hi}"
+        return text + (", power of two" if self.pow2 else "")
+
+
+def param(default, *, help: str, lo=None, hi=None, pow2=False, choices=None):
+    """Declare a config field with its default, range and help text."""
+    return dataclasses.field(default=default, metadata={"sparsegen": dict(
+        help=help, lo=lo, hi=hi, pow2=pow2, choices=None if choices is None else tuple(choices))})
+
+
+class Config:
+    """Base class of the frozen dataclass configs: validates every :func:`param` field.
+
+    Subclasses may add cross-field checks in :meth:`_check`, run after the per-field ones.
+
+    Raises
+    ------
+    TypeError
+        A field has the wrong type (``bool`` is not accepted where an ``int`` is expected).
+    ValueError
+        A field is out of range, not a power of two, or not one of its choices.
+    """
+
+    def __post_init__(self):
+        for spec in self.param_specs():
+            self._check_field(spec)
+        self._check()
+
+    def _check(self):
+        pass
+
+    @classmethod
+    def param_specs(cls) -> tuple[ParamSpec, ...]:
+        """The :class:`ParamSpec` of every field, in declaration order."""
+        specs = []
+        for f in dataclasses.fields(cls):
+            meta = f.metadata.get("sparsegen")
+            if meta is None:
+                continue
+            ftype = f.type if isinstance(f.type, type) else {"int": int, "bool": bool,
+                                                             "str": str}[f.type]
+            specs.append(ParamSpec(name=f.name, type=ftype, default=f.default, **meta))
+        return tuple(specs)
+
+    def _bound(self, bound):
+        if isinstance(bound, str):
+            return getattr(self, bound), f" and `{bound}` ({getattr(self, bound)})"
+        return bound, f" and {bound}"
+
+    def _check_field(self, spec: ParamSpec):
+        value = getattr(self, spec.name)
+        # bool is a subclass of int; a flag passed where a size belongs is a mistake.
+        if not isinstance(value, spec.type) or (spec.type is int and isinstance(value, bool)):
+            raise TypeError(f"`{spec.name}` must be {_article(spec.type)}, "
+                            f"not {type(value).__name__} {value!r}")
+        if spec.choices is not None and value not in spec.choices:
+            choices = ", ".join(str(c) for c in spec.choices)
+            raise ValueError(f"`{spec.name}` must be one of {choices}, not {value!r}")
+        if spec.type is int:
+            lo = self._bound(spec.lo)[0] if spec.lo is not None else None
+            hi = self._bound(spec.hi)[0] if spec.hi is not None else None
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
+                lo_text = f"`{spec.lo}` ({lo})" if isinstance(spec.lo, str) else str(lo)
+                hi_text = f"`{spec.hi}` ({hi})" if isinstance(spec.hi, str) else str(hi)
+                raise ValueError(f"`{spec.name}` must be between {lo_text} and {hi_text}, "
+                                 f"not {value}")
+            if spec.pow2 and value & (value - 1):
+                raise ValueError(f"`{spec.name}` must be a power of two, not {value}")
+
+    def as_dict(self) -> dict:
+        """The field values, for JSON metadata and cache keys."""
+        return dataclasses.asdict(self)
+
+
+def _article(t: type) -> str:
+    return {int: "an int", bool: "a bool", str: "a str"}.get(t, t.__name__)

@@ -1,0 +1,139 @@
+"""Build generated Verilog with Verilator once per distinct design, and run cocotb tests on it.
+
+Verilator builds dominate test time (about 15 s each, mostly C++ compilation), so a build is
+keyed by the sha256 of what goes into it: the Verilog text, the waivers, the Verilator and
+cocotb versions. Two configs that generate the same Verilog share a build; a build folder that
+is complete is reused as it is. A file lock makes concurrent pytest workers wait for each
+other's build instead of clobbering it.
+
+The testbench receives the design's metadata (``<top>.json``: config, ports, payload layouts)
+as JSON in the environment variable :data:`META_ENV`.
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+from ..verilator import WAIVERS, verilator_env, verilator_version
+
+__all__ = ["META_ENV", "build_root", "build", "build_sources", "run", "load_meta"]
+
+#: Environment variable carrying the design metadata JSON into the cocotb test module.
+META_ENV = "SPARSEGEN_META"
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def build_root() -> Path:
+    """Where simulator builds go: ``$SPARSEGEN_BUILD_DIR`` or ``<repo>/build``."""
+    return Path(os.environ.get("SPARSEGEN_BUILD_DIR", _REPO / "build"))
+
+
+def load_meta() -> dict:
+    """Inside a cocotb test: the metadata of the design under test."""
+    return json.loads(os.environ[META_ENV])
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build(generated) -> Path:
+    """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`).
+
+    Returns the build folder; an existing complete build with the same key is reused.
+    """
+    return build_sources(generated.design, generated.top, {
+        f"{generated.top}.v": generated.verilog,
+        f"{generated.top}.json": generated.metadata_json(),
+    })
+
+
+def build_sources(name: str, top: str, files: dict[str, str]) -> Path:
+    """Verilate and compile the ``.v`` files among ``files`` (name -> text) with top ``top``.
+
+    The build folder is ``<build_root>/sim/<name>-<key>``, the key hashing every file, the
+    waivers and the tool versions; a complete build with the same key is reused.
+    """
+    from importlib.metadata import version
+
+    from cocotb_tools.runner import get_runner
+
+    verilator_env()
+    key = hashlib.sha256("\n".join([
+        top, *(f"{n}\n{t}" for n, t in sorted(files.items())), *WAIVERS,
+        verilator_version(), version("cocotb"),
+    ]).encode()).hexdigest()[:16]
+    build_dir = build_root() / "sim" / f"{name}-{key}"
+    stamp = build_dir / ".complete"
+    with _locked(build_root() / "sim" / f".{name}-{key}.lock"):
+        if not stamp.exists():
+            build_dir.mkdir(parents=True, exist_ok=True)
+            sources = []
+            for file_name, text in files.items():
+                (build_dir / file_name).write_text(text)
+                if file_name.endswith(".v"):
+                    sources.append(build_dir / file_name)
+            runner = get_runner("verilator")
+            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                         build_args=list(WAIVERS), log_file=build_dir / "build.log")
+            stamp.write_text(key + "\n")
+    return build_dir
+
+
+def run(generated, test_module: str, *, testcase: str | None = None, seed: int = 1,
+        extra_env: dict | None = None, build_dir: Path | None = None, top: str | None = None,
+        plusargs: list[str] = (), test_dir: Path | None = None) -> Path:
+    """Build (or reuse) ``generated`` and run the cocotb tests of ``test_module`` on it.
+
+    ``test_module`` is an importable module name; the tests in it read the design metadata
+    with :func:`load_meta`. Fails (under pytest, through cocotb's runner) if any test fails
+    or none ran. Returns the results file.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    if build_dir is None:
+        build_dir = build(generated)
+    if test_dir is None:
+        current = os.environ.get("PYTEST_CURRENT_TEST", "run").split(" ")[0]
+        test_dir = build_dir / "runs" / re.sub(r"[^A-Za-z0-9_.-]+", "_", current)[-120:]
+    test_dir.mkdir(parents=True, exist_ok=True)
+    results = test_dir / "results.xml"
+    log = test_dir / "sim.log"
+    runner = get_runner("verilator")
+    # Under pytest, cocotb's runner would sys.exit() on a failure and lose the reason; with
+    # the variable hidden it returns, and the failure below quotes the log.
+    hidden = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        runner.test(test_module=test_module, hdl_toplevel=top or generated.top,
+                    build_dir=build_dir, hdl_toplevel_lang="verilog", plusargs=list(plusargs),
+                    test_dir=test_dir, testcase=testcase, seed=seed, results_xml=results,
+                    extra_env={META_ENV: json.dumps(generated.metadata), **(extra_env or {})},
+                    log_file=log)
+        num_tests, num_failed = get_results(results)
+    except (SystemExit, RuntimeError) as exc:
+        raise AssertionError(f"cocotb run failed ({exc}):\n{_tail(log)}") from None
+    finally:
+        if hidden is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = hidden
+    if num_tests == 0 or num_failed:
+        raise AssertionError(f"cocotb: {num_failed} of {num_tests} tests failed:\n{_tail(log)}")
+    return results
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {log})"

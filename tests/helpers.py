@@ -1,0 +1,42 @@
+"""Shared Amaranth-simulator helpers: stream transfers with optional random stalls."""
+
+import random
+
+from amaranth.sim import Simulator
+
+__all__ = ["stream_put", "stream_get", "simulate"]
+
+
+async def stream_put(ctx, stream, payload, *, rng: random.Random | None = None,
+                     idle_prob: float = 0.0):
+    """Offer ``payload`` on ``stream`` and wait until it is taken (idle cycles first)."""
+    while rng is not None and rng.random() < idle_prob:
+        await ctx.tick()
+    ctx.set(stream.valid, 1)
+    ctx.set(stream.payload, payload)
+    await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream, *, rng: random.Random | None = None,
+                     stall_prob: float = 0.0):
+    """Take one payload from ``stream``, holding ``ready`` low on random cycles."""
+    while rng is not None and rng.random() < stall_prob:
+        await ctx.tick()
+    ctx.set(stream.ready, 1)
+    payload, = await ctx.tick().sample(stream.payload).until(stream.valid)
+    ctx.set(stream.ready, 0)
+    return payload
+
+
+def simulate(dut, *testbenches, vcd: str | None = None):
+    """Run ``dut`` with a 1 MHz clock and the given async testbenches to completion."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
