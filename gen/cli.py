@@ -7,6 +7,7 @@ unless all of it can be.
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -163,7 +164,8 @@ def _print_synth(console, report):
     table.add_row("[bold]total[/bold]", "", f"[bold]{report['cells']:,}[/bold]",
                   "-" if area is None else f"[bold]{area:,.1f}[/bold]")
     console.print(table)
-    extra = [f"{report['yosys_version']}", f"liberty: {report['liberty'] or 'none'}"]
+    extra = [f"{report['yosys_version']}",
+             f"liberty: {', '.join(report['liberty']) if report['liberty'] else 'none'}"]
     if report.get("transistors"):
         extra.append(f"~{report['transistors']:,} transistors (Yosys CMOS estimate)")
     cached = " (cached)" if report.get("cached") else ""
@@ -195,6 +197,7 @@ def _save_tensor(path: Path, array):
 def _cmd_sim(args, console):
     from ..sim.golden.dbb import DBBViolation
     from ..sim.layer import im2col, run_gemm
+    from ..sim.tb.runner import SimulationError
     design, config = _design_and_config(args)
     if not design.gemm:
         raise UsageError(f"`sim` runs layers on arrays ("
@@ -231,6 +234,10 @@ def _cmd_sim(args, console):
             result = run_gemm(design, config, a, w, status=say)
     except (ValueError, DBBViolation) as exc:      # TensorError, DBBViolation
         raise UsageError(str(exc)) from None
+    except SimulationError as exc:
+        print(f"sparsegen: error: simulation failed: {str(exc).splitlines()[0]}",
+              file=sys.stderr)
+        return 1
     output = result.output
     if out_shape is not None:
         kk, p, q = out_shape
@@ -299,6 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sparsegen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away: not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return status or 0
 
 

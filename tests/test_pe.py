@@ -5,15 +5,20 @@ import re
 
 import numpy as np
 import pytest
-from helpers import simulate, stream_get, stream_put
 
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
 from sparsegen.hw.pe import (
-    DBBPEConfig, DensePE, DensePEConfig, WeightMuxPE, dbb_pe_input_layout,
+    DBBPEConfig,
+    DensePE,
+    DensePEConfig,
+    WeightMuxPE,
+    dbb_pe_input_layout,
     dense_pe_input_layout,
 )
 from sparsegen.sim.stimulus import pe_beats, pe_dot_products
+
+from helpers import simulate, stream_get, stream_put
 
 # -- config validation ---------------------------------------------------------------------
 

@@ -16,16 +16,21 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 from pathlib import Path
 
 from ..verilator import WAIVERS, verilator_env, verilator_version
 
-__all__ = ["META_ENV", "build_root", "build", "build_sources", "run", "load_meta"]
+__all__ = ["SimulationError", "META_ENV", "build_root", "build", "build_sources", "run", "load_meta"]
 
 #: Environment variable carrying the design metadata JSON into the cocotb test module.
 META_ENV = "SPARSEGEN_META"
 
 _REPO = Path(__file__).resolve().parents[2]
+
+
+class SimulationError(RuntimeError):
+    """A simulator build or run failed for a reason outside the test's assertions."""
 
 
 def build_root() -> Path:
@@ -86,8 +91,13 @@ def build_sources(name: str, top: str, files: dict[str, str]) -> Path:
                 if file_name.endswith(".v"):
                     sources.append(build_dir / file_name)
             runner = get_runner("verilator")
-            runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
-                         build_args=list(WAIVERS), log_file=build_dir / "build.log")
+            log = build_dir / "build.log"
+            try:
+                runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
+                             build_args=list(WAIVERS), log_file=log)
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                raise SimulationError(f"Verilator build of `{name}` failed ({exc}); "
+                                      f"see {log}") from None
             stamp.write_text(key + "\n")
     return build_dir
 
@@ -123,12 +133,12 @@ def run(generated, test_module: str, *, testcase: str | None = None, seed: int =
                     log_file=log)
         num_tests, num_failed = get_results(results)
     except (SystemExit, RuntimeError) as exc:
-        raise AssertionError(f"cocotb run failed ({exc}):\n{_tail(log)}") from None
+        raise SimulationError(f"cocotb run failed ({exc}):\n{_tail(log)}") from None
     finally:
         if hidden is not None:
             os.environ["PYTEST_CURRENT_TEST"] = hidden
     if num_tests == 0 or num_failed:
-        raise AssertionError(f"cocotb: {num_failed} of {num_tests} tests failed:\n{_tail(log)}")
+        raise SimulationError(f"cocotb: {num_failed} of {num_tests} tests failed:\n{_tail(log)}")
     return results
 
 

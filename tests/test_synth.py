@@ -1,0 +1,74 @@
+"""Synthesis: every tech, the per-submodule breakdown, caching, and clear errors."""
+
+import pytest
+
+from sparsegen.gen.generate import generate
+from sparsegen.gen.registry import get_design, make_config
+from sparsegen.gen.synth import SynthError, synthesize
+
+pytestmark = pytest.mark.synth
+
+
+def _pe(name="dbb-pe", **params):
+    design = get_design(name)
+    return generate(design, make_config(design, params))
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_generic_counts_transistors_and_has_no_area(cache):
+    pe = _pe(block_size=4, nnz=2)
+    result = synthesize(pe.verilog, pe.top, "generic")
+    assert result.area_um2 is None and result.liberty is None
+    assert result.transistors > 1000 and result.cells > 100
+    assert result.yosys_version.startswith("Yosys 0.70")
+
+
+def test_sky130_area_breakdown_and_cache(cache):
+    pe = _pe(block_size=8, nnz=2)
+    first = synthesize(pe.verilog, pe.top, "sky130hd")
+    assert first.liberty == ["sky130_fd_sc_hd__tt_025C_1v80.lib"] and not first.cached
+    assert set(first.modules) == {"dbb_pe", "dbb_pe.lanes", "dbb_pe.mux", "dbb_pe.tree"}
+    parts = sum(m["area_um2"] * m["instances"] for m in first.modules.values())
+    assert parts == pytest.approx(first.area_um2, rel=1e-6)
+    # The multipliers dominate a PE: the lanes module is the largest part.
+    assert max(first.modules, key=lambda m: first.modules[m]["area_um2"]) == "dbb_pe.lanes"
+    again = synthesize(pe.verilog, pe.top, "sky130hd")
+    assert again.cached and again.area_um2 == first.area_um2 and again.cells == first.cells
+
+
+def test_area_grows_with_multipliers_and_width(cache):
+    areas = [synthesize(p.verilog, p.top, "sky130hd").area_um2 for p in (
+        _pe(block_size=8, nnz=1), _pe(block_size=8, nnz=4), _pe(block_size=8, nnz=4,
+                                                                data_width=16))]
+    assert areas[0] < areas[1] < areas[2]
+
+
+def test_asap7_is_much_smaller_than_sky130(cache):
+    pe = _pe(block_size=4, nnz=2)
+    asap7 = synthesize(pe.verilog, pe.top, "asap7").area_um2
+    sky130 = synthesize(pe.verilog, pe.top, "sky130hd").area_um2
+    assert 0 < asap7 < sky130 / 20
+
+
+def test_missing_liberty_names_the_setting(cache, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSEGEN_PDK_DIR", str(tmp_path / "empty"))
+    pe = _pe()
+    with pytest.raises(SynthError, match=r"^tech `sky130hd` needs "
+                       r"sky130_fd_sc_hd__tt_025C_1v80\.lib\.gz: set SPARSEGEN_PDK_DIR to a "
+                       r"folder holding sky130hd/ \(looked in .*empty\)$"):
+        synthesize(pe.verilog, pe.top, "sky130hd")
+
+
+def test_unknown_tech(cache):
+    with pytest.raises(SynthError, match="^unknown tech `tsmc3` "):
+        synthesize("module x; endmodule", "x", "tsmc3")
+
+
+def test_yosys_failure_is_reported(cache):
+    with pytest.raises(SynthError, match="Yosys failed on `broken` for generic"):
+        synthesize("module broken(input a, output b); assign b = c +; endmodule", "broken")
