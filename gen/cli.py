@@ -83,7 +83,8 @@ def _cmd_list(args, console):
     if args.json:
         print(json.dumps({name: {
             "summary": d.summary,
-            "params": {s.name: {"type": s.type.__name__, "default": s.default,
+            "params": {s.name: {"type": s.type.__name__,
+                                "default": s.default_text if s.default_from else s.default,
                                 "range": s.describe_range(), "help": s.help}
                        for s in d.params},
         } for name, d in DESIGNS.items()}, indent=2))
@@ -95,8 +96,7 @@ def _cmd_list(args, console):
         for column in ("parameter", "default", "range", "meaning"):
             table.add_column(column)
         for s in design.params:
-            default = str(s.default).lower() if s.type is bool else str(s.default)
-            table.add_row(s.name, default, s.describe_range(), s.help)
+            table.add_row(s.name, s.default_text, s.describe_range(), s.help)
         console.print(table)
         console.print()
 

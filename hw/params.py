@@ -29,6 +29,14 @@ class ParamSpec:
     hi: int | str | None = None
     pow2: bool = False
     choices: tuple | None = None
+    default_from: str | None = None
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``sparsegen list`` shows it."""
+        if self.default_from is not None:
+            return f"= {self.default_from}"
+        return str(self.default).lower() if self.type is bool else str(self.default)
 
     def describe_range(self) -> str:
         """Human-readable range, e.g. ``2..32, power of two`` or ``w, a, aw``."""
@@ -40,10 +48,16 @@ class ParamSpec:
         return text + (", power of two" if self.pow2 else "")
 
 
-def param(default, *, help: str, lo=None, hi=None, pow2=False, choices=None):
-    """Declare a config field with its default, range and help text."""
+def param(default, *, help: str, lo=None, hi=None, pow2=False, choices=None,
+          default_from: str | None = None):
+    """Declare a config field with its default, range and help text.
+
+    With ``default_from``, the default is ``None`` and means "the value of that field"
+    (``nnz_max`` defaults to ``block_size``).
+    """
     return dataclasses.field(default=default, metadata={"sparsegen": dict(
-        help=help, lo=lo, hi=hi, pow2=pow2, choices=None if choices is None else tuple(choices))})
+        help=help, lo=lo, hi=hi, pow2=pow2, choices=None if choices is None else tuple(choices),
+        default_from=default_from)})
 
 
 class Config:
@@ -61,6 +75,9 @@ class Config:
 
     def __post_init__(self):
         for spec in self.param_specs():
+            if spec.default_from is not None and getattr(self, spec.name) is None:
+                # Frozen dataclass: fill the derived default the way dataclasses do.
+                object.__setattr__(self, spec.name, getattr(self, spec.default_from))
             self._check_field(spec)
         self._check()
 

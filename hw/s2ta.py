@@ -73,9 +73,9 @@ class S2TAConfig(Config):
     cols: int = param(8, lo=1, hi=64, help="PE columns (output columns per tile)")
     block_size: int = param(8, lo=2, hi=32, pow2=True, help="BZ: DBB block size along K")
     nnz_w: int = param(4, lo=1, hi="block_size", help="weight DBB bound (non-zeros per block)")
-    nnz_max: int = param(8, lo=1, hi="block_size",
+    nnz_max: int = param(None, lo=1, hi="block_size", default_from="block_size",
                          help="largest activation nnz_a the hardware supports")
-    nnz_a: int = param(8, lo=1, hi="nnz_max",
+    nnz_a: int = param(None, lo=1, hi="nnz_max", default_from="nnz_max",
                        help="run-time activation DBB setting used by `sim`")
     data_width: int = param(8, lo=2, hi=16, help="signed operand width in bits")
     acc_width: int = param(32, lo="data_width", hi=64,

@@ -24,7 +24,7 @@ from .golden import gemm as ggemm
 from .golden.numeric import TensorError, check_tensor, pad_to_multiple
 from .tb.bits import hex_lines, pack_many, unpack_signed_rows
 
-__all__ = ["LayerResult", "GemmJob", "prepare_gemm", "run_gemm", "im2col"]
+__all__ = ["LayerResult", "GemmJob", "prepare_gemm", "assemble_output", "run_gemm", "im2col"]
 
 
 @dataclasses.dataclass
@@ -157,7 +157,7 @@ def prepare_gemm(config, a, w) -> GemmJob:
                    inputs=inputs)
 
 
-def _assemble(rows_out: np.ndarray, job: GemmJob, rows: int, cols: int) -> np.ndarray:
+def assemble_output(rows_out: np.ndarray, job: GemmJob, rows: int, cols: int) -> np.ndarray:
     mt, nt = job.tiles
     m, _, n = job.shape
     o = rows_out.reshape(mt, nt, rows, cols).transpose(0, 2, 1, 3).reshape(mt * rows, nt * cols)
@@ -207,7 +207,7 @@ def run_gemm(design, config, a, w, *, status=None) -> LayerResult:
         out_rows = unpack_signed_rows((tmp / "results.hex").read_text(), config.acc_width,
                                       config.cols)
     run_dir.rmdir()
-    output = _assemble(out_rows, job, config.rows, config.cols)
+    output = assemble_output(out_rows, job, config.rows, config.cols)
     m, k, n = job.shape
     return LayerResult(
         output=output, cycles=stats["cycles"], model_cycles=model, macs_total=m * n * k,

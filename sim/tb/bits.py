@@ -10,7 +10,7 @@ an array, nested as the layout is.
 
 import numpy as np
 
-__all__ = ["pack", "unpack", "pack_many", "hex_lines", "unpack_signed_rows"]
+__all__ = ["pack", "unpack", "pack_many", "hex_lines", "packed_ints", "unpack_signed_rows"]
 
 
 def pack(desc: dict, value) -> int:
@@ -128,3 +128,8 @@ def unpack_signed_rows(hex_text: str, elem_width: int, length: int) -> np.ndarra
             v = (word >> (i * elem_width)) & mask
             out[n, i] = v - (1 << elem_width) if v >> (elem_width - 1) else v
     return out
+
+
+def packed_ints(bits: np.ndarray) -> list[int]:
+    """``[count, width]`` bit matrix -> one Python int per payload."""
+    return [int(line, 16) for line in hex_lines(bits).split()]

@@ -58,7 +58,8 @@ class TB:
 
 
 class StreamSource:
-    """Drives ``<name>__valid``/``__payload`` from a list of payload values.
+    """Drives ``<name>__valid``/``__payload`` from a list of payload values (nested values for
+    :func:`~.bits.pack`, or already packed ints).
 
     ``idle_prob`` is the chance of inserting an idle cycle before a beat (random stalls on the
     producer side); ``rng`` makes it reproducible.
@@ -83,7 +84,8 @@ class StreamSource:
                 self.valid.value = 0
                 await RisingEdge(self.clk)
             self.valid.value = 1
-            self.payload.value = pack(self.layout, beat)
+            # Pre-packed beats (ints, e.g. from bits.pack_many) skip the per-beat packing.
+            self.payload.value = beat if isinstance(beat, int) else pack(self.layout, beat)
             while True:
                 await ReadOnly()
                 fired = bool(self.ready.value)

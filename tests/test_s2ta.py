@@ -1,0 +1,221 @@
+"""act-dbb, dense-array and s2ta: config validation, Verilog ports, Amaranth simulator vs golden,
+and the cycle model against the simulated RTL."""
+
+import random
+import re
+
+import numpy as np
+import pytest
+from helpers import simulate, stream_get, stream_put
+
+from sparsegen.gen.generate import generate
+from sparsegen.gen.registry import get_design
+from sparsegen.hw.actdbb import ActDBB, ActDBBConfig
+from sparsegen.hw.s2ta import S2TA, DenseArray, DenseArrayConfig, S2TAConfig
+from sparsegen.sim import cycles
+from sparsegen.sim.golden import dbb as gdbb
+from sparsegen.sim.layer import assemble_output, prepare_gemm
+from sparsegen.sim.stimulus import random_operands
+from sparsegen.sim.tb.bits import pack_many, packed_ints
+
+# -- config validation ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls, kwargs, error, message", [
+    (ActDBBConfig, dict(nnz_max=9), ValueError,
+     "`nnz_max` must be between 1 and `block_size` (8), not 9"),
+    (ActDBBConfig, dict(block_size=6), ValueError, "`block_size` must be a power of two, not 6"),
+    (DenseArrayConfig, dict(rows=0), ValueError, "`rows` must be between 1 and 64, not 0"),
+    (DenseArrayConfig, dict(cols=65), ValueError, "`cols` must be between 1 and 64, not 65"),
+    (DenseArrayConfig, dict(zvcg="on"), TypeError, "`zvcg` must be a bool, not str 'on'"),
+    (S2TAConfig, dict(variant="wa"), ValueError, "`variant` must be one of w, a, aw, not 'wa'"),
+    (S2TAConfig, dict(nnz_w=9), ValueError,
+     "`nnz_w` must be between 1 and `block_size` (8), not 9"),
+    (S2TAConfig, dict(nnz_max=4, nnz_a=6), ValueError,
+     "`nnz_a` must be between 1 and `nnz_max` (4), not 6"),
+    (S2TAConfig, dict(block_size=4, nnz_max=4, nnz_a=4, nnz_w=5), ValueError,
+     "`nnz_w` must be between 1 and `block_size` (4), not 5"),
+    (S2TAConfig, dict(variant=1), TypeError, "`variant` must be a str, not int 1"),
+])
+def test_config_rejects(cls, kwargs, error, message):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        cls(**kwargs)
+
+
+def test_multipliers():
+    assert DenseArrayConfig(rows=8, cols=4).multipliers == 32
+    assert S2TAConfig(variant="w", rows=4, cols=4, nnz_w=4).multipliers == 64
+    assert S2TAConfig(variant="aw", rows=8, cols=8).multipliers == 64
+
+
+# -- conversion ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, params, ports", [
+    ("act-dbb", {}, {"nnz_a"}),
+    ("dense-array", {"rows": 3, "cols": 2}, set()),
+    ("s2ta", {"variant": "w", "rows": 2, "cols": 3}, set()),
+    ("s2ta", {"variant": "a", "rows": 2, "cols": 2}, {"nnz_a"}),
+    ("s2ta", {"variant": "aw", "rows": 2, "cols": 2, "nnz_max": 4, "nnz_a": 2}, {"nnz_a"}),
+])
+def test_verilog_ports(name, params, ports):
+    design = get_design(name)
+    generated = generate(design, design.config_cls(**params))
+    header = re.search(r"^module (\w+)\((.*?)\);", generated.verilog, re.M)
+    assert header.group(1) == design.top
+    found = {p.strip() for p in header.group(2).split(",")}
+    assert found == {"clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid",
+                     "o__ready", "o__payload"} | ports
+    assert generated.verilog == generate(design, design.config_cls(**params)).verilog
+
+
+def test_nnz_a_does_not_change_the_hardware():
+    """nnz_a is a run-time setting: configs differing only in it share one Verilog build."""
+    design = get_design("s2ta")
+    one = generate(design, S2TAConfig(variant="aw", nnz_a=2))
+    two = generate(design, S2TAConfig(variant="aw", nnz_a=5))
+    assert one.verilog == two.verilog
+
+
+# -- act-dbb in the Amaranth simulator ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("stalls", [False, True], ids=["nostall", "stalls"])
+@pytest.mark.parametrize("config", [ActDBBConfig(block_size=4, nnz_max=2, data_width=4),
+                                    ActDBBConfig(block_size=8, nnz_max=8, data_width=8),
+                                    ActDBBConfig(block_size=16, nnz_max=5, data_width=16)],
+                         ids=repr)
+def test_act_dbb_matches_golden(config, stalls):
+    rng = np.random.default_rng(config.block_size)
+    blocks = random_operands(rng, (60, config.block_size), config.data_width, density=0.6)
+    # Ties of equal magnitude and both signs, the most negative value, all-zero blocks.
+    lo = -(1 << (config.data_width - 1))
+    blocks[:10] = rng.choice([lo, -lo - 1, 3, -3, 0], size=(10, config.block_size))
+    blocks[10] = 0
+    settings = sorted({1, config.nnz_max, max(1, config.nnz_max // 2)})
+    for nnz in settings:
+        dut = ActDBB(config)
+        r = random.Random(nnz)
+        idle, stall = (0.3, 0.4) if stalls else (0.0, 0.0)
+        got = []
+
+        async def producer(ctx, nnz=nnz, dut=dut, r=r, idle=idle):
+            ctx.set(dut.nnz_a, nnz)
+            for block in blocks:
+                await stream_put(ctx, dut.i, {"a": block.tolist(), "side": 0}, rng=r,
+                                 idle_prob=idle)
+
+        async def consumer(ctx, dut=dut, r=r, stall=stall):
+            for _ in blocks:
+                out = await stream_get(ctx, dut.o, rng=r, stall_prob=stall)
+                slots = [(out.block.slots[s].value, out.block.slots[s].index)
+                         for s in range(config.nnz_max)]
+                got.append((out.block.mask, slots))
+
+        simulate(dut, producer, consumer)
+        kept = gdbb.select_mask(blocks, nnz)
+        for n, (mask, slots) in enumerate(got):
+            positions = np.flatnonzero(kept[n]).tolist()
+            assert mask == sum(1 << i for i in positions), (nnz, n)
+            expected = [(int(blocks[n, i]), i) for i in positions]
+            assert slots == expected + [(0, 0)] * (config.nnz_max - len(expected)), (nnz, n)
+
+
+# -- arrays in the Amaranth simulator ---------------------------------------------------------
+
+
+def _dbb_weights(rng, k, n, bz, nnz, width):
+    w = random_operands(rng, (k, n), width, density=1.0)
+    padded = np.pad(w, ((0, (-k) % bz), (0, 0))).reshape(-1, bz, n)
+    for b in range(padded.shape[0]):
+        for col in range(n):
+            drop = rng.choice(bz, bz - rng.integers(0, nnz + 1), replace=False)
+            padded[b, drop, col] = 0
+    return padded.reshape(-1, n)[:k]
+
+
+def _gemm_operands(config, m, k, n, seed):
+    rng = np.random.default_rng(seed)
+    a = random_operands(rng, (m, k), config.data_width, density=0.6)
+    if isinstance(config, S2TAConfig) and config.weight_dbb:
+        w = _dbb_weights(rng, k, n, config.block_size, config.nnz_w, config.data_width)
+    else:
+        w = random_operands(rng, (k, n), config.data_width, density=0.7)
+    return a, w
+
+
+ARRAYS = [
+    DenseArrayConfig(rows=3, cols=2, data_width=8, acc_width=16, zvcg=True),
+    S2TAConfig(variant="w", rows=2, cols=3, block_size=4, nnz_w=2),
+    S2TAConfig(variant="a", rows=3, cols=2, block_size=4, nnz_max=4, nnz_a=2, zvcg=True),
+    S2TAConfig(variant="aw", rows=2, cols=2, block_size=8, nnz_w=4, nnz_max=4, nnz_a=3),
+]
+
+
+def _component(config):
+    return DenseArray(config) if isinstance(config, DenseArrayConfig) else S2TA(config)
+
+
+@pytest.mark.parametrize("stalls", [False, True], ids=["nostall", "stalls"])
+@pytest.mark.parametrize("config", ARRAYS, ids=repr)
+def test_array_matches_golden(config, stalls):
+    a, w = _gemm_operands(config, 5, 11, 4, seed=config.rows * 10 + config.cols)
+    job = prepare_gemm(config, a, w)
+    dut = _component(config)
+    layout = generate(get_design("dense-array" if isinstance(config, DenseArrayConfig)
+                                 else "s2ta"), config).metadata["layouts"]["i__payload"]
+    words = packed_ints(pack_many(layout, job.payload, job.steps))
+    rows_out = []
+    r = random.Random(5)
+    idle, stall = (0.3, 0.3) if stalls else (0.0, 0.0)
+    cycle_log = {}
+
+    async def producer(ctx):
+        if "nnz_a" in job.inputs:
+            ctx.set(dut.nnz_a, job.inputs["nnz_a"])
+        shape = dut.i.payload.shape()
+        for word in words:
+            await stream_put(ctx, dut.i, shape.from_bits(word), rng=r, idle_prob=idle)
+
+    async def consumer(ctx):
+        for _ in range(job.tiles[0] * job.tiles[1] * config.rows):
+            rows_out.append([int(x) for x in await stream_get(ctx, dut.o, rng=r,
+                                                              stall_prob=stall)])
+
+    async def counter(ctx):
+        # Edges from the first input transfer to the last output transfer, both included.
+        edge, first, last_out, outs = 0, None, None, 0
+        total = job.tiles[0] * job.tiles[1] * config.rows
+        while outs < total:
+            i_fire = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
+            o_fire = ctx.get(dut.o.valid) and ctx.get(dut.o.ready)
+            await ctx.tick()
+            edge += 1
+            if i_fire and first is None:
+                first = edge
+            if o_fire:
+                outs += 1
+                last_out = edge
+        cycle_log["cycles"] = last_out - first + 1
+
+    simulate(dut, producer, consumer, counter)
+    output = assemble_output(np.array(rows_out), job, config.rows, config.cols)
+    assert (output == job.expected).all()
+    if not stalls:
+        assert cycle_log["cycles"] == cycles.array_cycles(config, *job.shape)
+
+
+@pytest.mark.parametrize("config", [c for c in ARRAYS if getattr(c, "weight_dbb", False)],
+                         ids=repr)
+def test_weight_dbb_violation_is_named(config):
+    w = np.zeros((9, 2), dtype=np.int64)
+    w[0:config.nnz_w + 1, 1] = 1
+    with pytest.raises(gdbb.DBBViolation, match=r"block k=0\.\.\d+ of column n=1 has "):
+        prepare_gemm(config, np.ones((2, 9), dtype=np.int64), w)
+
+
+def test_cycle_model_blocks_on_draining_tiles():
+    """Short tiles (fewer steps than fill + drain) are paced by the drain guard."""
+    # Tile of 2 steps on a 4 x 4 core: a tile's last step waits for the previous drain.
+    assert cycles.core_cycles([2, 2], 4, 4) == 1 + (10 + 4) + 10 + 4
+    assert cycles.core_cycles([100], 4, 4) == 99 + 10 + 4
