@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-from helpers import simulate, stream_get, stream_put
 
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
@@ -17,6 +16,8 @@ from sparsegen.sim.golden import dbb as gdbb
 from sparsegen.sim.layer import assemble_output, prepare_gemm
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
+
+from helpers import simulate, stream_get, stream_put
 
 # -- config validation ---------------------------------------------------------------------
 

@@ -102,13 +102,14 @@ def build_sources(name: str, top: str, files: dict[str, str]) -> Path:
     return build_dir
 
 
-def run(generated, test_module: str, *, testcase: str | None = None, seed: int = 1,
+def run(generated, test_module: str, *, test_filter: str | None = None, seed: int = 1,
         extra_env: dict | None = None, build_dir: Path | None = None, top: str | None = None,
         plusargs: list[str] = (), test_dir: Path | None = None) -> Path:
     """Build (or reuse) ``generated`` and run the cocotb tests of ``test_module`` on it.
 
     ``test_module`` is an importable module name; the tests in it read the design metadata
-    with :func:`load_meta`. Fails (under pytest, through cocotb's runner) if any test fails
+    with :func:`load_meta`. ``test_filter`` is a regular expression on test names
+    (parametrized tests are named ``name/param=value``). Fails (under pytest, through cocotb's runner) if any test fails
     or none ran. Returns the results file.
     """
     from cocotb_tools.runner import get_results, get_runner
@@ -128,7 +129,7 @@ def run(generated, test_module: str, *, testcase: str | None = None, seed: int =
     try:
         runner.test(test_module=test_module, hdl_toplevel=top or generated.top,
                     build_dir=build_dir, hdl_toplevel_lang="verilog", plusargs=list(plusargs),
-                    test_dir=test_dir, testcase=testcase, seed=seed, results_xml=results,
+                    test_dir=test_dir, test_filter=test_filter, seed=seed, results_xml=results,
                     extra_env={META_ENV: json.dumps(generated.metadata), **(extra_env or {})},
                     log_file=log)
         num_tests, num_failed = get_results(results)
