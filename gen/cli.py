@@ -58,8 +58,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filters", type=Path, metavar="F.npy", help="filters [K, C, R, S]")
     p.add_argument("--stride", type=int, default=1, help="convolution stride (default 1)")
     p.add_argument("--pad", type=int, default=0, help="convolution zero padding (default 0)")
+    p.add_argument("--prune", action="store_true",
+                   help="prune dense weights to the design's pattern first (golden prune)")
     p.add_argument("-o", "--out", type=Path, metavar="O.npy",
                    help="write the output tensor (O[M, N], or [K, P, Q] for a convolution)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from .bench import BENCHES
+    p = sub.add_parser("bench", help=f"measure and print a comparison table "
+                                     f"({', '.join(BENCHES)})")
+    p.add_argument("name", choices=list(BENCHES), help="which benchmark")
+    p.add_argument("--tech", default="sky130hd", help="technology for areas (default sky130hd)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub.add_parser("lint", help="generate a design and lint it with Verilator")
@@ -196,13 +205,17 @@ def _save_tensor(path: Path, array):
 
 def _cmd_sim(args, console):
     from ..sim.golden.dbb import DBBViolation
-    from ..sim.layer import im2col, run_gemm
+    from ..sim.layer import im2col
     from ..sim.tb.runner import SimulationError
     design, config = _design_and_config(args)
-    if not design.gemm:
+    if design.sim is None:
         raise UsageError(f"`sim` runs layers on arrays ("
-                         f"{', '.join(d.name for d in DESIGNS.values() if d.gemm)}); "
+                         f"{', '.join(d.name for d in DESIGNS.values() if d.sim)}); "
                          f"`{design.name}` is a building block: its tests simulate it")
+    if args.prune and not design.prune:
+        raise UsageError(f"--prune is for designs with a weight pattern to prune to "
+                         f"({', '.join(d.name for d in DESIGNS.values() if d.prune)}), "
+                         f"not `{design.name}`")
     conv = args.ifmap is not None or args.filters is not None
     if conv:
         if args.ifmap is None or args.filters is None:
@@ -213,39 +226,61 @@ def _cmd_sim(args, console):
             raise UsageError(f"--stride must be at least 1, not {args.stride}")
         if args.pad < 0:
             raise UsageError(f"--pad must not be negative, not {args.pad}")
+        if design.sim == "conv" and args.stride != 1:
+            raise UsageError(f"`{design.name}` runs stride-1 convolutions only, "
+                             f"not --stride {args.stride}")
+    elif design.sim == "conv":
+        raise UsageError(f"`{design.name}` runs convolutions: give --ifmap I.npy "
+                         f"--filters F.npy [--pad P]")
     elif args.a is None or args.w is None:
         raise UsageError("give the operands: --a A.npy --w W.npy (or --ifmap/--filters)")
+    if args.out is not None and not args.out.parent.exists():
+        raise UsageError(f"output folder {args.out.parent} does not exist")
+    options = {"prune": True} if args.prune else {}
+    runner = design.load_runner()
+    quiet = args.json or not console.is_terminal
     try:
-        if conv:
-            from ..sim.golden.numeric import check_tensor
-            ifmap = check_tensor(_load_tensor(args.ifmap, "ifmap"), config.data_width,
-                                 "ifmap", ndim=3)
-            filters = check_tensor(_load_tensor(args.filters, "filters"), config.data_width,
-                                   "filters", ndim=4)
-            a, w, out_shape = im2col(ifmap, filters, stride=args.stride, padding=args.pad)
-        else:
-            a, w = _load_tensor(args.a, "A"), _load_tensor(args.w, "W")
-            out_shape = None
-        if args.out is not None and not args.out.parent.exists():
-            raise UsageError(f"output folder {args.out.parent} does not exist")
-        quiet = args.json or not console.is_terminal
         with console.status("", spinner="dots") if not quiet else _nullcontext() as status:
             say = (lambda msg: status.update(msg)) if status is not None else None
-            result = run_gemm(design, config, a, w, status=say)
-    except (ValueError, DBBViolation) as exc:      # TensorError, DBBViolation
+            if conv:
+                from ..sim.golden.numeric import check_tensor
+                ifmap = check_tensor(_load_tensor(args.ifmap, "ifmap"), config.data_width,
+                                     "ifmap", ndim=3)
+                filters = check_tensor(_load_tensor(args.filters, "filters"),
+                                       config.data_width, "filters", ndim=4)
+                conv_shape = {"C": int(ifmap.shape[0]), "H": int(ifmap.shape[1]),
+                              "W": int(ifmap.shape[2]), "K": int(filters.shape[0]),
+                              "R": int(filters.shape[2]), "S": int(filters.shape[3]),
+                              "stride": args.stride, "pad": args.pad}
+            if design.sim == "conv":
+                result = runner(design, config, ifmap, filters, pad=args.pad, status=say,
+                                **options)
+                output = result.output
+                shape = {"conv": conv_shape}
+            else:
+                if conv:
+                    a, w, out_shape = im2col(ifmap, filters, stride=args.stride,
+                                             padding=args.pad)
+                else:
+                    a, w = _load_tensor(args.a, "A"), _load_tensor(args.w, "W")
+                    out_shape = None
+                result = runner(design, config, a, w, status=say, **options)
+                output = result.output
+                if out_shape is not None:
+                    kk, p, q = out_shape
+                    output = output.T.reshape(kk, p, q)
+                shape = {"M": int(a.shape[0]), "K": int(a.shape[1]), "N": int(w.shape[1])}
+                if conv:
+                    shape["conv"] = conv_shape
+    except (ValueError, DBBViolation) as exc:      # TensorError, DBBViolation, pattern errors
         raise UsageError(str(exc)) from None
     except SimulationError as exc:
         print(f"sparsegen: error: simulation failed: {str(exc).splitlines()[0]}",
               file=sys.stderr)
         return 1
-    output = result.output
-    if out_shape is not None:
-        kk, p, q = out_shape
-        output = output.T.reshape(kk, p, q)
     if args.out is not None:
         _save_tensor(args.out, output)
-    report = {"design": design.name, "config": config.as_dict(),
-              "shape": {"M": int(a.shape[0]), "K": int(a.shape[1]), "N": int(w.shape[1])},
+    report = {"design": design.name, "config": config.as_dict(), "shape": shape,
               **result.as_json()}
     if args.json:
         print(json.dumps(report, indent=2))
@@ -266,31 +301,72 @@ class _nullcontext:
         return False
 
 
+_SIM_ROWS = [
+    ("cycles", "cycles (RTL)", "{:,}"),
+    ("model_cycles", "cycles (model)", "{:,}"),
+    ("macs_total", "MACs total", "{:,}"),
+    ("macs_nonzero", "MACs non-zero", "{:,}"),
+    ("multipliers", "multipliers", "{:,}"),
+    ("utilization", "utilization", "{:.1%}"),
+    ("tiles", "tiles", "{:,}"),
+    ("steps", "steps", "{:,}"),
+]
+"""Report keys shown first, in this order; any other scalar key of the report follows."""
+
+
 def _print_sim(console, report):
     from rich.table import Table
-    table = Table(title=f"{report['design']}: GEMM M={report['shape']['M']} "
-                        f"K={report['shape']['K']} N={report['shape']['N']}",
-                  title_justify="left", show_edge=False, show_header=False)
+    shape = report["shape"]
+    if "M" in shape:
+        what = f"GEMM M={shape['M']} K={shape['K']} N={shape['N']}"
+    else:
+        what = "conv"
+    if "conv" in shape:
+        c = shape["conv"]
+        what += (f" (conv C={c['C']} {c['H']}x{c['W']} K={c['K']} {c['R']}x{c['S']}"
+                 f" stride {c['stride']} pad {c['pad']})" if "M" in shape else
+                 f" C={c['C']} {c['H']}x{c['W']} K={c['K']} {c['R']}x{c['S']} pad {c['pad']}")
+    table = Table(title=f"{report['design']}: {what}", title_justify="left", show_edge=False,
+                  show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
     ok = "[green]yes[/green]" if report["matches_golden"] else "[red]NO[/red]"
-    for key, value in [
-        ("matches golden", ok),
-        ("cycles (RTL)", f"{report['cycles']:,}"),
-        ("cycles (model)", f"{report['model_cycles']:,}"),
-        ("MACs total / non-zero", f"{report['macs_total']:,} / {report['macs_nonzero']:,}"),
-        ("multipliers", f"{report['multipliers']:,}"),
-        ("utilization", f"{report['utilization']:.1%}"),
-        ("tiles / steps", f"{report['tiles']:,} / {report['steps']:,}"),
-        ("simulation", f"{report['sim_seconds']:.2f} s, "
-                       f"{report['cycles_per_second'] or 0:,} cycles/s"),
-    ]:
-        table.add_row(key, value)
+    table.add_row("matches golden", ok)
+    shown = {"design", "config", "shape", "matches_golden", "sim_seconds", "cycles_per_second",
+             "build_seconds"}
+    for key, label, fmt in _SIM_ROWS:
+        if report.get(key) is not None:
+            table.add_row(label, fmt.format(report[key]))
+        shown.add(key)
+    for key, value in report.items():
+        if key not in shown and isinstance(value, (int, float, str, bool)):
+            table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int)
+                          and not isinstance(value, bool) else str(value))
+    if report.get("sim_seconds") is not None:
+        table.add_row("simulation", f"{report['sim_seconds']:.2f} s, "
+                                    f"{report.get('cycles_per_second') or 0:,} cycles/s")
     console.print(table)
 
 
+def _cmd_bench(args, console):
+    from .bench import load_bench, run_bench
+    from .synth import TECHS, SynthError
+    if args.tech not in TECHS or args.tech == "generic":
+        raise UsageError(f"bench needs a liberty tech for areas (choose from "
+                         f"{', '.join(t for t in TECHS if t != 'generic')}), not `{args.tech}`")
+    try:
+        report = run_bench(args.name, console, args.tech, args.json)
+    except SynthError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        load_bench(args.name)[1](console, report)
+        console.print(f"[dim]{args.name}: {report['wall_seconds']} s wall[/dim]")
+
+
 _COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cmd_synth,
-             "sim": _cmd_sim}
+             "sim": _cmd_sim, "bench": _cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,28 @@ class Design:
     config_cls: type[Config]
     component: Callable[[Config], wiring.Component]
     summary: str
-    gemm: bool = False              # `sparsegen sim` can run GEMMs/convolutions on it
+    sim: str | None = None
+    """What ``sparsegen sim`` feeds the design: ``"gemm"`` (``--a/--w``, or a convolution
+    lowered by im2col), ``"conv"`` (``--ifmap/--filters`` natively, stride 1) or ``None``
+    (a building block, simulated only by its tests)."""
+    runner: str = "sparsegen.sim.layer:run_gemm"
+    """``module:function`` that runs a layer on the design's Verilog. A ``"gemm"`` runner is
+    called as ``f(design, config, a, w, status=..., **options)``, a ``"conv"`` runner as
+    ``f(design, config, ifmap, filters, pad=..., status=..., **options)``; both return an object
+    with ``output``, ``matches_golden`` and ``as_json()``."""
+    prune: bool = False
+    """The runner takes ``prune=True`` (``sparsegen sim --prune``): prune dense weights to the
+    design's sparsity pattern with the golden prune before running."""
+
+    @property
+    def gemm(self) -> bool:
+        return self.sim == "gemm"
+
+    def load_runner(self) -> Callable:
+        """Import and return the layer runner named by :attr:`runner`."""
+        import importlib
+        module, _, function = self.runner.partition(":")
+        return getattr(importlib.import_module(module), function)
 
     @property
     def top(self) -> str:
@@ -48,10 +69,12 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "S2TA dynamic activation DBB unit (DAP): top-nnz_a of each block, mask + values"),
     Design("dense-array", s2ta.DenseArrayConfig, s2ta.DenseArray,
            "dense output-stationary systolic array of scalar MACs (optional ZVCG): baseline",
-           gemm=True),
+           sim="gemm"),
     Design("s2ta", s2ta.S2TAConfig, s2ta.S2TA,
            "S2TA systolic tensor array: variant w (weight DBB), a (activation DBB, "
-           "time-unrolled) or aw (both)", gemm=True),
+           "time-unrolled) or aw (both)", sim="gemm"),
+    # SCNN (issue 4): add its designs below this line.
+    # HighLight (issue 5): add its designs below this line.
 ]}
 
 

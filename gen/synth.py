@@ -1,18 +1,34 @@
-"""Yosys synthesis (pyosys, in-process) for area, cells and a transistor estimate.
+"""Yosys synthesis (pyosys 0.70) for area, cell counts and a transistor estimate.
 
-The pass sequences live in ``constraints/synth.ys`` (liberty techs) and
-``constraints/synth_generic.ys``; the technologies and where their liberty files are found in
-``constraints/techs.toml``. Results are cached as JSON, keyed by the sha256 of everything that
-determines them (Verilog, top, tech, script, Yosys version, liberty names), so a sweep never
-synthesizes the same design twice.
+The pass sequence lives in ``constraints/synth.ys``; the technologies, and where their liberty
+files are found, in ``constraints/techs.toml``. The hierarchy is kept, so every result carries a
+per-module breakdown. Results are cached as JSON, keyed by the sha256 of everything that
+determines them (Verilog, top, tech and its definition, script, Yosys version, liberty names),
+so a sweep never synthesizes the same design twice.
+
+Yosys runs through pyosys in a child Python process, one fresh design per run. pyosys 0.70 does
+not raise on a Yosys error: Yosys ends the whole process (exit status 1). A child process keeps
+such a failure, and Yosys' console output, away from the caller; the log goes to a file.
+
+Settings (environment variables):
+
+* ``SPARSEGEN_PDK_DIR``: folder holding ``sky130hd/`` and ``asap7/``; default ``../shared/pdk``
+  from the repository root, used only if it exists.
+* ``SPARSEGEN_OSU018_DIR``: folder holding ``osu018_stdcells.lib``; default
+  ``<repo>/build/pdk/osu018``, which ``make setup`` fills.
+* ``SPARSEGEN_CACHE_DIR``: cache root; default ``<repo>/build/cache``. Unpacked liberty files go
+  to ``<root>/liberty/<tech>/``, results to ``<root>/synth/<hash>.json`` (with the run's log
+  beside it as ``<hash>.log``).
 """
 
 import dataclasses
-import fnmatch
+import functools
 import gzip
 import hashlib
 import json
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,20 +37,76 @@ import time
 import tomllib
 from pathlib import Path
 
-__all__ = ["TECHS", "SynthError", "SynthResult", "synthesize", "yosys_version", "cache_root"]
+__all__ = [
+    "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
+    "cache_root",
+]
 
 _REPO = Path(__file__).resolve().parent.parent
 _CONSTRAINTS = _REPO / "constraints"
+_SCRIPT = _CONSTRAINTS / "synth.ys"
+_TECHS_TOML = _CONSTRAINTS / "techs.toml"
+
 TECHS = ("generic", "osu018", "sky130hd", "asap7")
+"""Technology names, in the order the command line lists them."""
+
+# The child process: one fresh pyosys design, the filled-in script's commands in order. A Yosys
+# error ends this process with status 1 after writing "ERROR: ..." to the log.
+_WORKER = """\
+import sys
+from pyosys import libyosys as ys
+design = ys.Design()
+with open(sys.argv[1]) as script:
+    for command in script.read().splitlines():
+        ys.run_pass(command, design)
+"""
 
 
 class SynthError(RuntimeError):
-    """Synthesis could not run: missing liberty, unknown tech, or a Yosys failure."""
+    """Synthesis could not run: a missing liberty file or a Yosys failure.
+
+    The message is one line that names what is missing (and the setting that locates it) or
+    the failing top module, the tech, Yosys' last error line and the path of the full log.
+    """
+
+
+class UnknownTechError(SynthError, ValueError):
+    """A tech name that is not one of :data:`TECHS` (a ``ValueError`` and a ``SynthError``)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class SynthResult:
-    """Area report of one synthesis run."""
+    """What one synthesis run reports.
+
+    Members
+    -------
+    top : str
+        The top module.
+    tech : str
+        One of :data:`TECHS`.
+    area_um2 : float or None
+        Total cell area in um^2 (hierarchy flattened); ``None`` for ``generic``.
+    cells : int
+        Total number of cells, hierarchy flattened (each instance of a module counted), not
+        counting the submodule instances themselves.
+    transistors : int or None
+        Yosys' static-CMOS transistor estimate of the generic gate mapping of the same netlist
+        (``stat -tech cmos``), for every tech. A lower bound when the design has async-reset
+        flip-flops or latches, which the CMOS model does not price.
+    modules : dict
+        Module name -> ``{"area_um2", "cells", "transistors", "instances"}``: the module's own
+        logic, excluding its submodules, and how often it occurs in the flattened hierarchy.
+        ``sum(m[k] * m["instances"])`` over the modules gives the totals. Names are Yosys'
+        (Amaranth names a submodule ``<top>.<name>``), top first, then in hierarchy order.
+    yosys_version : str
+        As reported by the library, e.g. ``"Yosys 0.70 (git sha1 28ba3cb92)"``.
+    liberty : list of str or None
+        File names of the liberty files read (unpacked names), ``None`` for ``generic``.
+    seconds : float
+        Wall time of the synthesis run (of the original run when ``cached``).
+    cached : bool
+        The result came from the cache.
+    """
 
     top: str
     tech: str
@@ -48,185 +120,302 @@ class SynthResult:
     cached: bool = False
 
     def as_json(self) -> dict:
+        """The result as a JSON-ready dict (the field names as keys).
+
+        Returns
+        -------
+        dict
+            Plain ``dict``/``list``/``str``/number values; ``json.dumps`` takes it as is.
+        """
         return dataclasses.asdict(self)
 
 
 def cache_root() -> Path:
-    """``$SPARSEGEN_CACHE_DIR`` or ``<repo>/build/cache``."""
-    return Path(os.environ.get("SPARSEGEN_CACHE_DIR", _REPO / "build" / "cache"))
+    """The cache root folder.
 
-
-def yosys_version() -> str:
-    """The version line of the Yosys in use, e.g. ``Yosys 0.70 (git sha1 28ba3cb92)``."""
-    from importlib.metadata import version
-    return f"Yosys {version('pyosys')} (pyosys)"
-
-
-def _techs() -> dict:
-    with open(_CONSTRAINTS / "techs.toml", "rb") as f:
-        return tomllib.load(f)
-
-
-def _liberty_files(tech: str, spec: dict) -> list[Path]:
-    """Locate (and gunzip once, into the cache) the tech's liberty files."""
-    setting = spec["dir_setting"]
-    base = Path(os.environ[setting]) if os.environ.get(setting) else \
-        (_REPO / spec["default_dir"]).resolve()
-    files = []
-    for name in spec["liberty"]:
-        path = base / name
-        if not path.exists():
-            raise SynthError(f"tech `{tech}` needs {Path(name).name}: set {setting} to a folder "
-                             f"holding {Path(name).parent}/ (looked in {base})"
-                             if Path(name).parent != Path(".") else
-                             f"tech `{tech}` needs {name}: set {setting} to the folder holding "
-                             f"it, or run `make setup` (looked in {base})")
-        if path.suffix == ".gz":
-            # ABC has been seen to fail on gzipped liberty: unpack once into the cache.
-            unpacked = cache_root() / "liberty" / tech / path.stem
-            if not unpacked.exists():
-                unpacked.parent.mkdir(parents=True, exist_ok=True)
-                tmp = unpacked.with_suffix(".tmp")
-                with gzip.open(path, "rb") as src, open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                tmp.replace(unpacked)
-            path = unpacked
-        files.append(path)
-    return files
-
-
-def _run_script(script: str, values: dict, work: Path, log: Path) -> None:
-    """Run the filled-in script in a child Python with pyosys.
-
-    A child process keeps Yosys' log off the console (it goes to ``log``) and contains its
-    failures: Yosys exits the process on some errors, which must not end the caller.
+    Returns
+    -------
+    Path
+        ``$SPARSEGEN_CACHE_DIR`` if set, else ``<repo>/build/cache``.
     """
-    lines = [" ".join(line.format(**values).split()) for line in script.splitlines()
-             if line.strip() and not line.strip().startswith("#")]
-    script_file = work / "run.ys"
-    script_file.write_text("\n".join(lines) + "\n")
-    with open(log, "w") as out:
-        result = subprocess.run([sys.executable, "-m", "sparsegen.gen.synth", str(script_file)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        errors = [ln for ln in log.read_text(errors="replace").splitlines() if "ERROR" in ln]
-        raise SynthError(errors[-1].strip() if errors else f"exit status {result.returncode}")
+    return Path(os.environ.get("SPARSEGEN_CACHE_DIR") or _REPO / "build" / "cache")
 
 
-def _worker(script_file: str) -> None:
-    """Child side of :func:`_run_script`: one pyosys design, the script's passes in order."""
-    from pyosys import libyosys as ys
-    design = ys.Design()
-    for line in Path(script_file).read_text().splitlines():
-        ys.run_pass(line, design)
+@functools.cache
+def yosys_version() -> str:
+    """The version of the Yosys that pyosys runs, as the library reports it.
 
+    Asked once per process, in a child process (importing pyosys changes the importing
+    process's ``dlopen`` flags for good).
 
-def _parse_stat(stat: dict, top: str, tech_has_area: bool):
-    modules = {}
-    names = {name.lstrip("\\"): info for name, info in stat["modules"].items()}
-    instances = {top: 1}
-    # Walk the hierarchy from the top to count how often each module is instantiated.
-    order = [top]
-    for name in order:
-        for cell, count in names[name].get("num_cells_by_type", {}).items():
-            if cell in names:
-                instances[cell] = instances.get(cell, 0) + count * instances[name]
-                if cell not in order:
-                    order.append(cell)
-    for name in order:
-        info = names[name]
-        children = {c: n for c, n in info.get("num_cells_by_type", {}).items() if c in names}
-        own_cells = info["num_cells"] - sum(children.values())
-        area = info.get("area") if tech_has_area else None
-        if area is not None and children:
-            # `area` of a parent includes its submodules: report its own logic only.
-            area -= sum(n * names[c]["area"] for c, n in children.items())
-        modules[name] = {"instances": instances[name], "cells": own_cells,
-                         "area_um2": None if area is None else round(area, 4)}
-    cells = sum(m["cells"] * m["instances"] for m in modules.values())
-    return modules, cells
-
-
-def synthesize(verilog: str, top: str, tech: str = "generic", *, use_cache: bool = True,
-               cache_dir: Path | None = None) -> SynthResult:
-    """Synthesize ``verilog`` (top module ``top``) for ``tech``.
+    Returns
+    -------
+    str
+        For example ``"Yosys 0.70 (git sha1 28ba3cb92)"``: the library's version string without
+        its build details (build type, compiler).
 
     Raises
     ------
     SynthError
-        Unknown tech, a missing liberty (naming the setting that locates it), or a failed run.
+        pyosys cannot be imported or does not report a version.
     """
-    techs = _techs()
-    if tech not in techs:
-        raise SynthError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
-    spec = techs[tech]
-    generic = tech == "generic"
-    liberty = [] if generic else _liberty_files(tech, spec)
-    script = (_CONSTRAINTS / ("synth_generic.ys" if generic else "synth.ys")).read_text()
-    cache = (cache_dir or cache_root()) / "synth"
-    key = hashlib.sha256("\n".join([
-        verilog, top, tech, script, yosys_version(), *(p.name for p in liberty),
-        *spec.get("dont_use", []),
-    ]).encode()).hexdigest()
-    cached_file = cache / f"{key}.json"
-    if use_cache and cached_file.exists():
-        data = json.loads(cached_file.read_text())
-        return SynthResult(**{**data, "cached": True})
+    code = "from pyosys import libyosys as ys; print(ys.yosys_maybe_version())"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    full = result.stdout.strip()
+    if result.returncode != 0 or not full.startswith("Yosys"):
+        detail = (result.stderr.strip().splitlines() or [full or "no output"])[-1]
+        raise SynthError(f"cannot ask pyosys for the Yosys version: {detail}")
+    match = re.match(r"(Yosys \S+ \(git sha1 [0-9a-f]+)", full)
+    return match.group(1) + ")" if match else full
 
-    cache.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(dir=cache, prefix=f"{top}-{tech}-") as work:
-        work = Path(work)
-        (work / f"{top}.v").write_text(verilog)
-        log = cache / f"{key}.log"
-        values = {
-            "verilog": work / f"{top}.v", "top": top, "stat_json": work / "stat.json",
-            "liberty": " ".join(f"-liberty {p}" for p in liberty),
-            "dont_use": " ".join(f"-dont_use {d}" for d in _dont_use(spec, liberty)),
-        }
+
+def _techs() -> dict:
+    with open(_TECHS_TOML, "rb") as f:
+        techs = tomllib.load(f)
+    if tuple(techs) != TECHS:
+        raise SynthError(f"{_TECHS_TOML} defines {', '.join(techs)}; expected "
+                         f"{', '.join(TECHS)}")
+    return techs
+
+
+def _tech_dir(spec: dict) -> Path:
+    """The folder a tech's liberty paths are relative to: the setting, else the default."""
+    value = os.environ.get(spec["dir_setting"])
+    return Path(value).expanduser() if value else (_REPO / spec["default_dir"]).resolve()
+
+
+def _liberty_files(tech: str, spec: dict, cache: Path) -> list[Path]:
+    """Locate the tech's liberty files; gunzip ``.gz`` ones once into ``cache/liberty/<tech>``."""
+    base = _tech_dir(spec)
+    files = []
+    for name in spec["liberty"]:
+        source = base / name
+        if not source.is_file():
+            subdir = Path(name).parent
+            holding = f"a folder holding {subdir}/" if subdir != Path(".") else "the folder holding it"
+            hint = f", {spec['setup_hint']}" if spec.get("setup_hint") else ""
+            raise SynthError(f"tech `{tech}` needs {source.name}: set {spec['dir_setting']} to "
+                             f"{holding}{hint} (looked in {base})")
+        files.append(_gunzipped(source, cache / "liberty" / tech) if source.suffix == ".gz"
+                     else source)
+    return files
+
+
+def _gunzipped(source: Path, folder: Path) -> Path:
+    """``source`` unpacked into ``folder``, unpacked again only when the source is newer."""
+    target = folder / source.stem
+    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    # A unique temporary name and an atomic rename: parallel runs may unpack at the same time.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+    try:
+        with gzip.open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _sections(script: str) -> dict[str, list[str]]:
+    """Split the script template into its ``#@ NAME`` sections of commands."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#@"):
+            current = sections.setdefault(stripped[2:].strip(), [])
+        elif stripped and not stripped.startswith("#"):
+            if current is None:
+                raise SynthError(f"{_SCRIPT}: command before the first `#@ section`: {stripped}")
+            current.append(stripped)
+    return sections
+
+
+def _quote(path: Path) -> str:
+    return f'"{path}"' if re.search(r"\s", str(path)) else str(path)
+
+
+def _commands(script: str, top: str, liberty: list[Path], dont_use: list[str]) -> list[str]:
+    sections = _sections(script)
+    names = ["common", "liberty", "generic"] if liberty else ["common", "generic"]
+    values = {
+        "top": top,
+        "liberty": " ".join(f"-liberty {_quote(p)}" for p in liberty),
+        "dont_use": " ".join(f"-dont_use {p}" for p in dont_use),
+    }
+    return [" ".join(c.format(**values).split()) for name in names for c in sections[name]]
+
+
+def _run(commands: list[str], work: Path, log: Path) -> None:
+    """Run ``commands`` with pyosys in a child process in ``work``, its output into ``log``."""
+    script = work / "run.ys"
+    script.write_text("\n".join(commands) + "\n")
+    with open(log, "w") as out:
+        status = subprocess.run([sys.executable, "-c", _WORKER, str(script)], cwd=work,
+                                stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT).returncode
+    if status != 0:
+        text = log.read_text(errors="replace")
+        errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
+        raise SynthError(errors[-1] if errors else f"Yosys exited with status {status}")
+
+
+def _hierarchy(stat: dict, top: str) -> tuple[dict, dict, list[str]]:
+    """Modules of a ``stat -json`` report: their entries, child counts, and a top-down order."""
+    modules = {(name[1:] if name.startswith("\\") else name): info
+               for name, info in stat["modules"].items()}
+    if top not in modules:
+        raise SynthError(f"`stat -json` reports no module `{top}`")
+    children = {name: {cell: count for cell, count in info.get("num_cells_by_type", {}).items()
+                       if cell in modules}
+                for name, info in modules.items()}
+    order: list[str] = []
+    seen = set()
+
+    def visit(name):  # depth-first post-order; reversed, parents come before their children
+        seen.add(name)
+        for child in children[name]:
+            if child not in seen:
+                visit(child)
+        order.append(name)
+
+    visit(top)
+    return modules, children, order[::-1]
+
+
+def _own(totals: dict, children: dict, instances: dict, design_total: float) -> dict:
+    """Per-module values without their submodules, however this Yosys reports them.
+
+    Yosys 0.70's ``stat -json`` gives a module's ``area`` and transistor estimate *including*
+    its submodules (its text report gives them excluding). Both readings are tried, and the one
+    whose flattened sum matches the design total is taken.
+    """
+    def flat(values):
+        return sum(values[m] * instances[m] for m in instances)
+
+    def close(a, b):
+        return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-6)
+
+    if close(flat(totals), design_total):
+        return dict(totals)
+    own = {m: totals[m] - sum(n * totals[c] for c, n in children[m].items()) for m in totals}
+    if close(flat(own), design_total):
+        return own
+    raise SynthError(f"cannot reconcile the per-module figures of `stat -json` with the design "
+                     f"total {design_total}")
+
+
+def _transistors(value) -> float:
+    # "N+" marks cells the CMOS model has no count for: N is then a lower bound.
+    return float(str(value).rstrip("+"))
+
+
+def _breakdown(liberty_stat: dict | None, generic_stat: dict, top: str, scale: float):
+    """Totals and the per-module breakdown from the ``stat -json`` reports."""
+    stat = liberty_stat or generic_stat
+    modules, children, order = _hierarchy(stat, top)
+    instances = dict.fromkeys(order, 0)
+    instances[top] = 1
+    for name in order:  # parents before children: each count is final when it is used
+        for child, count in children[name].items():
+            instances[child] += count * instances[name]
+    cells = {m: sum(n for cell, n in modules[m].get("num_cells_by_type", {}).items()
+                    if cell not in modules) for m in order}
+    area = None
+    if liberty_stat is not None:
+        area = _own({m: modules[m]["area"] for m in order}, children, instances,
+                    stat["design"]["area"])
+    g_modules, g_children, _ = _hierarchy(generic_stat, top)
+    if set(g_modules) != set(modules):
+        raise SynthError("the generic and the liberty mapping report different modules")
+    transistors = _own({m: _transistors(g_modules[m]["estimated_num_transistors"])
+                        for m in order}, g_children, instances,
+                       _transistors(generic_stat["design"]["estimated_num_transistors"]))
+    breakdown = {m: {"area_um2": None if area is None else round(area[m] * scale, 6),
+                     "cells": cells[m], "transistors": round(transistors[m]),
+                     "instances": instances[m]} for m in order}
+    total_cells = sum(cells[m] * instances[m] for m in order)
+    total_area = None if area is None else round(stat["design"]["area"] * scale, 6)
+    total_transistors = round(_transistors(generic_stat["design"]["estimated_num_transistors"]))
+    return total_area, total_cells, total_transistors, breakdown
+
+
+def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path | None = None,
+               use_cache: bool = True) -> SynthResult:
+    """Synthesize ``verilog`` with top module ``top`` for ``tech`` and report area and cells.
+
+    The flow (``constraints/synth.ys``) keeps the hierarchy: ``synth``, then for a liberty tech
+    ``dfflibmap`` + ``abc -liberty``, and for every tech a generic gate mapping for the
+    transistor estimate.
+
+    Parameters
+    ----------
+    verilog : str
+        Verilog (or SystemVerilog) text holding ``top`` and every module it instantiates.
+    top : str
+        Name of the top module.
+    tech : str
+        One of :data:`TECHS`; ``generic`` needs no liberty and reports no area.
+    cache_dir : Path, optional
+        Cache root (``liberty/`` and ``synth/`` under it); default :func:`cache_root`.
+    use_cache : bool
+        Return a cached result when there is one. The result is stored either way.
+
+    Returns
+    -------
+    SynthResult
+        ``cached`` tells whether it came from the cache.
+
+    Raises
+    ------
+    UnknownTechError
+        ``tech`` is not one of :data:`TECHS` (also a ``ValueError``).
+    SynthError
+        A liberty file is missing (the message names the setting that locates it), or Yosys
+        failed (the message names the top and the log file, with Yosys' last error line).
+    """
+    if tech not in TECHS:
+        raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    spec = _techs()[tech]
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    liberty = _liberty_files(tech, spec, root) if "liberty" in spec else []
+    script = _SCRIPT.read_text()
+    version = yosys_version()
+    key = hashlib.sha256(json.dumps(
+        [verilog, top, tech, spec, script, version, [p.name for p in liberty]],
+        sort_keys=True).encode()).hexdigest()
+    folder = root / "synth"
+    cached_file = folder / f"{key}.json"
+    if use_cache and cached_file.is_file():
         try:
-            _run_script(script, values, work, log)
-            stat = json.loads((work / "stat.json").read_text())
-        except (SynthError, OSError, ValueError) as exc:
-            raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") \
-                from None
-    modules, cells = _parse_stat(stat, top, not generic)
-    area = None if generic else round(stat["design"]["area"], 4)
-    transistors = stat["design"].get("estimated_num_transistors")
-    if isinstance(transistors, str):
-        # "N+" marks cells the CMOS model has no count for; the generic flow avoids them.
-        transistors = int(transistors.rstrip("+"))
-    if not generic:
-        transistors = synthesize(verilog, top, "generic", use_cache=use_cache,
-                                 cache_dir=cache_dir).transistors
-    result = SynthResult(
-        top=top, tech=tech, area_um2=area, cells=cells,
-        transistors=None if transistors is None else int(transistors), modules=modules,
-        yosys_version=stat.get("creator", yosys_version()).split(",")[0] + ")"
-        if "(" in stat.get("creator", "") else yosys_version(), liberty=[p.name for p in liberty] or None,
-        seconds=round(time.perf_counter() - start, 3))
-    tmp = cached_file.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result.as_json(), indent=1))
-    tmp.replace(cached_file)
+            return SynthResult(**{**json.loads(cached_file.read_text()), "cached": True})
+        except (ValueError, TypeError):
+            pass  # unreadable or from an older layout: synthesize again
+
+    folder.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder, prefix=f"{key[:12]}-"))
+    log = work / "yosys.log"
+    start = time.perf_counter()
+    try:
+        (work / "design.v").write_text(verilog)
+        _run(_commands(script, top, liberty, spec.get("dont_use", [])), work, log)
+        liberty_stat = json.loads((work / "liberty_stat.json").read_text()) if liberty else None
+        generic_stat = json.loads((work / "generic_stat.json").read_text())
+        area, cells, transistors, modules = _breakdown(liberty_stat, generic_stat, top,
+                                                       float(spec.get("area_scale", 1.0)))
+    except (SynthError, OSError, ValueError, KeyError) as exc:
+        # The work folder stays for inspection: design.v, run.ys, yosys.log.
+        raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") from None
+    seconds = round(time.perf_counter() - start, 3)
+    result = SynthResult(top=top, tech=tech, area_um2=area, cells=cells, transistors=transistors,
+                         modules=modules, yosys_version=version,
+                         liberty=[p.name for p in liberty] or None, seconds=seconds)
+    os.replace(log, folder / f"{key}.log")
+    shutil.rmtree(work, ignore_errors=True)
+    tmp = folder / f".{key}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(result.as_json(), indent=1) + "\n")
+    os.replace(tmp, cached_file)
     return result
-
-
-def _dont_use(spec: dict, liberty: list[Path]) -> list[str]:
-    """Expand the tech's dont_use glob patterns to cell names (Yosys wants names)."""
-    patterns = spec.get("dont_use", [])
-    if not patterns:
-        return []
-    names = []
-    for path in liberty:
-        with open(path, errors="replace") as f:
-            for line in f:
-                stripped = line.strip()
-                if stripped.startswith("cell") and "(" in stripped:
-                    name = stripped.split("(", 1)[1].split(")", 1)[0].strip().strip('"')
-                    if any(fnmatch.fnmatch(name, p) for p in patterns):
-                        names.append(name)
-    return names
-
-
-if __name__ == "__main__":
-    _worker(sys.argv[1])

@@ -1,0 +1,199 @@
+"""Benchmarks that print tables: figures measured on the generated RTL, never hard-coded.
+
+* ``pe-area``: sky130hd area of ``dbb-pe`` for NNZ = 1, 2, 4, 8 against ``dense-pe`` at the
+  same throughput (one BZ=8 block per cycle): the first data point of the Sparse-on-Dense
+  question (how much does sparse support cost inside the PE?).
+* ``s2ta``: S2TA's headline on our RTL: cycles of ``dense-array`` (ZVCG on) and of ``s2ta``
+  w / a / aw at equal multiplier count, on a GEMM and a ResNet-50-like convolution, with the
+  arrays' sky130hd areas.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+
+from ..hw.pe import DBBPEConfig, DensePEConfig
+from ..hw.s2ta import DenseArrayConfig, S2TAConfig
+from .generate import generate
+from .registry import get_design
+from .synth import synthesize
+
+__all__ = ["BENCHES", "load_bench", "run_bench", "pe_area", "s2ta_bench"]
+
+
+def _area(name, config, tech):
+    design = get_design(name)
+    generated = generate(design, config)
+    return synthesize(generated.verilog, generated.top, tech)
+
+
+def pe_area(tech: str = "sky130hd", progress=None) -> dict:
+    """Areas of dbb-pe (BZ=8, NNZ 1..8) and dense-pe (BZ=8); one block per cycle each."""
+    rows = []
+    points = [("dense-pe", DensePEConfig(block_size=8))] + [
+        ("dbb-pe", DBBPEConfig(block_size=8, nnz=n)) for n in (1, 2, 4, 8)]
+    for name, config in points:
+        if progress:
+            progress(f"synthesizing {name} {config}")
+        result = _area(name, config, tech)
+        rows.append({"design": name, "nnz": getattr(config, "nnz", None),
+                     "multipliers": config.lanes, "area_um2": result.area_um2,
+                     "cells": result.cells, "seconds": result.seconds,
+                     "modules": result.modules})
+    dense = rows[0]["area_um2"]
+    for row in rows:
+        row["vs_dense"] = row["area_um2"] / dense
+    return {"tech": tech, "yosys_version": result.yosys_version, "rows": rows}
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    a: np.ndarray
+    w: np.ndarray
+
+
+def workloads(seed: int = 2022) -> list[Workload]:
+    """GEMM 64x512x64 and a ResNet-50-like 3x3 conv (C=64, 14x14, K=64, pad 1) via im2col.
+
+    Activations are ReLU-like (about half zeros, the rest positive and small-biased); weights
+    are magnitude-pruned to DBB 4/8 along K, the static weight sparsity S2TA assumes.
+    """
+    from ..sim.golden.dbb import prune_activations
+    from ..sim.layer import im2col
+    rng = np.random.default_rng(seed)
+
+    def relu_acts(shape):
+        x = np.clip(np.round(rng.normal(0, 40, shape)), -128, 127).astype(np.int64)
+        return np.maximum(x, 0)
+
+    def dbb_weights(k, n):
+        w = np.clip(np.round(rng.normal(0, 30, (k, n))), -128, 127).astype(np.int64)
+        return prune_activations(w.T, 8, 4).T      # top-4 |w| of every 8 along K
+
+    gemm = Workload("GEMM 64x512x64", relu_acts((64, 512)), dbb_weights(512, 64))
+    ifmap = relu_acts((64, 14, 14))
+    filters = dbb_weights(3 * 3 * 64, 64).reshape(3, 3, 64, 64).transpose(3, 2, 0, 1)
+    a, w, _ = im2col(ifmap, filters, padding=1)
+    conv = Workload("conv 64x14x14, 64 3x3 pad 1", a, w)
+    return [gemm, conv]
+
+
+def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None) -> dict:
+    """Cycles and areas at equal multipliers (64): dense-array 8x8 (ZVCG), s2ta w 4x4 PEs of
+    4 multipliers (DBB 4/8), s2ta a and aw 8x8 time-unrolled PEs of 1 multiplier."""
+    from ..sim.cycles import ideal_speedup
+    from ..sim.layer import run_gemm
+    arrays = {
+        "dense": ("dense-array", DenseArrayConfig(rows=8, cols=8, zvcg=True)),
+        "w": ("s2ta", S2TAConfig(variant="w", rows=4, cols=4, nnz_w=4)),
+        "a": ("s2ta", S2TAConfig(variant="a", rows=8, cols=8, nnz_max=8)),
+        "aw": ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_w=4, nnz_max=8)),
+    }
+    areas = {}
+    for key, (name, config) in arrays.items():
+        if progress:
+            progress(f"synthesizing {key} array for {tech}")
+        areas[key] = _area(name, config, tech).area_um2
+    rows = []
+    sim_cycles = sim_seconds = 0
+    for load in workloads():
+        cache = {}
+
+        def cycles_of(key, config, load=load, cache=cache):
+            name = arrays[key][0]
+            if (key, config) not in cache:
+                if progress:
+                    progress(f"{load.name}: simulating {key} {config}")
+                result = run_gemm(get_design(name), config, load.a, load.w)
+                if not result.matches_golden:
+                    raise RuntimeError(f"{key} on {load.name} does not match golden")
+                cache[(key, config)] = result
+            return cache[(key, config)]
+
+        dense = cycles_of("dense", arrays["dense"][1])
+        w_run = cycles_of("w", arrays["w"][1])
+        for nnz_a in nnz_a_values:
+            row = {"workload": load.name, "nnz_a": nnz_a, "dense": dense.cycles,
+                   "w": w_run.cycles}
+            for key in ("a", "aw"):
+                config = dataclasses.replace(arrays[key][1], nnz_a=nnz_a)
+                row[key] = cycles_of(key, config).cycles
+                row[f"ideal_{key}"] = ideal_speedup(config)
+            row["ideal_w"] = ideal_speedup(arrays["w"][1])
+            for key in ("w", "a", "aw"):
+                row[f"speedup_{key}"] = dense.cycles / row[key]
+                row[f"per_area_{key}"] = row[f"speedup_{key}"] * areas["dense"] / areas[key]
+            rows.append(row)
+        for result in cache.values():
+            sim_cycles += result.cycles
+            sim_seconds += result.sim_seconds
+    return {"tech": tech, "areas_um2": areas,
+            "multipliers": {k: c.multipliers for k, (_, c) in arrays.items()},
+            "configs": {k: c.as_dict() for k, (_, c) in arrays.items()},
+            "rows": rows, "simulated_cycles": sim_cycles,
+            "simulation_seconds": round(sim_seconds, 2),
+            "cycles_per_second": round(sim_cycles / sim_seconds) if sim_seconds else None}
+
+
+def print_pe_area(console, report):
+    from rich.table import Table
+    table = Table(title=f"PE area at one BZ=8 block per cycle ({report['tech']}, "
+                        f"{report['yosys_version']})", title_justify="left")
+    for column in ("design", "NNZ", "multipliers", "area um^2", "vs dense-pe", "cells"):
+        table.add_column(column, justify="left" if column == "design" else "right")
+    for row in report["rows"]:
+        table.add_row(row["design"], "-" if row["nnz"] is None else str(row["nnz"]),
+                      str(row["multipliers"]), f"{row['area_um2']:,.0f}",
+                      f"{row['vs_dense']:.2f}", f"{row['cells']:,}")
+    console.print(table)
+
+
+def print_s2ta(console, report):
+    from rich.table import Table
+    areas = report["areas_um2"]
+    table = Table(title=f"S2TA vs dense systolic array (ZVCG) at {report['multipliers']['dense']}"
+                        f" multipliers; weights DBB 4/8", title_justify="left")
+    for column in ("workload", "nnz_a", "dense cyc", "w cyc", "a cyc", "aw cyc",
+                   "speedup w/a/aw", "ideal w/a/aw", "speedup/area w/a/aw"):
+        table.add_column(column, justify="left" if column == "workload" else "right")
+    for row in report["rows"]:
+        table.add_row(
+            row["workload"], str(row["nnz_a"]), f"{row['dense']:,}", f"{row['w']:,}",
+            f"{row['a']:,}", f"{row['aw']:,}",
+            " / ".join(f"{row[f'speedup_{k}']:.2f}" for k in ("w", "a", "aw")),
+            " / ".join(f"{row[f'ideal_{k}']:.2f}" for k in ("w", "a", "aw")),
+            " / ".join(f"{row[f'per_area_{k}']:.2f}" for k in ("w", "a", "aw")))
+    console.print(table)
+    console.print("areas (" + report["tech"] + ", um^2): " + ", ".join(
+        f"{k} {v:,.0f}" for k, v in areas.items()) + "; multipliers: " + ", ".join(
+        f"{k} {v}" for k, v in report["multipliers"].items()))
+    console.print(f"[dim]simulated {report['simulated_cycles']:,} cycles in "
+                  f"{report['simulation_seconds']} s of Verilator "
+                  f"({report['cycles_per_second']:,} cycles/s)[/dim]")
+
+
+BENCHES = {
+    "pe-area": "sparsegen.gen.bench:pe_area:print_pe_area",
+    "s2ta": "sparsegen.gen.bench:s2ta_bench:print_s2ta",
+    # SCNN (issue 4) and HighLight (issue 5) add their benchmarks below this line.
+}
+"""Benchmark name -> ``module:run:print``. ``run(tech=..., progress=...)`` returns a
+JSON-able report dict; ``print(console, report)`` prints its table."""
+
+
+def load_bench(name: str):
+    """Return the ``(run, print)`` functions of benchmark ``name``."""
+    import importlib
+    module, run, printer = BENCHES[name].split(":")
+    module = importlib.import_module(module)
+    return getattr(module, run), getattr(module, printer)
+
+
+def run_bench(name: str, console, tech: str, as_json: bool) -> dict:
+    start = time.perf_counter()
+    with console.status(f"bench {name}", spinner="dots") as status:
+        report = load_bench(name)[0](tech=tech, progress=status.update)
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return report
