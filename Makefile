@@ -7,7 +7,7 @@ PYTEST_JOBS ?= 2
 # qflow-tech-osu018 (the osu018 liberty, unpacked only, see constraints/fetch_osu018.sh).
 APT_PACKAGES := ccache iverilog
 
-.PHONY: setup test test-slow lint gen synth clean help
+.PHONY: setup test test-slow lint gen synth sim-example clean help
 
 help:
 	@echo "make setup      create $(VENV) and install sparsegen with its toolchain"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint       ruff, and verilator --lint-only on a generated design"
 	@echo "make gen        generate dbb-pe (block_size=8, nnz=4) into out/"
 	@echo "make synth      synthesize that design for sky130hd and print the area"
+	@echo "make sim-example  a random GEMM on s2ta (variant aw) on Verilator, checked vs golden"
 
 setup: $(VENV)/.installed
 	@if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -49,6 +50,14 @@ gen:
 
 synth:
 	$(BIN)/sparsegen synth dbb-pe -p block_size=8 -p nnz=4 --tech sky130hd
+
+sim-example:
+	@mkdir -p out
+	$(BIN)/python -c "import numpy as np; from sparsegen.sim.golden.dbb import prune_activations; \
+	r = np.random.default_rng(0); \
+	np.save('out/A.npy', np.maximum(r.integers(-128, 128, (64, 512)), 0).astype(np.int8)); \
+	np.save('out/W.npy', prune_activations(r.integers(-128, 128, (64, 512)), 8, 4).T.astype(np.int8))"
+	$(BIN)/sparsegen sim s2ta -p variant=aw -p nnz_w=4 -p nnz_a=2 --a out/A.npy --w out/W.npy -o out/O.npy
 
 clean:
 	rm -rf build out sim_build .pytest_cache

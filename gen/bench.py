@@ -50,6 +50,7 @@ def pe_area(tech: str = "sky130hd", progress=None) -> dict:
 @dataclasses.dataclass(frozen=True)
 class Workload:
     name: str
+    label: str                      # a short name for table columns
     a: np.ndarray
     w: np.ndarray
 
@@ -72,11 +73,11 @@ def workloads(seed: int = 2022) -> list[Workload]:
         w = np.clip(np.round(rng.normal(0, 30, (k, n))), -128, 127).astype(np.int64)
         return prune_activations(w.T, 8, 4).T      # top-4 |w| of every 8 along K
 
-    gemm = Workload("GEMM 64x512x64", relu_acts((64, 512)), dbb_weights(512, 64))
+    gemm = Workload("GEMM 64x512x64", "gemm", relu_acts((64, 512)), dbb_weights(512, 64))
     ifmap = relu_acts((64, 14, 14))
     filters = dbb_weights(3 * 3 * 64, 64).reshape(3, 3, 64, 64).transpose(3, 2, 0, 1)
     a, w, _ = im2col(ifmap, filters, padding=1)
-    conv = Workload("conv 64x14x14, 64 3x3 pad 1", a, w)
+    conv = Workload("conv 64x14x14, 64 3x3 pad 1", "conv", a, w)
     return [gemm, conv]
 
 
@@ -115,7 +116,8 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
         dense = cycles_of("dense", arrays["dense"][1])
         w_run = cycles_of("w", arrays["w"][1])
         for nnz_a in nnz_a_values:
-            row = {"workload": load.name, "nnz_a": nnz_a, "dense": dense.cycles,
+            row = {"workload": load.name, "label": load.label, "nnz_a": nnz_a,
+                   "dense": dense.cycles,
                    "w": w_run.cycles}
             for key in ("a", "aw"):
                 config = dataclasses.replace(arrays[key][1], nnz_a=nnz_a)
@@ -151,24 +153,46 @@ def print_pe_area(console, report):
 
 
 def print_s2ta(console, report):
+    """One row per array and setting: dense and ``w`` once per workload (they do not depend on
+    ``nnz_a``), ``a`` and ``aw`` per ``nnz_a``."""
+    from rich import box
     from rich.table import Table
-    areas = report["areas_um2"]
-    table = Table(title=f"S2TA vs dense systolic array (ZVCG) at {report['multipliers']['dense']}"
-                        f" multipliers; weights DBB 4/8", title_justify="left")
-    for column in ("workload", "nnz_a", "dense cyc", "w cyc", "a cyc", "aw cyc",
-                   "speedup w/a/aw", "ideal w/a/aw", "speedup/area w/a/aw"):
-        table.add_column(column, justify="left" if column == "workload" else "right")
+    areas, mults = report["areas_um2"], report["multipliers"]
+    table = Table(title=f"S2TA vs dense systolic array (ZVCG) at {mults['dense']} multipliers, "
+                        f"weights DBB 4/8, areas um^2 {report['tech']}",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1, 0, 0),
+                  caption="speedup = dense cycles / cycles; ideal = dense MAC slots / slots the "
+                          "array cannot skip; per area = speedup x dense area / area",
+                  caption_justify="left")
+    for column in ("load", "array", "nnz_a", "cycles", "speedup", "ideal", "%ideal",
+                   "mults", "area", "per area"):
+        table.add_column(column, justify="left" if column in ("load", "array") else "right",
+                         no_wrap=True)
+    by_load: dict[str, list] = {}
     for row in report["rows"]:
-        table.add_row(
-            row["workload"], str(row["nnz_a"]), f"{row['dense']:,}", f"{row['w']:,}",
-            f"{row['a']:,}", f"{row['aw']:,}",
-            " / ".join(f"{row[f'speedup_{k}']:.2f}" for k in ("w", "a", "aw")),
-            " / ".join(f"{row[f'ideal_{k}']:.2f}" for k in ("w", "a", "aw")),
-            " / ".join(f"{row[f'per_area_{k}']:.2f}" for k in ("w", "a", "aw")))
+        by_load.setdefault(row["workload"], []).append(row)
+    for n, (workload, rows) in enumerate(by_load.items()):
+        label = rows[0].get("label", workload)
+
+        def add(key, nnz_a, row, first=False):
+            speedup = 1.0 if key == "dense" else row[f"speedup_{key}"]
+            ideal = 1.0 if key == "dense" else row[f"ideal_{key}"]
+            per_area = speedup * areas["dense"] / areas[key]
+            table.add_row(label if first else "", key, nnz_a, f"{row[key]:,}",
+                          f"{speedup:.2f}", f"{ideal:.2f}", f"{speedup / ideal:.0%}",
+                          str(mults[key]), f"{areas[key]:,.0f}", f"{per_area:.2f}")
+
+        add("dense", "-", rows[0], first=True)
+        add("w", "-", rows[0])
+        for key in ("a", "aw"):
+            for row in rows:
+                add(key, str(row["nnz_a"]), row)
+        if n + 1 < len(by_load):
+            table.add_section()
     console.print(table)
-    console.print("areas (" + report["tech"] + ", um^2): " + ", ".join(
-        f"{k} {v:,.0f}" for k, v in areas.items()) + "; multipliers: " + ", ".join(
-        f"{k} {v}" for k, v in report["multipliers"].items()))
+    console.print("loads: " + "; ".join(f"{rows[0].get('label', w)} = {w}"
+                                        for w, rows in by_load.items()))
     console.print(f"[dim]simulated {report['simulated_cycles']:,} cycles in "
                   f"{report['simulation_seconds']} s of Verilator "
                   f"({report['cycles_per_second']:,} cycles/s)[/dim]")
@@ -178,6 +202,8 @@ BENCHES = {
     "pe-area": "sparsegen.gen.bench:pe_area:print_pe_area",
     "s2ta": "sparsegen.gen.bench:s2ta_bench:print_s2ta",
     # SCNN (issue 4) and HighLight (issue 5) add their benchmarks below this line.
+    "scnn": "sparsegen.gen.bench_scnn:run:print_table",
+    "highlight": "sparsegen.gen.bench_highlight:run:print_table",
 }
 """Benchmark name -> ``module:run:print``. ``run(tech=..., progress=...)`` returns a
 JSON-able report dict; ``print(console, report)`` prints its table."""

@@ -98,7 +98,8 @@ def generate(design: Design, config) -> Generated:
 
 
 def write_outputs(out_dir: Path, files: dict[str, str | bytes]) -> tuple[Path, ...]:
-    """Write files (text or bytes) into ``out_dir`` atomically: every file appears complete, or none.
+    """Write files (text or bytes) into ``out_dir`` atomically: every file appears complete,
+    or none.
 
     Each file is written to a temporary name in the same folder and renamed into place only
     after all of them were written, so a failure leaves no partial output behind.

@@ -192,7 +192,8 @@ def _liberty_files(tech: str, spec: dict, cache: Path) -> list[Path]:
         source = base / name
         if not source.is_file():
             subdir = Path(name).parent
-            holding = f"a folder holding {subdir}/" if subdir != Path(".") else "the folder holding it"
+            holding = (f"a folder holding {subdir}/" if subdir != Path(".")
+                       else "the folder holding it")
             hint = f", {spec['setup_hint']}" if spec.get("setup_hint") else ""
             raise SynthError(f"tech `{tech}` needs {source.name}: set {spec['dir_setting']} to "
                              f"{holding}{hint} (looked in {base})")

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..verilator import WAIVERS, verilator_env, verilator_version
 
-__all__ = ["SimulationError", "META_ENV", "build_root", "build", "build_sources", "run", "load_meta"]
+__all__ = ["SimulationError", "META_ENV", "build_root", "build", "build_sources", "run",
+           "load_meta"]
 
 #: Environment variable carrying the design metadata JSON into the cocotb test module.
 META_ENV = "SPARSEGEN_META"
@@ -109,7 +110,8 @@ def run(generated, test_module: str, *, test_filter: str | None = None, seed: in
 
     ``test_module`` is an importable module name; the tests in it read the design metadata
     with :func:`load_meta`. ``test_filter`` is a regular expression on test names
-    (parametrized tests are named ``name/param=value``). Fails (under pytest, through cocotb's runner) if any test fails
+    (parametrized tests are named ``name/param=value``). Fails (under pytest, through cocotb's
+    runner) if any test fails
     or none ran. Returns the results file.
     """
     from cocotb_tools.runner import get_results, get_runner
