@@ -122,3 +122,17 @@ def test_verilator_lint_passes_with_waivers(design, params):
     status, out, err = sparsegen("lint", design, *params)
     assert status == 0, err
     assert "lint clean" in out
+
+
+@pytest.mark.parametrize("design", list(DESIGNS))
+def test_every_design_lints_clean_at_its_defaults(design):
+    status, out, err = sparsegen("lint", design)
+    assert status == 0, err
+    assert "lint clean" in out
+
+
+@pytest.mark.parametrize("variant", ["w", "a", "aw"])
+def test_s2ta_variants_lint_clean(variant):
+    status, out, err = sparsegen("lint", "s2ta", "-p", f"variant={variant}", "-p", "rows=3",
+                                 "-p", "cols=5", "-p", "block_size=4", "-p", "nnz_max=2")
+    assert status == 0, err

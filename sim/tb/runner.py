@@ -110,9 +110,8 @@ def run(generated, test_module: str, *, test_filter: str | None = None, seed: in
 
     ``test_module`` is an importable module name; the tests in it read the design metadata
     with :func:`load_meta`. ``test_filter`` is a regular expression on test names
-    (parametrized tests are named ``name/param=value``). Fails (under pytest, through cocotb's
-    runner) if any test fails
-    or none ran. Returns the results file.
+    (parametrized tests are named ``name/param=value``). Raises :class:`SimulationError` if
+    any test fails or none ran. Returns the results file.
     """
     from cocotb_tools.runner import get_results, get_runner
 
