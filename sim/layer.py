@@ -8,12 +8,7 @@ into O and compared bit for bit with the golden model.
 """
 
 import dataclasses
-import json
 import math
-import tempfile
-import time
-import uuid
-from pathlib import Path
 
 import numpy as np
 
@@ -170,50 +165,26 @@ def run_gemm(design, config, a, w, *, status=None) -> LayerResult:
     ``status`` is an optional callable taking a one-line progress message.
     """
     from ..gen.generate import generate
-    from .player import PLAYER_TOP, player_verilog
-    from .tb.runner import build_root, build_sources, run
+    from .player import play
 
-    say = status or (lambda message: None)
     job = prepare_gemm(config, a, w)
     generated = generate(design, config)
     layout = generated.metadata["layouts"]["i__payload"]
     words = hex_lines(pack_many(layout, job.payload, job.steps))
-
-    say(f"building the Verilator model of {design.name} (reused when unchanged)")
-    start = time.perf_counter()
-    build_dir = build_sources(f"{design.name}-player", PLAYER_TOP, {
-        f"{generated.top}.v": generated.verilog,
-        "player.v": player_verilog(generated.metadata),
-    })
-    build_seconds = time.perf_counter() - start
-
     mt, nt = job.tiles
-    expect_rows = mt * nt * config.rows
     model = cycle_model.array_cycles(config, *job.shape)
-    run_dir = build_root() / "runs" / f"{design.name}-{uuid.uuid4().hex[:12]}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=run_dir) as tmp:
-        tmp = Path(tmp)
-        (tmp / "steps.hex").write_text(words)
-        stats_path = tmp / "stats.json"
-        player_job = {"inputs": job.inputs, "timeout_cycles": 4 * model + 1000,
-                      "stats": str(stats_path)}
-        say(f"simulating {job.steps:,} steps ({mt * nt} tiles) on Verilator")
-        run(generated, "sparsegen.sim.tb.player_tb", build_dir=build_dir, top=PLAYER_TOP,
-            test_dir=tmp, plusargs=[f"+steps={tmp / 'steps.hex'}",
-                                    f"+results={tmp / 'results.hex'}", f"+expect={expect_rows}"],
-            extra_env={"SPARSEGEN_PLAYER": json.dumps(player_job)})
-        stats = json.loads(stats_path.read_text())
-        out_rows = unpack_signed_rows((tmp / "results.hex").read_text(), config.acc_width,
-                                      config.cols)
-    run_dir.rmdir()
+    if status:
+        status(f"{design.name}: {job.steps:,} steps, {mt * nt} tiles")
+    played = play(generated, words, expect=mt * nt * config.rows, inputs=job.inputs,
+                  timeout_cycles=4 * model + 1000, status=status)
+    out_rows = unpack_signed_rows(played.results, config.acc_width, config.cols)
     output = assemble_output(out_rows, job, config.rows, config.cols)
     m, k, n = job.shape
     return LayerResult(
-        output=output, cycles=stats["cycles"], model_cycles=model, macs_total=m * n * k,
+        output=output, cycles=played.cycles, model_cycles=model, macs_total=m * n * k,
         macs_nonzero=ggemm.macs_nonzero(job.a_effective, job.w), multipliers=config.multipliers,
         matches_golden=bool(np.array_equal(output, job.expected)), tiles=mt * nt,
-        steps=job.steps, sim_seconds=stats["seconds"], build_seconds=build_seconds)
+        steps=job.steps, sim_seconds=played.seconds, build_seconds=played.build_seconds)
 
 
 def im2col(ifmap, filters, *, stride: int = 1, padding: int = 0):

@@ -66,11 +66,33 @@ def build(generated) -> Path:
     })
 
 
-def build_sources(name: str, top: str, files: dict[str, str]) -> Path:
+def _lean_verilator():
+    """cocotb's Verilator runner without ``--public-flat-rw``.
+
+    cocotb passes ``--public-flat-rw`` so that tests can reach every signal, which keeps
+    Verilator from inlining and optimising the design. A harness whose testbench needs only
+    the top module's own ports marks those ``/*verilator public_flat_rw*/`` in its source and
+    builds without the flag: the stream player around ``s2ta`` (aw, 8x8) ran 3 to 5 times as
+    many cycles per second this way, with identical results.
+    """
+    from cocotb_tools.runner import Verilator
+
+    class LeanVerilator(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            return commands
+
+    return LeanVerilator()
+
+
+def build_sources(name: str, top: str, files: dict[str, str], *, public: bool = True) -> Path:
     """Verilate and compile the ``.v`` files among ``files`` (name -> text) with top ``top``.
 
     The build folder is ``<build_root>/sim/<name>-<key>``, the key hashing every file, the
-    waivers and the tool versions; a complete build with the same key is reused.
+    waivers, ``public`` and the tool versions; a complete build with the same key is reused.
+    With ``public=False`` only signals marked public in the sources are visible to cocotb
+    (see :func:`_lean_verilator`); the simulation is then several times faster.
     """
     from importlib.metadata import version
 
@@ -78,6 +100,7 @@ def build_sources(name: str, top: str, files: dict[str, str]) -> Path:
 
     verilator_env()
     key = hashlib.sha256("\n".join([
+        "public" if public else "lean",
         top, *(f"{n}\n{t}" for n, t in sorted(files.items())), *WAIVERS,
         verilator_version(), version("cocotb"),
     ]).encode()).hexdigest()[:16]
@@ -91,7 +114,7 @@ def build_sources(name: str, top: str, files: dict[str, str]) -> Path:
                 (build_dir / file_name).write_text(text)
                 if file_name.endswith(".v"):
                     sources.append(build_dir / file_name)
-            runner = get_runner("verilator")
+            runner = get_runner("verilator") if public else _lean_verilator()
             log = build_dir / "build.log"
             try:
                 runner.build(sources=sources, hdl_toplevel=top, build_dir=build_dir,
