@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
-from ..hw import actdbb, pe, s2ta
+from ..hw import actdbb, highlight, hss, pe, s2ta
 from ..hw.params import Config, ParamSpec
 from .errors import UsageError
 
@@ -75,6 +75,14 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "time-unrolled) or aw (both)", sim="gemm"),
     # SCNN (issue 4): add its designs below this line.
     # HighLight (issue 5): add its designs below this line.
+    Design("hss-mux", hss.HSSMuxConfig, hss.HSSMuxPE,
+           "HighLight HSS PE: rank-1 groups skipped in time, rank-0 G0-of-H0 muxes, run-time "
+           "pattern"),
+    Design("gh-flat", hss.GHFlatConfig, hss.GHFlatPE,
+           "flat multi-ratio G:H PE (one mux configuration per ratio): HighLight's strawman"),
+    Design("highlight", highlight.HighLightConfig, highlight.HighLight,
+           "HighLight array of HSS PEs: any pattern of the set at run time, dense included",
+           sim="gemm", runner="sparsegen.sim.highlight:run_gemm", prune=True),
 ]}
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
-    "cache_root",
+    "cache_root", "tech_missing",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -182,6 +182,22 @@ def _tech_dir(spec: dict) -> Path:
     """The folder a tech's liberty paths are relative to: the setting, else the default."""
     value = os.environ.get(spec["dir_setting"])
     return Path(value).expanduser() if value else (_REPO / spec["default_dir"]).resolve()
+
+
+def tech_missing(tech: str) -> str | None:
+    """Why ``tech`` cannot run here (its liberty files are not found), or ``None`` if it can.
+
+    For tests and tools that want to skip a tech instead of failing on it.
+    """
+    if tech not in TECHS:
+        raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    spec = _techs()[tech]
+    base = _tech_dir(spec) if "liberty" in spec else None
+    for name in spec.get("liberty", []):
+        if not (base / name).is_file():
+            return (f"tech `{tech}` needs {Path(name).name}: set {spec['dir_setting']} "
+                    f"(looked in {base})")
+    return None
 
 
 def _liberty_files(tech: str, spec: dict, cache: Path) -> list[Path]:

@@ -44,7 +44,9 @@ class ParamSpec:
             return "true/false"
         if self.choices is not None:
             return ", ".join(str(c) for c in self.choices)
-        text = f"{self.lo}..{self.hi}"
+        if self.lo is None and self.hi is None:
+            return "text" if self.type is str else "any"
+        text = f"{self.lo}..{'' if self.hi is None else self.hi}"
         return text + (", power of two" if self.pow2 else "")
 
 
@@ -139,6 +141,5 @@ def check_config(component, config, expected: type) -> None:
     """
     if not isinstance(config, expected):
         component._MustUse__silence = True
-        name = expected.__name__
-        article = "an" if name[0] in "AEIOU" else "a"
-        raise TypeError(f"config must be {article} {name}, not {type(config).__name__}")
+        raise TypeError(f"`config` must be of type {expected.__name__}, "
+                        f"not {type(config).__name__}")

@@ -24,7 +24,7 @@ from .dbb import WeightMux, weight_slot_layout
 from .params import Config, check_config, param
 
 __all__ = [
-    "DensePEConfig", "DBBPEConfig", "DensePE", "WeightMuxPE",
+    "DensePEConfig", "DBBPEConfig", "DotProductPE", "DensePE", "WeightMuxPE",
     "dense_pe_input_layout", "dbb_pe_input_layout",
 ]
 
@@ -84,8 +84,9 @@ def dbb_pe_input_layout(config: DBBPEConfig) -> data.StructLayout:
     })
 
 
-class _DotProductPE(wiring.Component):
-    """The pipeline both PEs share; subclasses supply the lane operands in :meth:`_operands`.
+class DotProductPE(wiring.Component):
+    """The dot-product pipeline PEs share; subclasses supply the lane operands in
+    :meth:`_operands` (DensePE, WeightMuxPE, and the HSS and flat G:H PEs of ``hw.hss``).
 
     Stages (all advance together on ``advance``): 0 operand registers, 1 product registers,
     2 adder-tree register, 3 accumulator and output register.
@@ -158,7 +159,7 @@ class _DotProductPE(wiring.Component):
         return m
 
 
-class DensePE(_DotProductPE):
+class DensePE(DotProductPE):
     """Dense dot-product PE: BZ multipliers, an adder tree and an accumulator.
 
     Parameters
@@ -194,7 +195,7 @@ class DensePE(_DotProductPE):
         return self.i.payload.a, self.i.payload.w
 
 
-class WeightMuxPE(_DotProductPE):
+class WeightMuxPE(DotProductPE):
     """S2TA's DBB weight-mux PE: NNZ multipliers fed through BZ:1 activation muxes.
 
     Parameters

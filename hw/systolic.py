@@ -160,7 +160,7 @@ class SystolicCore(wiring.Component):
             delay = stage
         m.d.comb += captured.eq(delay)
 
-        row_sel = Signal(range(rows))
+        row_sel = Signal(range(max(rows, 2)))     # range(1) would be a 0-bit signal
         draining = Signal()
         with m.If(take & self.i.payload.last):
             m.d.sync += pending.eq(1)

@@ -1,10 +1,12 @@
-"""Shared Amaranth-simulator helpers: stream transfers with optional random stalls."""
+"""Shared test helpers: Amaranth-simulator stream transfers with optional random stalls, and
+skipping techs whose liberty files are absent."""
 
 import random
 
+import pytest
 from amaranth.sim import Simulator
 
-__all__ = ["stream_put", "stream_get", "simulate"]
+__all__ = ["stream_put", "stream_get", "simulate", "requires_tech"]
 
 
 async def stream_put(ctx, stream, payload, *, rng: random.Random | None = None,
@@ -40,3 +42,11 @@ def simulate(dut, *testbenches, vcd: str | None = None):
             sim.run()
     else:
         sim.run()
+
+
+def requires_tech(tech: str):
+    """Skip (with the reason shown) where ``tech``'s liberty files are absent: the PDK folder is
+    reference material outside the repository, and the project must run without it."""
+    from sparsegen.gen.synth import tech_missing
+    reason = tech_missing(tech)
+    return pytest.mark.skipif(reason is not None, reason=reason or "")

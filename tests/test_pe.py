@@ -60,7 +60,7 @@ def test_config_edges_accepted():
 
 
 def test_component_checks_config_type():
-    with pytest.raises(TypeError, match="config must be a DBBPEConfig, not DensePEConfig"):
+    with pytest.raises(TypeError, match="`config` must be of type DBBPEConfig, not DensePEConfig"):
         WeightMuxPE(DensePEConfig())
 
 

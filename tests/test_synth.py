@@ -6,6 +6,8 @@ from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
 from sparsegen.gen.synth import SynthError, synthesize
 
+from helpers import requires_tech
+
 pytestmark = pytest.mark.synth
 
 
@@ -28,6 +30,7 @@ def test_generic_counts_transistors_and_has_no_area(cache):
     assert result.yosys_version.startswith("Yosys 0.70")
 
 
+@requires_tech("sky130hd")
 def test_sky130_area_breakdown_and_cache(cache):
     pe = _pe(block_size=8, nnz=2)
     first = synthesize(pe.verilog, pe.top, "sky130hd")
@@ -41,6 +44,7 @@ def test_sky130_area_breakdown_and_cache(cache):
     assert again.cached and again.area_um2 == first.area_um2 and again.cells == first.cells
 
 
+@requires_tech("sky130hd")
 def test_area_grows_with_multipliers_and_width(cache):
     areas = [synthesize(p.verilog, p.top, "sky130hd").area_um2 for p in (
         _pe(block_size=8, nnz=1), _pe(block_size=8, nnz=4), _pe(block_size=8, nnz=4,
@@ -48,6 +52,8 @@ def test_area_grows_with_multipliers_and_width(cache):
     assert areas[0] < areas[1] < areas[2]
 
 
+@requires_tech("asap7")
+@requires_tech("sky130hd")
 def test_asap7_is_much_smaller_than_sky130(cache):
     pe = _pe(block_size=4, nnz=2)
     asap7 = synthesize(pe.verilog, pe.top, "asap7").area_um2
