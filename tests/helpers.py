@@ -6,7 +6,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-__all__ = ["stream_put", "stream_get", "simulate", "requires_tech"]
+__all__ = ["stream_put", "stream_get", "simulate", "cycle_counter", "requires_tech"]
 
 
 async def stream_put(ctx, stream, payload, *, rng: random.Random | None = None,
@@ -42,6 +42,28 @@ def simulate(dut, *testbenches, vcd: str | None = None):
             sim.run()
     else:
         sim.run()
+
+
+def cycle_counter(dut, total: int, log: dict, *, on_done=None):
+    """A testbench counting the clock edges from the first transfer on ``dut.i`` to the last of
+    ``total`` transfers on ``dut.o``, both included (the ``cycles`` of the cycle models), into
+    ``log["cycles"]``; ``on_done(ctx)`` may then read more of the design."""
+    async def counter(ctx):
+        edge, first, last, outs = 0, None, None, 0
+        while outs < total:
+            i_fire = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
+            o_fire = ctx.get(dut.o.valid) and ctx.get(dut.o.ready)
+            await ctx.tick()
+            edge += 1
+            if i_fire and first is None:
+                first = edge
+            if o_fire:
+                outs += 1
+                last = edge
+        log["cycles"] = last - first + 1
+        if on_done is not None:
+            on_done(ctx)
+    return counter
 
 
 def requires_tech(tech: str):

@@ -17,7 +17,7 @@ from sparsegen.sim.layer import assemble_output, prepare_gemm
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 
-from helpers import simulate, stream_get, stream_put
+from helpers import cycle_counter, simulate, stream_get, stream_put
 
 # -- config validation ---------------------------------------------------------------------
 
@@ -183,23 +183,8 @@ def test_array_matches_golden(config, stalls):
             rows_out.append([int(x) for x in await stream_get(ctx, dut.o, rng=r,
                                                               stall_prob=stall)])
 
-    async def counter(ctx):
-        # Edges from the first input transfer to the last output transfer, both included.
-        edge, first, last_out, outs = 0, None, None, 0
-        total = job.tiles[0] * job.tiles[1] * config.rows
-        while outs < total:
-            i_fire = ctx.get(dut.i.valid) and ctx.get(dut.i.ready)
-            o_fire = ctx.get(dut.o.valid) and ctx.get(dut.o.ready)
-            await ctx.tick()
-            edge += 1
-            if i_fire and first is None:
-                first = edge
-            if o_fire:
-                outs += 1
-                last_out = edge
-        cycle_log["cycles"] = last_out - first + 1
-
-    simulate(dut, producer, consumer, counter)
+    total = job.tiles[0] * job.tiles[1] * config.rows
+    simulate(dut, producer, consumer, cycle_counter(dut, total, cycle_log))
     output = assemble_output(np.array(rows_out), job, config.rows, config.cols)
     assert (output == job.expected).all()
     if not stalls:
