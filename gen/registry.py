@@ -12,7 +12,7 @@ from pathlib import Path
 
 from amaranth.lib import wiring
 
-from ..hw import actdbb, highlight, hss, pe, s2ta
+from ..hw import actdbb, highlight, hss, pe, s2ta, scnn
 from ..hw.params import Config, ParamSpec
 from .errors import UsageError
 
@@ -74,6 +74,12 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "S2TA systolic tensor array: variant w (weight DBB), a (activation DBB, "
            "time-unrolled) or aw (both)", sim="gemm"),
     # SCNN (issue 4): add its designs below this line.
+    Design("scnn-pe", scnn.ScnnPEConfig, scnn.ScnnPE,
+           "SCNN PE: F x I Cartesian-product multipliers, scatter crossbar into A "
+           "accumulator banks, halo ports, ReLU + RLE drain"),
+    Design("scnn", scnn.ScnnConfig, scnn.Scnn,
+           "SCNN array: planar-tiled PE grid, weight broadcast, hardware halo exchange "
+           "(PT-IS-CP-sparse)", sim="conv", runner="sparsegen.sim.scnn:run_conv"),
     # HighLight (issue 5): add its designs below this line.
     Design("hss-mux", hss.HSSMuxConfig, hss.HSSMuxPE,
            "HighLight HSS PE: rank-1 groups skipped in time, rank-0 G0-of-H0 muxes, run-time "

@@ -1,0 +1,186 @@
+"""Benchmark ``scnn``: SCNN against a dense array with the same number of multipliers.
+
+One conv layer (C=32, K=32, 14x14, 3x3, pad 1), weight and activation densities swept
+together over {1.0, 0.8, 0.5, 0.3, 0.1}:
+
+* a 2 x 2 array of F=I=4 PEs (64 multipliers) simulated on its generated Verilog (Verilator,
+  stream player), with the cycle model alongside; the baseline is ``dense-array`` 8 x 8
+  (64 multipliers) running the im2col GEMM on its RTL (its cycles do not depend on the data:
+  one run, checked against ``array_cycles``);
+* the paper's design point, 8 x 8 PEs of F=I=4 (1024 multipliers), through the cycle model,
+  against ``array_cycles`` of a 32 x 32 dense array;
+* the sky130hd area split of one PE from the per-module synthesis breakdown: multipliers,
+  crossbar (product register, arbitration, scatter), accumulator banks, buffers (activation
+  buffer and weight FIFO), and the rest (decoders, halo/drain datapath, control). The PE is
+  synthesized with a 64-row activation buffer (:data:`AREA_ACT_DEPTH`): buffers become
+  flip-flops, not SRAM, so their share is not comparable with the paper's anyway.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from ..hw.s2ta import DenseArrayConfig
+from ..hw.scnn import ScnnConfig, ScnnPEConfig
+from .generate import generate
+from .registry import get_design
+from .synth import synthesize
+
+__all__ = ["run", "print_table", "area_split", "LAYER", "DENSITIES", "PE_PARAMS",
+           "AREA_ACT_DEPTH"]
+
+LAYER = dict(c=32, k=32, h=14, w=14, r=3, s=3, pad=1)
+DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
+#: The PE of both arrays: F=I=4, A=32 banks, kc=8, tiles up to 8 x 8, 512 activation rows
+#: (all 32 channels of a dense 8 x 8 tile, so the layer runs in one pass).
+PE_PARAMS = dict(f=4, i=4, banks=32, bank_depth=32, kc=8, max_tile_w=8, max_tile_h=8,
+                 max_r=3, max_s=3, act_depth=512, wt_depth=4, data_width=16, acc_width=24)
+#: Activation rows of the PE whose area is reported: Yosys maps the buffers to flip-flops (no
+#: SRAM macros), and 512 rows of them would take minutes to synthesize and swamp the split.
+AREA_ACT_DEPTH = 64
+_CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
+               ("accumulators", "accumulator banks"), ("act_buffer", "buffers"),
+               ("weight_fifo", "buffers"))
+
+
+def _operands(density: float, seed: int):
+    from ..sim.stimulus import random_operands
+    rng = np.random.default_rng(seed)
+    ly = LAYER
+    ifmap = random_operands(rng, (ly["c"], ly["h"], ly["w"]), 16, density)
+    filters = random_operands(rng, (ly["k"], ly["c"], ly["r"], ly["s"]), 16, density)
+    return ifmap, filters
+
+
+def area_split(tech: str, config: ScnnPEConfig) -> dict:
+    """Per-category area of one PE from the hierarchical synthesis breakdown."""
+    design = get_design("scnn-pe")
+    generated = generate(design, config)
+    result = synthesize(generated.verilog, generated.top, tech)
+    split = {"multipliers": 0.0, "crossbar": 0.0, "accumulator banks": 0.0, "buffers": 0.0,
+             "other": 0.0}
+    for name, module in result.modules.items():
+        area = (module["area_um2"] or 0.0) * module["instances"]
+        label = next((lab for key, lab in _CATEGORIES if name.endswith("." + key)
+                      or f".{key}." in name), "other")
+        split[label] += area
+    return {"total_um2": result.area_um2, "split_um2": split, "cells": result.cells,
+            "yosys_version": result.yosys_version, "seconds": result.seconds}
+
+
+def run(tech: str = "sky130hd", progress=None) -> dict:
+    """Cycles, speedups, utilization, stalls and the PE area split (see the module docs)."""
+    from ..sim.cycles import array_cycles
+    from ..sim.layer import im2col, run_gemm
+    from ..sim.scnn import build_program, model_cycles, run_conv
+
+    say = progress or (lambda message: None)
+    ly = LAYER
+    small = ScnnConfig(pe_rows=2, pe_cols=2, **PE_PARAMS)
+    paper = ScnnConfig(pe_rows=8, pe_cols=8, **PE_PARAMS)
+    dense_small = DenseArrayConfig(rows=8, cols=8, data_width=16, acc_width=24, zvcg=True)
+    dense_paper = DenseArrayConfig(rows=32, cols=32, data_width=16, acc_width=24, zvcg=True)
+    scnn_design = get_design("scnn")
+
+    say("dense-array 8x8 on the im2col GEMM (RTL)")
+    ifmap, filters = _operands(1.0, 0)
+    a, w, _ = im2col(ifmap, filters, padding=ly["pad"])
+    dense_run = run_gemm(get_design("dense-array"), dense_small, a, w)
+    if not dense_run.matches_golden or dense_run.cycles != dense_run.model_cycles:
+        raise RuntimeError("dense-array run does not match its golden model or cycle model")
+    dense_paper_cycles = array_cycles(dense_paper, *a.shape, w.shape[1])
+
+    rows = []
+    for n, density in enumerate(DENSITIES):
+        ifmap, filters = _operands(density, 100 + n)
+        say(f"density {density}: scnn 2x2 on Verilator")
+        result = run_conv(scnn_design, small, ifmap, filters, pad=ly["pad"])
+        if not result.matches_golden:
+            raise RuntimeError(f"scnn output differs from the golden conv at density {density}")
+        say(f"density {density}: scnn 8x8 cycle model")
+        big, big_stalls = model_cycles(build_program(paper, ifmap, filters, ly["pad"]))
+        rows.append({
+            "density": density, "cycles": result.cycles, "model_cycles": result.model_cycles,
+            "dense_cycles": dense_run.cycles, "speedup": dense_run.cycles / result.cycles,
+            "utilization": result.utilization, "conflict_stalls": result.conflict_stalls,
+            "halo_traffic": result.halo_traffic, "macs_nonzero": result.macs_nonzero,
+            "paper_cycles": big, "paper_stalls": big_stalls,
+            "paper_dense_cycles": dense_paper_cycles,
+            "paper_speedup": dense_paper_cycles / big,
+            "paper_utilization": result.macs_nonzero / (paper.multipliers * big),
+            "sim_seconds": result.sim_seconds,
+        })
+
+    say(f"synthesizing scnn-pe for {tech}")
+    area = area_split(tech, dataclasses.replace(small.pe, act_depth=AREA_ACT_DEPTH))
+    say(f"synthesizing dense-array 8x8 for {tech}")
+    dense_gen = generate(get_design("dense-array"), dense_small)
+    dense_area = synthesize(dense_gen.verilog, dense_gen.top, tech).area_um2
+    speedups = [(r["density"], r["speedup"]) for r in rows]
+    return {"tech": tech, "layer": ly, "pe": small.pe.as_dict(), "rows": rows,
+            "area": area, "area_act_depth": AREA_ACT_DEPTH, "dense_area_um2": dense_area,
+            "multipliers": {"scnn 2x2": small.multipliers, "scnn 8x8": paper.multipliers},
+            "break_even_density": _break_even(speedups)}
+
+
+def _break_even(points):
+    """Density at which the speedup crosses 1, by linear interpolation (None if it does not).
+    """
+    points = sorted(points)
+    for (d0, s0), (d1, s1) in zip(points, points[1:]):
+        if (s0 - 1) * (s1 - 1) <= 0 and s0 != s1:
+            return d0 + (1 - s0) * (d1 - d0) / (s1 - s0)
+    return None
+
+
+def print_table(console, report):
+    from rich import box
+    from rich.table import Table
+    ly = report["layer"]
+    mults = report["multipliers"]
+    table = Table(title=f"SCNN vs dense-array at equal multipliers, conv C={ly['c']} "
+                        f"K={ly['k']} {ly['h']}x{ly['w']} {ly['r']}x{ly['s']} pad {ly['pad']}",
+                  title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1, 0, 0),
+                  caption=f"left: scnn 2x2 PEs of F=I=4 on Verilator ({mults['scnn 2x2']} "
+                          f"mults) vs dense-array 8x8 RTL; right: scnn 8x8 PEs cycle model "
+                          f"({mults['scnn 8x8']} mults) vs dense 32x32 model. speedup = dense "
+                          f"cycles / scnn cycles; util = non-zero MACs / (mults x cycles); "
+                          f"stalls = crossbar conflict stalls summed over PEs; halo = partial "
+                          f"sums exchanged",
+                  caption_justify="left")
+    for column in ("w=a", "cycles", "model", "dense", "speedup", "util", "stalls", "halo",
+                   "8x8 cyc", "dense", "speedup", "util"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for r in report["rows"]:
+        table.add_row(f"{r['density']:.1f}", f"{r['cycles']:,}", f"{r['model_cycles']:,}",
+                      f"{r['dense_cycles']:,}", f"{r['speedup']:.2f}",
+                      f"{r['utilization']:.1%}", f"{r['conflict_stalls']:,}",
+                      f"{r['halo_traffic']:,}", f"{r['paper_cycles']:,}",
+                      f"{r['paper_dense_cycles']:,}", f"{r['paper_speedup']:.2f}",
+                      f"{r['paper_utilization']:.1%}")
+    console.print(table)
+    area = report["area"]
+    split = area["split_um2"]
+    mult = split["multipliers"] or float("nan")
+    at = Table(title=f"scnn-pe area split ({report['tech']}, {area['yosys_version']}), "
+                     f"F=I={report['pe']['f']}, A={report['pe']['banks']}, "
+                     f"{report['area_act_depth']} activation rows",
+               title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+               padding=(0, 1, 0, 0))
+    for column in ("part", "area um^2", "share", "vs multipliers"):
+        at.add_column(column, justify="left" if column == "part" else "right")
+    for label, value in split.items():
+        at.add_row(label, f"{value:,.0f}", f"{value / area['total_um2']:.1%}",
+                   f"{value / mult:.2f}")
+    at.add_row("total", f"{area['total_um2']:,.0f}", "100.0%",
+               f"{area['total_um2'] / mult:.2f}")
+    console.print(at)
+    be = report["break_even_density"]
+    full = next(r for r in report["rows"] if r["density"] == 1.0)
+    console.print(
+        f"break-even density (2x2, RTL): {'none in range' if be is None else f'{be:.2f}'}; "
+        f"at full density SCNN runs at {full['speedup']:.0%} of dense (8x8 model: "
+        f"{full['paper_speedup']:.0%}); crossbar / multipliers = "
+        f"{split['crossbar'] / mult:.2f}; dense-array 8x8 area {report['dense_area_um2']:,.0f}"
+        f" um^2 vs 4 scnn PEs {4 * area['total_um2']:,.0f} um^2")

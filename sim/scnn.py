@@ -1,0 +1,429 @@
+"""SCNN host side: tiling a convolution over the PE grid, the input word stream, reading the
+drained outputs back, the cycle model, and the layer runner behind ``sparsegen sim scnn``.
+
+The host does what SCNN's driver would: zero-pads the plane (padding zeros are free in the
+compressed format), cuts it into one ``Ht x Wt`` tile per PE (:func:`~.golden.scnn.plan_tiles`;
+several spatial passes with overlapping input regions when the plane exceeds the grid),
+compresses every tile channel and every weight block with the golden encoder, and when the
+channels of a pass do not fit a PE's activation buffer, splits them into chunks that reload the
+buffer for every output-channel group (the accumulators keep their partial sums across chunks).
+
+Word stream of a pass (one chunk)::
+
+    CONFIG, ACT (all PEs, all channels), then per group g: WGT (channels in order), DRAIN
+
+and with several chunks: per group g, per chunk: CONFIG, ACT (chunk), WGT (g, chunk); DRAIN.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from ..hw.scnn import Cmd, ScnnConfig, plane_pitch
+from .golden import scnn as gs
+from .golden.numeric import TensorError, check_tensor
+
+__all__ = ["Program", "ScnnResult", "build_program", "decode_outputs", "model_cycles",
+           "run_conv", "payload_of"]
+
+
+@dataclasses.dataclass
+class Program:
+    """Everything a run needs: the input words and how to read the outputs back."""
+
+    config: object
+    plan: gs.TilePlan
+    shape: tuple                    # (K, C, R, S, pad)
+    words: list                     # (kind, pe, last, values, runs, geom) per word
+    drains: list                    # (y0, x0, g) per DRAIN, in order
+    blocks: list                    # per word: key into `work` (WGT) or None
+    work: dict                      # cycle-model inputs per WGT word: bank loads per PE
+    expected: np.ndarray
+    relu: bool
+
+    @property
+    def transfers(self) -> int:
+        """Output transfers: ``kc x Ht`` frame rows per DRAIN."""
+        return len(self.drains) * self.config.kc * self.plan.ht
+
+    @property
+    def halo_traffic(self) -> int:
+        """Partial sums sent between neighbouring PEs (both phases, all groups and passes)."""
+        cfg, plan = self.config, self.plan
+        hacc = plan.ht + plan.r - 1
+        per = (cfg.pe_rows * (cfg.pe_cols - 1) * cfg.kc * hacc * (plan.s - 1)
+               + (cfg.pe_rows - 1) * cfg.pe_cols * cfg.kc * (plan.r - 1) * plan.wt)
+        return per * len(self.drains)
+
+
+def _check(config, ifmap, filters, pad):
+    ifmap = check_tensor(ifmap, config.data_width, "ifmap", ndim=3)
+    filters = check_tensor(filters, config.data_width, "filters", ndim=4)
+    if filters.shape[1] != ifmap.shape[0]:
+        raise TensorError(f"tensor `filters`: has {filters.shape[1]} input channels but ifmap "
+                          f"has {ifmap.shape[0]}")
+    if 0 in ifmap.shape or 0 in filters.shape:
+        raise TensorError(f"tensors `ifmap` {ifmap.shape} and `filters` {filters.shape} must "
+                          f"not be empty")
+    _, _, r, s = filters.shape
+    if r > config.max_r:
+        raise TensorError(f"tensor `filters`: R={r} exceeds `max_r` ({config.max_r})")
+    if s > config.max_s:
+        raise TensorError(f"tensor `filters`: S={s} exceeds `max_s` ({config.max_s})")
+    if isinstance(pad, bool) or not isinstance(pad, int | np.integer) or pad < 0:
+        raise TensorError(f"`pad` must be a non-negative integer, not {pad!r}")
+    h, w = ifmap.shape[1:]
+    if h + 2 * pad < r or w + 2 * pad < s:
+        raise TensorError(f"tensor `filters`: {r}x{s} does not fit the {h}x{w} ifmap with "
+                          f"padding {pad}")
+    return ifmap, filters
+
+
+def _rows(values, runs, lanes):
+    """Split a channel's pairs into words of ``lanes`` (at least one, possibly empty)."""
+    n = len(values)
+    out = []
+    for start in range(0, max(n, 1), lanes):
+        out.append((values[start:start + lanes], runs[start:start + lanes]))
+    return out
+
+
+def _act_rows(values, runs, wt, wacc, lanes):
+    """The activation buffer rows of one channel: values and frame offsets [rows, I]."""
+    pos = gs.rle_positions(runs)
+    offs = (pos // wt) * wacc + pos % wt
+    nrows = max(1, math.ceil(len(values) / lanes))
+    v = np.zeros(nrows * lanes, dtype=np.int64)
+    o = np.zeros(nrows * lanes, dtype=np.int64)
+    v[:len(values)] = values
+    o[:len(values)] = offs
+    return v.reshape(nrows, lanes), o.reshape(nrows, lanes)
+
+
+def _weight_entries(values, runs, kc, s, r, wacc, plane, lanes):
+    """Weight FIFO entries of one block ((r, s, k) order): values and bases [entries, F]."""
+    pos = gs.rle_positions(runs)
+    rs, k = np.divmod(pos, kc)
+    rr, ss = np.divmod(rs, s)
+    base = k * plane + (r - 1 - rr) * wacc + (s - 1 - ss)
+    n = max(1, math.ceil(len(values) / lanes))
+    v = np.zeros(n * lanes, dtype=np.int64)
+    b = np.zeros(n * lanes, dtype=np.int64)
+    v[:len(values)] = values
+    b[:len(values)] = base
+    return v.reshape(n, lanes), b.reshape(n, lanes)
+
+
+def _pair_banks(wv, wb, av, ao, banks):
+    """Banks requested by the products of every (weight entry, activation row) pair, in the
+    crossbar's priority order ``f * I + i`` (products with a zero operand request none)."""
+    addr = wb[:, None, :, None] + ao[None, :, None, :]            # [E, rows, F, I]
+    live = (wv[:, None, :, None] != 0) & (av[None, :, None, :] != 0)
+    bank = addr & (banks - 1)
+    e, rows = bank.shape[:2]
+    bank = bank.reshape(e, rows, -1)
+    live = live.reshape(e, rows, -1)
+    return [[bank[n, j][live[n, j]].tolist() for j in range(rows)] for n in range(e)]
+
+
+class _CrossbarModel:
+    """Cycle-by-cycle model of :class:`~sparsegen.hw.scnn._Crossbar` (two-pair window)."""
+
+    def __init__(self):
+        self.old, self.new = [], []     # pending banks of the older and newer pair
+        self.now = 0                    # the cycle the registers hold these at its start
+        self.stalls = 0
+
+    @staticmethod
+    def _grant(old, new):
+        used, old_left, new_left = set(), [], []
+        for pending, left in ((old, old_left), (new, new_left)):
+            for b in pending:
+                if b in used:
+                    left.append(b)
+                else:
+                    used.add(b)
+        return old_left, new_left
+
+    def issue(self, banks: list, ready: int) -> int:
+        """Load a pair at the first cycle >= ``ready`` that allows it; returns that cycle."""
+        while True:
+            if not self.old and not self.new and self.now < ready:
+                self.now = ready
+            old_left, new_left = self._grant(self.old, self.new)
+            cycle = self.now
+            self.now += 1
+            if old_left:
+                self.stalls += 1
+                self.old, self.new = old_left, new_left
+            elif cycle >= ready:
+                self.old, self.new = new_left, banks
+                return cycle
+            else:
+                self.old, self.new = new_left, []
+
+    def drain(self) -> int:
+        """Run without loads until empty; returns the first cycle from which it is idle."""
+        while self.old or self.new:
+            old_left, new_left = self._grant(self.old, self.new)
+            self.now += 1
+            if old_left:
+                self.stalls += 1
+                self.old, self.new = old_left, new_left
+            else:
+                self.old, self.new = new_left, []
+        return self.now - 1
+
+
+def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> Program:
+    """Validate the layer for ``config`` (``ScnnConfig`` or ``ScnnPEConfig``, a 1 x 1 grid)
+    and build the word stream, the output map and the cycle-model inputs.
+
+    Raises
+    ------
+    TensorError
+        Wrong dtype, range or shape, or a filter the config cannot hold (named).
+    """
+    ifmap, filters = _check(config, ifmap, filters, pad)
+    c = ifmap.shape[0]
+    k, _, r, s = filters.shape
+    plan = gs.plan_tiles(ifmap.shape[1], ifmap.shape[2], r, s, pad, config.pe_rows,
+                         config.pe_cols, config.max_tile_h, config.max_tile_w)
+    ht, wt = plan.ht, plan.wt
+    wacc = wt + s - 1
+    plane = plane_pitch(wacc * (ht + r - 1), config.f, config.banks)
+    blocks = gs.encode_weights(filters, config.kc)
+    groups = len(blocks)
+    entries = {(g, ch): _weight_entries(*blocks[g][ch], config.kc, s, r, wacc, plane,
+                                         config.f)
+               for g in range(groups) for ch in range(c)}
+    geom = (wt, ht, r, s, int(relu))
+    words, drains, keys, work = [], [], [], {}
+    pes = [(y, x) for y in range(config.pe_rows) for x in range(config.pe_cols)]
+
+    def word(kind, pe=0, last=0, values=(), runs=(), key=None):
+        words.append((kind, pe, last, list(values), list(runs), geom))
+        keys.append(key)
+
+    for pidx, (y0, x0) in enumerate(plan.passes):
+        region = gs.pad_input(ifmap, pad, plan, y0, x0)
+        acts = [gs.encode_activations(region[:, y * ht:(y + 1) * ht, x * wt:(x + 1) * wt])
+                for y, x in pes]
+        rows = [[_act_rows(*acts[p][ch], wt, wacc, config.i) for ch in range(c)]
+                for p in range(len(pes))]
+        # Channel chunks: as many channels as fit every PE's activation buffer.
+        chunks, start = [], 0
+        while start < c:
+            end, used = start, [0] * len(pes)
+            while end < c:
+                need = [used[p] + len(rows[p][end][0]) for p in range(len(pes))]
+                if max(need) > config.act_depth:
+                    break
+                used, end = need, end + 1
+            chunks.append(range(start, end))
+            start = end
+
+        def load(chunk, acts=acts):
+            word(Cmd.CONFIG)
+            for p in range(len(pes)):
+                for ch in chunk:
+                    parts = _rows(*acts[p][ch], config.i)
+                    for n, (v, rr) in enumerate(parts):
+                        word(Cmd.ACT, p, int(n == len(parts) - 1), v, rr)
+
+        def weights(g, chunk, rows=rows, pidx=pidx):
+            for ch in chunk:
+                parts = _rows(*blocks[g][ch], config.f)
+                wv, wb = entries[g, ch]
+                for n, (v, rr) in enumerate(parts):
+                    key = (pidx, g, ch, n)
+                    work[key] = [_pair_banks(wv[n:n + 1], wb[n:n + 1], *rows[p][ch],
+                                             config.banks)[0] for p in range(len(pes))]
+                    word(Cmd.WGT, 0, int(n == len(parts) - 1), v, rr, key)
+
+        if len(chunks) == 1:
+            load(chunks[0])
+        for g in range(groups):
+            for chunk in chunks:
+                if len(chunks) > 1:
+                    load(chunk)
+                weights(g, chunk)
+            word(Cmd.DRAIN)
+            drains.append((y0, x0, g))
+    expected = gs.conv_einsum(ifmap, filters, pad, config.acc_width, config.data_width)
+    if relu:
+        expected = np.maximum(expected, 0)
+    return Program(config, plan, (k, c, r, s, pad), words, drains, keys, work, expected, relu)
+
+
+def payload_of(program: Program, with_pe: bool) -> tuple[dict, int]:
+    """The words as nested arrays for :func:`~.tb.bits.pack_many`, and their count."""
+    n = len(program.words)
+    lanes = max(program.config.f, program.config.i)
+    values = np.zeros((n, lanes), dtype=np.int64)
+    runs = np.zeros((n, lanes), dtype=np.int64)
+    kind, pe, last, count = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    for j, (kd, p, lst, v, rr, _) in enumerate(program.words):
+        kind[j], pe[j], last[j], count[j] = kd.value, p, lst, len(v)
+        values[j, :len(v)] = v
+        runs[j, :len(rr)] = rr
+    wt, ht, r, s, relu = program.words[0][5]
+    full = lambda x: np.full(n, x, dtype=np.int64)      # noqa: E731
+    payload = {"kind": kind, "last": last, "count": count,
+               "lanes": {"value": values, "run": runs},
+               "geom": {"wt": full(wt), "ht": full(ht), "r": full(r), "s": full(s),
+                        "relu": full(relu)}}
+    if with_pe:
+        payload["pe"] = pe
+    return payload, n
+
+
+def decode_outputs(program: Program, transfers: list) -> np.ndarray:
+    """Reassemble O[K, P, Q] from the drained rows.
+
+    ``transfers[t][p]`` is PE ``p``'s row of transfer ``t``: a list of ``(value, run, valid)``
+    lanes. The valid lanes of a channel's ``Ht`` rows are its RLE stream, decoded (and checked)
+    by the golden decoder.
+    """
+    cfg, plan = program.config, program.plan
+    k = program.shape[0]
+    ht, wt = plan.ht, plan.wt
+    out = np.zeros((k, plan.p, plan.q), dtype=np.int64)
+    pes = [(y, x) for y in range(cfg.pe_rows) for x in range(cfg.pe_cols)]
+    per_drain = cfg.kc * ht
+    if len(transfers) != per_drain * len(program.drains):
+        raise ValueError(f"expected {per_drain * len(program.drains)} output rows, got "
+                         f"{len(transfers)}")
+    for d, (y0, x0, g) in enumerate(program.drains):
+        ny = min(plan.out_rows, plan.p - y0)
+        nx = min(plan.out_cols, plan.q - x0)
+        full = np.zeros((cfg.kc, cfg.pe_rows * ht, cfg.pe_cols * wt), dtype=np.int64)
+        for p, (py, px) in enumerate(pes):
+            for kk in range(cfg.kc):
+                rows = transfers[d * per_drain + kk * ht: d * per_drain + (kk + 1) * ht]
+                pairs = [(v, rn) for row in rows for (v, rn, ok) in row[p] if ok]
+                values = np.array([v for v, _ in pairs], dtype=np.int64)
+                runs = np.array([rn for _, rn in pairs], dtype=np.int64)
+                tile = gs.decode_rle(values, runs, ht * wt).reshape(ht, wt)
+                full[kk, py * ht:(py + 1) * ht, px * wt:(px + 1) * wt] = tile
+        k0 = g * cfg.kc
+        kn = min(cfg.kc, k - k0)
+        out[k0:k0 + kn, y0:y0 + ny, x0:x0 + nx] = full[:kn, :ny, :nx]
+    return out
+
+
+def model_cycles(program: Program) -> tuple[int, int]:
+    """Trace-driven cycle model of the RTL: ``(cycles, conflict_stalls)``.
+
+    Cycles run from the edge that takes the first word to the edge of the last output row,
+    both included, with the input offered every cycle and the output never back-pressured.
+    Rules (see the Timing of :class:`~sparsegen.hw.scnn.ScnnPE`): one word per cycle; ACT
+    always taken; WGT entry ``e`` waits until every PE popped entry ``e - wt_depth``; a PE
+    issues a (weight entry, activation row) pair from the cycle after the entry was pushed,
+    as its crossbar allows (simulated cycle by cycle, :class:`_CrossbarModel`); CONFIG and
+    DRAIN wait for empty FIFOs and idle crossbars; DRAIN costs ``kc x (2*(Ht+R-1) + R-1)``
+    cycles of exchange and drain.
+    """
+    cfg, plan = program.config, program.plan
+    npes = cfg.pe_rows * cfg.pe_cols
+    hacc = plan.ht + plan.r - 1
+    busy = cfg.kc * (2 * hacc + plan.r - 1)
+    t_last, run_from, last_out = -1, 0, -1
+    xbars = [_CrossbarModel() for _ in range(npes)]
+    pops = [[] for _ in range(npes)]    # cycle of each FIFO entry's pop
+    for (kind, *_), key in zip(program.words, program.blocks):
+        t = max(t_last + 1, run_from)
+        if kind == Cmd.WGT:
+            e = len(pops[0])
+            if e >= cfg.wt_depth:
+                t = max(t, max(pops[p][e - cfg.wt_depth] for p in range(npes)) + 1)
+            for p, pairs in enumerate(program.work[key]):
+                for banks in pairs:
+                    issue = xbars[p].issue(banks, t + 1)
+                pops[p].append(issue)
+        elif kind in (Cmd.CONFIG, Cmd.DRAIN):
+            for p in range(npes):
+                t = max(t, xbars[p].drain(), (pops[p][-1] + 1) if pops[p] else 0)
+            if kind == Cmd.DRAIN:
+                last_out = t + busy
+                run_from = last_out + 1
+        t_last = t
+    return last_out + 1, sum(x.stalls for x in xbars)
+
+
+@dataclasses.dataclass
+class ScnnResult:
+    """Outcome of a layer run; :meth:`as_json` is what ``sparsegen sim scnn --json`` prints."""
+
+    output: np.ndarray
+    cycles: int
+    model_cycles: int
+    macs_total: int
+    macs_nonzero: int
+    multipliers: int
+    matches_golden: bool
+    conflict_stalls: int
+    model_conflict_stalls: int
+    halo_traffic: int
+    words: int
+    passes: int
+    tile: tuple
+    sim_seconds: float
+    build_seconds: float
+
+    @property
+    def utilization(self) -> float:
+        """Fraction of multiplier-cycles that did an effectual (non-zero) product."""
+        return self.macs_nonzero / (self.multipliers * self.cycles) if self.cycles else 0.0
+
+    def as_json(self) -> dict:
+        return {
+            "cycles": self.cycles, "model_cycles": self.model_cycles,
+            "macs_total": self.macs_total, "macs_nonzero": self.macs_nonzero,
+            "utilization": round(self.utilization, 6), "multipliers": self.multipliers,
+            "matches_golden": self.matches_golden, "conflict_stalls": self.conflict_stalls,
+            "model_conflict_stalls": self.model_conflict_stalls,
+            "halo_traffic": self.halo_traffic, "steps": self.words, "passes": self.passes,
+            "tile": list(self.tile), "sim_seconds": round(self.sim_seconds, 3),
+            "cycles_per_second": round(self.cycles / self.sim_seconds) if self.sim_seconds
+            else None,
+            "build_seconds": round(self.build_seconds, 3),
+        }
+
+
+def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
+             status=None) -> ScnnResult:
+    """Run a stride-1 convolution on the generated Verilog of ``scnn`` through the stream
+    player (Verilator), compare it with the golden convolution, and predict its cycles."""
+    from ..gen.generate import generate
+    from .player import play
+    from .tb.bits import hex_lines, pack_many, unpack
+
+    if not isinstance(config, ScnnConfig):
+        raise TypeError(f"run_conv needs a ScnnConfig, not {type(config).__name__}")
+    program = build_program(config, ifmap, filters, pad, relu)
+    generated = generate(design, config)
+    payload, n = payload_of(program, with_pe=True)
+    words = hex_lines(pack_many(generated.metadata["layouts"]["i__payload"], payload, n))
+    model, model_stalls = model_cycles(program)
+    played = play(generated, words, expect=program.transfers, timeout_cycles=4 * model + 1000,
+                  read=["conflict_stalls"], status=status)
+    out_layout = generated.metadata["layouts"]["o__payload"]
+    transfers = []
+    for line in played.results.split():
+        rows = unpack(out_layout, int(line, 16))
+        transfers.append([[(ln["value"], ln["run"], ln["valid"]) for ln in row["lanes"]]
+                          for row in rows])
+    output = decode_outputs(program, transfers)
+    k, c, r, s, _ = program.shape
+    ifmap_c = check_tensor(ifmap, config.data_width, "ifmap", ndim=3)
+    return ScnnResult(
+        output=output, cycles=played.cycles, model_cycles=model,
+        macs_total=k * c * r * s * program.plan.p * program.plan.q,
+        macs_nonzero=gs.macs_nonzero(ifmap_c, filters, pad), multipliers=config.multipliers,
+        matches_golden=bool(np.array_equal(output, program.expected)),
+        conflict_stalls=played.read["conflict_stalls"], model_conflict_stalls=model_stalls,
+        halo_traffic=program.halo_traffic, words=n, passes=len(program.plan.passes),
+        tile=(program.plan.ht, program.plan.wt), sim_seconds=played.seconds,
+        build_seconds=played.build_seconds)

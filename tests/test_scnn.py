@@ -1,0 +1,282 @@
+"""scnn-pe and scnn: config validation, Verilog ports, Amaranth simulator vs golden (with and
+without random stalls), and the cycle model against the simulated RTL."""
+
+import random
+import re
+
+import numpy as np
+import pytest
+
+from sparsegen.gen.generate import generate
+from sparsegen.gen.registry import get_design
+from sparsegen.hw.scnn import Scnn, ScnnConfig, ScnnPE, ScnnPEConfig, plane_pitch
+from sparsegen.sim import scnn as host
+from sparsegen.sim.golden import scnn as gs
+from sparsegen.sim.golden.numeric import TensorError
+from sparsegen.sim.stimulus import random_operands
+from sparsegen.sim.tb.bits import pack_many, packed_ints
+
+from helpers import cycle_counter, simulate, stream_get, stream_put
+
+# -- config validation -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", [ScnnPEConfig, ScnnConfig], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(f=0), ValueError, "`f` must be between 1 and 16, not 0"),
+    (dict(banks=12), ValueError, "`banks` must be a power of two, not 12"),
+    (dict(f=3), ValueError, "`banks` must be a power of two, not 12"),
+    (dict(i=True), TypeError, "`i` must be an int, not bool True"),
+    (dict(acc_width=8), ValueError,
+     "`acc_width` must be between `data_width` (16) and 48, not 8"),
+    (dict(max_tile_w=7), ValueError,
+     "a frame row (`max_tile_w` + `max_s` - 1 = 9) must fit `banks` (8), not exceed it"),
+    (dict(bank_depth=16), ValueError,
+     "`bank_depth` must be at least 17 to hold `kc` (2) frames of up to 64 accumulators at a "
+     "bank-skewed pitch, not 16"),
+    (dict(act_depth=17), ValueError,
+     "`act_depth` must be at least 18 to hold one channel of a full tile, not 17"),
+    (dict(max_r=16), ValueError, "`max_r` must be between 1 and 15, not 16"),
+])
+def test_config_rejects(cls, kwargs, error, message):
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        cls(**kwargs)
+
+
+def test_config_defaults_and_derived():
+    pe = ScnnPEConfig()
+    assert (pe.f, pe.i, pe.banks, pe.data_width, pe.acc_width) == (2, 2, 8, 16, 24)
+    assert ScnnPEConfig(f=4, i=4, max_tile_w=8, bank_depth=128, act_depth=64).banks == 32
+    assert [plane_pitch(p, 4, 32) for p in (100, 8, 64)] == [104, 8, 72]
+    assert plane_pitch(49, 1, 8) == 56
+    arr = ScnnConfig(pe_rows=2, pe_cols=3)
+    assert arr.multipliers == 24 and arr.pe == ScnnPEConfig()
+    with pytest.raises(ValueError, match="`pe_rows` must be between 1 and 16, not 0"):
+        ScnnConfig(pe_rows=0)
+
+
+# -- conversion --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, ports", [
+    ("scnn-pe", {"i_halo_h", "i_halo_v", "o_halo", "conflict_stalls"}),
+    ("scnn", {"conflict_stalls"}),
+])
+def test_verilog_ports(name, ports):
+    design = get_design(name)
+    generated = generate(design, design.config_cls())
+    header = re.search(r"^module (\w+)\((.*?)\);", generated.verilog, re.M | re.S)
+    assert header.group(1) == design.top
+    found = {p.strip() for p in header.group(2).split(",")}
+    assert found == {"clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid",
+                     "o__ready", "o__payload"} | ports
+    # The hierarchy the area breakdown relies on.
+    for sub in ("multipliers", "crossbar", "accumulators", "act_buffer", "weight_fifo"):
+        assert re.search(rf"^module \S*{sub}\b", generated.verilog, re.M), sub
+
+
+# -- stimulus ----------------------------------------------------------------------------------
+
+
+def conv_operands(seed, c, k, h, w, r, s, act_density=0.5, w_density=0.5, width=16):
+    rng = np.random.default_rng(seed)
+    return (random_operands(rng, (c, h, w), width, act_density),
+            random_operands(rng, (k, c, r, s), width, w_density))
+
+
+def run_amaranth(config, program, *, stalls=False, seed=0):
+    """Run ``program`` on the component in the Amaranth simulator; returns (output rows,
+    cycles from the first input transfer to the last output transfer, stall counter)."""
+    array = isinstance(config, ScnnConfig)
+    dut = Scnn(config) if array else ScnnPE(config)
+    design = get_design("scnn" if array else "scnn-pe")
+    layout = generate(design, config).metadata["layouts"]["i__payload"]
+    payload, n = host.payload_of(program, with_pe=array)
+    words = packed_ints(pack_many(layout, payload, n))
+    rng = random.Random(seed)
+    idle, stall = (0.3, 0.3) if stalls else (0.0, 0.0)
+    got, log = [], {}
+
+    async def producer(ctx):
+        shape = dut.i.payload.shape()
+        for w in words:
+            await stream_put(ctx, dut.i, shape.from_bits(w), rng=rng, idle_prob=idle)
+
+    async def consumer(ctx):
+        for _ in range(program.transfers):
+            row = await stream_get(ctx, dut.o, rng=rng, stall_prob=stall)
+            rows = row if array else [row]
+            got.append([[(int(ln.value), int(ln.run), int(ln.valid)) for ln in pe.lanes]
+                        for pe in rows])
+
+    def stalls(ctx):
+        log["stalls"] = ctx.get(dut.conflict_stalls)
+
+    simulate(dut, producer, consumer,
+             cycle_counter(dut, program.transfers, log, on_done=stalls))
+    return host.decode_outputs(program, got), log["cycles"], log["stalls"]
+
+
+# -- scnn-pe in the Amaranth simulator -------------------------------------------------------
+
+PE = ScnnPEConfig(f=2, i=2, kc=2, max_tile_w=6, max_tile_h=6, act_depth=32)
+ARRAY = ScnnConfig(pe_rows=2, pe_cols=2, f=2, i=2, kc=2, max_tile_w=6, max_tile_h=6,
+                   act_depth=24)
+
+PE_CASES = [
+    # (C, K, H, W, R, S), pad, act density, weight density, relu
+    ((3, 5, 4, 5, 3, 3), 1, 0.5, 0.5, False),
+    ((2, 3, 6, 6, 1, 1), 0, 0.6, 0.8, True),
+    ((2, 2, 5, 4, 3, 2), 0, 1.0, 1.0, False),     # fully dense
+    ((2, 3, 4, 4, 3, 3), 1, 0.0, 0.5, False),     # all-zero activations
+    ((3, 2, 6, 6, 3, 3), 0, 0.3, 0.0, True),      # all-zero weights
+]
+
+
+@pytest.mark.parametrize("stalls", [False, True], ids=["nostall", "stalls"])
+@pytest.mark.parametrize("case", PE_CASES, ids=lambda c: "x".join(map(str, c[0])))
+def test_pe_matches_golden(case, stalls):
+    shape, pad, ad, wd, relu = case
+    ifmap, filters = conv_operands(sum(shape), *shape, ad, wd)
+    program = host.build_program(PE, ifmap, filters, pad, relu=relu)
+    out, cycles, stall_count = run_amaranth(PE, program, stalls=stalls, seed=len(shape))
+    expected = gs.conv_direct(ifmap, filters, pad)
+    if relu:
+        expected = np.maximum(expected, 0)
+    assert (out == expected).all()
+    if not stalls:
+        assert (cycles, stall_count) == host.model_cycles(program)
+
+
+def test_pe_channel_chunks_and_spatial_passes():
+    """A plane bigger than the tile (12 passes) and channels beyond the activation buffer."""
+    cfg = ScnnPEConfig(f=2, i=2, kc=2, max_tile_w=4, max_tile_h=4, act_depth=8)
+    ifmap, filters = conv_operands(11, 4, 3, 6, 7, 3, 3, 0.7, 0.6)
+    program = host.build_program(cfg, ifmap, filters, 1)
+    assert len(program.plan.passes) == 12
+    assert sum(w[0].name == "CONFIG" for w in program.words) > len(program.plan.passes)
+    out, cycles, stalls = run_amaranth(cfg, program)
+    assert (out == gs.conv_einsum(ifmap, filters, 1)).all()
+    assert (cycles, stalls) == host.model_cycles(program)
+
+
+def test_bank_conflicts_are_counted():
+    """Sparse operands scatter products over the banks: some vector pairs collide, the RTL
+    stalls and counts exactly the model's conflict stalls."""
+    cfg = ScnnPEConfig(f=2, i=2, banks=8, kc=2, max_tile_w=6, max_tile_h=6)
+    ifmap, filters = conv_operands(5, 2, 2, 6, 6, 3, 3, 0.4, 0.6)
+    program = host.build_program(cfg, ifmap, filters, 1)
+    model, model_stalls = host.model_cycles(program)
+    assert model_stalls > 0
+    out, cycles, stalls = run_amaranth(cfg, program)
+    assert (out == gs.conv_einsum(ifmap, filters, 1)).all()
+    assert (cycles, stalls) == (model, model_stalls)
+
+
+def test_bank_skew_removes_dense_conflicts():
+    """Dense vector pairs of a 1 x 1 conv hit 2i-bank windows per output channel."""
+    ifmap, filters = conv_operands(5, 2, 2, 4, 2, 1, 1, 1.0, 1.0)
+    program = host.build_program(PE, ifmap, filters, 0)
+    assert host.model_cycles(program)[1] == 0
+
+
+# -- scnn (array) in the Amaranth simulator ----------------------------------------------------
+
+
+@pytest.mark.parametrize("stalls", [False, True], ids=["nostall", "stalls"])
+@pytest.mark.parametrize("case", [
+    ((3, 5, 9, 7, 3, 3), 1, 0.5, 0.5, False),
+    pytest.param(((2, 3, 8, 8, 3, 3), 0, 1.0, 1.0, True), marks=pytest.mark.slow),
+    ((2, 3, 6, 6, 3, 3), 1, 1.0, 1.0, True),
+    ((2, 2, 5, 6, 2, 3), 0, 0.0, 1.0, False),
+], ids=lambda c: "x".join(map(str, c[0])))
+def test_array_matches_golden(case, stalls):
+    shape, pad, ad, wd, relu = case
+    ifmap, filters = conv_operands(sum(shape) + 1, *shape, ad, wd)
+    program = host.build_program(ARRAY, ifmap, filters, pad, relu=relu)
+    out, cycles, stall_count = run_amaranth(ARRAY, program, stalls=stalls, seed=3)
+    expected = gs.conv_einsum(ifmap, filters, pad)
+    if relu:
+        expected = np.maximum(expected, 0)
+    assert (out == expected).all()
+    if not stalls:
+        assert (cycles, stall_count) == host.model_cycles(program)
+
+
+def test_halo_traffic_count():
+    ifmap, filters = conv_operands(1, 3, 5, 9, 7, 3, 3)
+    program = host.build_program(ARRAY, ifmap, filters, 1)
+    plan = program.plan
+    hacc = plan.ht + 2
+    groups = 3
+    per_group = 2 * 1 * 2 * hacc * 2 + 1 * 2 * 2 * 2 * plan.wt
+    assert program.halo_traffic == per_group * groups * len(plan.passes)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: (np.zeros((2, 5, 5), np.float32), np.zeros((1, 2, 3, 3), np.int64)),
+     "tensor `ifmap`: dtype float32 is not an integer dtype"),
+    (lambda: (np.zeros((2, 5, 5), np.int64), np.zeros((1, 3, 3, 3), np.int64)),
+     "tensor `filters`: has 3 input channels but ifmap has 2"),
+    (lambda: (np.zeros((2, 5, 5), np.int64), np.zeros((1, 2, 5, 3), np.int64)),
+     "tensor `filters`: R=5 exceeds `max_r` (3)"),
+    (lambda: (np.zeros((2, 5, 5), np.int64), np.zeros((1, 2, 3, 4), np.int64)),
+     "tensor `filters`: S=4 exceeds `max_s` (3)"),
+    (lambda: (np.full((1, 5, 5), 1 << 15, np.int64), np.zeros((1, 1, 3, 3), np.int64)),
+     "tensor `ifmap`: value 32768 at index (0, 0, 0) does not fit signed 16-bit"),
+])
+def test_bad_input_is_named(make, message):
+    ifmap, filters = make()
+    with pytest.raises(TensorError, match=re.escape(message)):
+        host.build_program(ARRAY, ifmap, filters, 0)
+
+
+def test_tile_too_small_for_filter():
+    cfg = ScnnConfig(max_tile_w=1, max_tile_h=6, max_s=3)
+    with pytest.raises(TensorError, match="needs tiles of at least 2"):
+        host.build_program(cfg, np.ones((1, 6, 6), np.int64), np.ones((1, 1, 3, 3), np.int64))
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_synth_breakdown_names_the_parts(tmp_path, monkeypatch):
+    """Synthesis smoke test: the PE's parts survive as modules of the area breakdown."""
+    from sparsegen.gen.synth import synthesize
+    monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
+    config = ScnnPEConfig(f=2, i=2, kc=1, max_tile_w=3, max_tile_h=3, bank_depth=4,
+                          act_depth=5, data_width=8, acc_width=16)
+    generated = generate(get_design("scnn-pe"), config)
+    result = synthesize(generated.verilog, generated.top, "generic")
+    parts = {"multipliers", "crossbar", "accumulators", "act_buffer", "weight_fifo"}
+    assert {name.split(".")[-1] for name in result.modules} >= parts
+    for name, module in result.modules.items():
+        if name.split(".")[-1] in parts:
+            assert module["cells"] > 0, name
+
+
+VARIANTS = [
+    (ScnnPEConfig(f=4, i=2, banks=16, kc=3, max_tile_w=6, max_tile_h=5, bank_depth=32),
+     (3, 7, 5, 6, 2, 1), 0, 0.6, 0.7),
+    (ScnnPEConfig(f=1, i=3, banks=8, kc=1, max_tile_w=5, max_tile_h=4, max_r=2, max_s=4,
+                  bank_depth=8, act_depth=7), (2, 3, 4, 5, 2, 4), 0, 0.7, 0.9),
+    (ScnnPEConfig(f=3, i=1, banks=8, kc=4, max_tile_w=5, max_tile_h=5, bank_depth=40,
+                  act_depth=25, data_width=8, acc_width=20), (2, 5, 5, 5, 3, 3), 1, 0.5, 0.5),
+    (ScnnConfig(pe_rows=1, pe_cols=3, f=2, i=4, banks=16, kc=2, max_tile_w=4, max_tile_h=7,
+                bank_depth=16, act_depth=7), (2, 3, 7, 9, 3, 3), 1, 0.6, 0.6),
+    (ScnnConfig(pe_rows=3, pe_cols=1, f=2, i=2, kc=3, max_tile_w=5, max_tile_h=3,
+                bank_depth=32), (2, 4, 8, 5, 3, 2), 0, 0.8, 0.6),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config, shape, pad, ad, wd", VARIANTS,
+                         ids=lambda v: repr(v) if isinstance(v, tuple) else None)
+def test_config_variants_match_golden_and_model(config, shape, pad, ad, wd):
+    """F != I, non-power-of-two F*I with explicit banks, narrow data, R != S, kc not dividing
+    K, one-row and one-column grids, spatial passes and channel chunks."""
+    ifmap, filters = conv_operands(sum(shape), *shape, ad, wd, width=config.data_width)
+    program = host.build_program(config, ifmap, filters, pad)
+    out, cycles, stalls = run_amaranth(config, program)
+    expected = gs.conv_direct(ifmap, filters, pad, config.acc_width, config.data_width)
+    assert (out == expected).all()
+    assert (cycles, stalls) == host.model_cycles(program)
