@@ -81,29 +81,26 @@ def _bits(n: int) -> int:
     return max(1, int(n).bit_length())
 
 
-def _pe_fields():
-    return dict(
-        f=param(2, lo=1, hi=16, help="F: non-zero weights per multiply vector"),
-        i=param(2, lo=1, hi=16, help="I: non-zero activations per multiply vector"),
-        banks=param(None, lo=2, hi=256, pow2=True, default_from="2*f*i",
-                    help="A: accumulator banks (power of two)"),
-        bank_depth=param(18, lo=1, hi=4096, help="accumulators per bank"),
-        kc=param(2, lo=1, hi=64, help="output channels per group (accumulated at once)"),
-        max_tile_w=param(6, lo=1, hi=64, help="largest planar tile width Wt"),
-        max_tile_h=param(6, lo=1, hi=64, help="largest planar tile height Ht"),
-        max_r=param(3, lo=1, hi=15, help="largest filter height R"),
-        max_s=param(3, lo=1, hi=15, help="largest filter width S"),
-        act_depth=param(32, lo=1, hi=65536,
-                        help="activation buffer rows (i compressed activations each)"),
-        wt_depth=param(4, lo=1, hi=256, help="weight FIFO entries (f weights each)"),
-        data_width=param(16, lo=2, hi=16, help="signed operand width in bits"),
-        acc_width=param(24, lo="data_width", hi=48,
-                        help="accumulator width in bits; sums wrap around"),
-    )
-
-
+@dataclasses.dataclass(frozen=True)
 class _ScnnFields(Config):
-    """Shared validation and derived sizes of the SCNN configs."""
+    """The PE parameters both SCNN configs share, their validation and derived sizes."""
+
+    f: int = param(2, lo=1, hi=16, help="F: non-zero weights per multiply vector")
+    i: int = param(2, lo=1, hi=16, help="I: non-zero activations per multiply vector")
+    banks: int = param(None, lo=2, hi=256, pow2=True, default_from="2*f*i",
+                       help="A: accumulator banks (power of two)")
+    bank_depth: int = param(18, lo=1, hi=4096, help="accumulators per bank")
+    kc: int = param(2, lo=1, hi=64, help="output channels per group (accumulated at once)")
+    max_tile_w: int = param(6, lo=1, hi=64, help="largest planar tile width Wt")
+    max_tile_h: int = param(6, lo=1, hi=64, help="largest planar tile height Ht")
+    max_r: int = param(3, lo=1, hi=15, help="largest filter height R")
+    max_s: int = param(3, lo=1, hi=15, help="largest filter width S")
+    act_depth: int = param(32, lo=1, hi=65536,
+                           help="activation buffer rows (i compressed activations each)")
+    wt_depth: int = param(4, lo=1, hi=256, help="weight FIFO entries (f weights each)")
+    data_width: int = param(16, lo=2, hi=16, help="signed operand width in bits")
+    acc_width: int = param(24, lo="data_width", hi=48,
+                           help="accumulator width in bits; sums wrap around")
 
     def __post_init__(self):
         if self.banks is None:
@@ -159,20 +156,6 @@ class _ScnnFields(Config):
 class ScnnPEConfig(_ScnnFields):
     """Configuration of :class:`ScnnPE`."""
 
-    f: int = _pe_fields()["f"]
-    i: int = _pe_fields()["i"]
-    banks: int = _pe_fields()["banks"]
-    bank_depth: int = _pe_fields()["bank_depth"]
-    kc: int = _pe_fields()["kc"]
-    max_tile_w: int = _pe_fields()["max_tile_w"]
-    max_tile_h: int = _pe_fields()["max_tile_h"]
-    max_r: int = _pe_fields()["max_r"]
-    max_s: int = _pe_fields()["max_s"]
-    act_depth: int = _pe_fields()["act_depth"]
-    wt_depth: int = _pe_fields()["wt_depth"]
-    data_width: int = _pe_fields()["data_width"]
-    acc_width: int = _pe_fields()["acc_width"]
-
     @property
     def multipliers(self) -> int:
         return self.f * self.i
@@ -192,19 +175,6 @@ class ScnnConfig(_ScnnFields):
 
     pe_rows: int = param(2, lo=1, hi=16, help="PE grid rows (planar tiles along the height)")
     pe_cols: int = param(2, lo=1, hi=16, help="PE grid columns (tiles along the width)")
-    f: int = _pe_fields()["f"]
-    i: int = _pe_fields()["i"]
-    banks: int = _pe_fields()["banks"]
-    bank_depth: int = _pe_fields()["bank_depth"]
-    kc: int = _pe_fields()["kc"]
-    max_tile_w: int = _pe_fields()["max_tile_w"]
-    max_tile_h: int = _pe_fields()["max_tile_h"]
-    max_r: int = _pe_fields()["max_r"]
-    max_s: int = _pe_fields()["max_s"]
-    act_depth: int = _pe_fields()["act_depth"]
-    wt_depth: int = _pe_fields()["wt_depth"]
-    data_width: int = _pe_fields()["data_width"]
-    acc_width: int = _pe_fields()["acc_width"]
 
     @property
     def pes(self) -> int:
