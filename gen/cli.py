@@ -60,6 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pad", type=int, default=0, help="convolution zero padding (default 0)")
     p.add_argument("--prune", action="store_true",
                    help="prune dense weights to the design's pattern first (golden prune)")
+    p.add_argument("--relu", action="store_true",
+                   help="ReLU on the outputs, in the hardware's drain (designs that have one)")
     p.add_argument("-o", "--out", type=Path, metavar="O.npy",
                    help="write the output tensor (O[M, N], or [K, P, Q] for a convolution)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -216,6 +218,10 @@ def _cmd_sim(args, console):
         raise UsageError(f"--prune is for designs with a weight pattern to prune to "
                          f"({', '.join(d.name for d in DESIGNS.values() if d.prune)}), "
                          f"not `{design.name}`")
+    if args.relu and not design.relu:
+        raise UsageError(f"--relu is for designs that apply ReLU as they drain "
+                         f"({', '.join(d.name for d in DESIGNS.values() if d.relu)}), "
+                         f"not `{design.name}`")
     conv = args.ifmap is not None or args.filters is not None
     if conv:
         if args.ifmap is None or args.filters is None:
@@ -236,7 +242,7 @@ def _cmd_sim(args, console):
         raise UsageError("give the operands: --a A.npy --w W.npy (or --ifmap/--filters)")
     if args.out is not None and not args.out.parent.exists():
         raise UsageError(f"output folder {args.out.parent} does not exist")
-    options = {"prune": True} if args.prune else {}
+    options = {name: True for name in ("prune", "relu") if getattr(args, name)}
     runner = design.load_runner()
     quiet = args.json or not console.is_terminal
     try:

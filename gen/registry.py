@@ -39,6 +39,9 @@ class Design:
     prune: bool = False
     """The runner takes ``prune=True`` (``sparsegen sim --prune``): prune dense weights to the
     design's sparsity pattern with the golden prune before running."""
+    relu: bool = False
+    """The runner takes ``relu=True`` (``sparsegen sim --relu``): the hardware applies ReLU to
+    the outputs as it drains them, and the golden model does too."""
 
     @property
     def gemm(self) -> bool:
@@ -79,7 +82,7 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "accumulator banks, halo ports, ReLU + RLE drain"),
     Design("scnn", scnn.ScnnConfig, scnn.Scnn,
            "SCNN array: planar-tiled PE grid, weight broadcast, hardware halo exchange "
-           "(PT-IS-CP-sparse)", sim="conv", runner="sparsegen.sim.scnn:run_conv"),
+           "(PT-IS-CP-sparse)", sim="conv", runner="sparsegen.sim.scnn:run_conv", relu=True),
     # HighLight (issue 5): add its designs below this line.
     Design("hss-mux", hss.HSSMuxConfig, hss.HSSMuxPE,
            "HighLight HSS PE: rank-1 groups skipped in time, rank-0 G0-of-H0 muxes, run-time "

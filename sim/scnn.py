@@ -371,6 +371,7 @@ class ScnnResult:
     tile: tuple
     sim_seconds: float
     build_seconds: float
+    relu: bool = False
 
     @property
     def utilization(self) -> float:
@@ -379,7 +380,7 @@ class ScnnResult:
 
     def as_json(self) -> dict:
         return {
-            "cycles": self.cycles, "model_cycles": self.model_cycles,
+            "cycles": self.cycles, "model_cycles": self.model_cycles, "relu": self.relu,
             "macs_total": self.macs_total, "macs_nonzero": self.macs_nonzero,
             "utilization": round(self.utilization, 6), "multipliers": self.multipliers,
             "matches_golden": self.matches_golden, "conflict_stalls": self.conflict_stalls,
@@ -426,4 +427,4 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
         conflict_stalls=played.read["conflict_stalls"], model_conflict_stalls=model_stalls,
         halo_traffic=program.halo_traffic, words=n, passes=len(program.plan.passes),
         tile=(program.plan.ht, program.plan.wt), sim_seconds=played.seconds,
-        build_seconds=played.build_seconds)
+        build_seconds=played.build_seconds, relu=relu)

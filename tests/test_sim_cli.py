@@ -89,11 +89,34 @@ def test_dense_array_convolution_matches_a_direct_loop(tmp_path):
     assert report["shape"]["M"] == p * q and report["shape"]["K"] == c * r * s
 
 
+def test_scnn_relu_drains_the_rectified_convolution(tmp_path):
+    rng = np.random.default_rng(9)
+    ifmap = rng.integers(-50, 50, (3, 9, 7)) * (rng.random((3, 9, 7)) < 0.5)
+    filters = rng.integers(-50, 50, (5, 3, 3, 3)) * (rng.random((5, 3, 3, 3)) < 0.5)
+    np.save(tmp_path / "I.npy", ifmap)
+    np.save(tmp_path / "F.npy", filters)
+    status, out, err = sparsegen("sim", "scnn", "--ifmap", str(tmp_path / "I.npy"), "--filters",
+                                 str(tmp_path / "F.npy"), "--pad", "1", "--relu",
+                                 "-o", str(tmp_path / "O.npy"), "--json")
+    assert status == 0, err
+    x = np.pad(ifmap, ((0, 0), (1, 1), (1, 1)))
+    expected = np.zeros((5, 9, 7), dtype=np.int64)
+    for k in range(5):
+        for y in range(9):
+            for xx in range(7):
+                expected[k, y, xx] = max(0, int((x[:, y:y + 3, xx:xx + 3] * filters[k]).sum()))
+    assert np.array_equal(np.load(tmp_path / "O.npy"), expected)
+    assert (expected == 0).any() and (expected > 0).any()
+    report = json.loads(out)
+    assert report["relu"] is True and report["matches_golden"] is True
+
+
 @pytest.mark.parametrize("args, message", [
     (["s2ta", "-p", "variant=w", "-p", "nnz_w=2", "--a", "{A}", "--w", "{W}"],
      "breaks DBB(8, 2): block k=0..7 of column n=0 has 8 non-zeros"),
     (["dense-array", "--a", "{F}", "--w", "{W}"], "`A`"),
     (["dense-array", "--a", "{A}", "--w", "{W}", "--prune"], "--prune"),
+    (["dense-array", "--a", "{A}", "--w", "{W}", "--relu"], "--relu is for designs"),
     (["dbb-pe", "--a", "{A}", "--w", "{W}"], "building block"),
     (["dense-array", "--a", "{A}"], "give the operands"),
     (["dense-array", "--a", "{A}", "--w", "{W}", "-o", "{tmp}/missing/O.npy"],
