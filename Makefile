@@ -13,7 +13,7 @@ help:
 	@echo "make setup      create $(VENV) and install sparsegen with its toolchain"
 	@echo "make test       run the default test suite (under 20 minutes on 2 cores)"
 	@echo "make test-slow  run everything, including the slow full cross products"
-	@echo "make lint       ruff, and verilator --lint-only on a generated design"
+	@echo "make lint       ruff, and verilator --lint-only on every design at its defaults"
 	@echo "make gen        generate dbb-pe (block_size=8, nnz=4) into out/"
 	@echo "make synth      synthesize that design for sky130hd and print the area"
 	@echo "make sim-example  a random GEMM on s2ta (variant aw) on Verilator, checked vs golden"
@@ -43,7 +43,9 @@ test-slow:
 
 lint:
 	$(BIN)/ruff check .
-	$(BIN)/sparsegen lint dbb-pe -p block_size=8 -p nnz=4
+	@for design in $$($(BIN)/python -c "from sparsegen.gen.registry import DESIGNS; print(*DESIGNS)"); do \
+	    $(BIN)/sparsegen lint $$design || exit 1; \
+	done
 
 gen:
 	$(BIN)/sparsegen gen dbb-pe -p block_size=8 -p nnz=4 -o out/
