@@ -1,4 +1,4 @@
-"""The ``sparsegen`` command line: list, gen, lint, synth, sim.
+"""The ``sparsegen`` command line: list, gen, lint, synth, sim, bench, sweep.
 
 Every user error (unknown design or parameter, bad value, unwritable folder, missing liberty)
 ends as one ``sparsegen: error: ...`` line on stderr and exit status 2; nothing is written
@@ -72,6 +72,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=list(BENCHES), help="which benchmark")
     p.add_argument("--tech", default="sky130hd", help="technology for areas (default sky130hd)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub.add_parser("sweep", help="area (Yosys) and model cycles over a grid of configs")
+    p.add_argument("spec", type=Path, metavar="SPEC.toml",
+                   help="design, tech, [params] (lists are axes), optional [workload] m/k/n")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
+                   help="output folder; receives sweep.csv and sweep.json")
+    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="synthesize N points at a time (default 1)")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     p = sub.add_parser("lint", help="generate a design and lint it with Verilator")
     _add_design_args(p)
@@ -371,8 +380,52 @@ def _cmd_bench(args, console):
         console.print(f"[dim]{args.name}: {report['wall_seconds']} s wall[/dim]")
 
 
+def _cmd_sweep(args, console):
+    from .sweep import load_spec, points, run_sweep, write_results
+    from .synth import SynthError
+    if args.jobs < 1:
+        raise UsageError(f"-j must be at least 1, not {args.jobs}")
+    spec = load_spec(args.spec)
+    total = len(points(spec))           # validates every point before any work
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"output folder {args.out} is a file")
+    try:
+        if args.json or not console.is_terminal:
+            report = run_sweep(spec, args.jobs)
+        else:
+            from rich.progress import Progress
+            with Progress(console=console, transient=True) as bar:
+                task = bar.add_task(f"sweeping {spec.design.name} ({total} points, "
+                                    f"{spec.tech})", total=total)
+                report = run_sweep(spec, args.jobs,
+                                   progress=lambda done, _: bar.update(task, completed=done))
+    except SynthError as exc:
+        raise UsageError(str(exc)) from None
+    paths = write_results(args.out, report)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    from rich.table import Table
+    table = Table(title=f"{spec.design.name} sweep, {spec.tech}"
+                        + (f", GEMM {spec.workload['m']}x{spec.workload['k']}x"
+                           f"{spec.workload['n']}" if spec.workload else ""),
+                  title_justify="left", show_edge=False)
+    metrics = [k for k in ("multipliers", "area_um2", "cells", "transistors", "cycles",
+                           "dense_macs_per_cycle")
+               if any(r.get(k) is not None for r in report["rows"])]
+    for column in [*spec.axes, *metrics]:
+        table.add_column(column, justify="right")
+    for row in report["rows"]:
+        table.add_row(*[str(row[a]) for a in spec.axes], *[
+            "-" if row.get(k) is None else f"{row[k]:,.1f}" if isinstance(row[k], float)
+            else f"{row[k]:,}" for k in metrics])
+    console.print(table)
+    for path in paths:
+        console.print(f"wrote {path}")
+
+
 _COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cmd_synth,
-             "sim": _cmd_sim, "bench": _cmd_bench}
+             "sim": _cmd_sim, "bench": _cmd_bench, "sweep": _cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
