@@ -205,6 +205,10 @@ class HSSMuxConfig(HSSSet, Config):
     def _check(self):
         parse_pattern_set(self.patterns)
 
+    @property
+    def multipliers(self) -> int:
+        return self.lanes
+
 
 @dataclasses.dataclass(frozen=True)
 class GHFlatConfig(Config):
@@ -219,6 +223,10 @@ class GHFlatConfig(Config):
 
     def _check(self):
         parse_ratios(self.ratios, "ratios", "ratio", MAX_WINDOW)
+
+    @property
+    def multipliers(self) -> int:
+        return self.lanes
 
     @property
     def ratio_list(self) -> tuple[tuple[int, int], ...]:

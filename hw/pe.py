@@ -48,6 +48,10 @@ class DensePEConfig(Config):
         """Multipliers in the PE."""
         return self.block_size
 
+    @property
+    def multipliers(self) -> int:
+        return self.lanes
+
 
 @dataclasses.dataclass(frozen=True)
 class DBBPEConfig(Config):
@@ -66,6 +70,10 @@ class DBBPEConfig(Config):
     def lanes(self) -> int:
         """Multipliers in the PE."""
         return self.nnz
+
+    @property
+    def multipliers(self) -> int:
+        return self.lanes
 
 
 def dense_pe_input_layout(config: DensePEConfig) -> data.StructLayout:

@@ -30,6 +30,7 @@ def test_area_sweep_writes_one_row_per_point(tmp_path):
         rows = list(csv.DictReader(f))
     assert [int(r["nnz"]) for r in rows] == [1, 2, 4]        # grid order, whatever finished first
     assert [r["nnz"] for r in report["rows"]] == [1, 2, 4]
+    assert [r["multipliers"] for r in report["rows"]] == [1, 2, 4]
     transistors = [r["transistors"] for r in report["rows"]]
     assert transistors == sorted(transistors) and transistors[0] < transistors[-1]
     assert all(r["area_um2"] is None for r in report["rows"])      # generic: no liberty
