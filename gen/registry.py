@@ -16,7 +16,7 @@ from ..hw import actdbb, highlight, hss, pe, s2ta, scnn
 from ..hw.params import Config, ParamSpec
 from .errors import UsageError
 
-__all__ = ["Design", "DESIGNS", "get_design", "parse_params", "make_config"]
+__all__ = ["Design", "DESIGNS", "get_design", "read_toml", "parse_params", "make_config"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +125,18 @@ def _parse_value(design: Design, spec: ParamSpec, raw):
     return text
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """Load a TOML file; an unreadable or invalid one is one :class:`UsageError` line that
+    calls it ``what`` (e.g. "config file")."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
 def parse_params(design: Design, assignments: list[str] = (),
                  config_file: Path | None = None) -> dict:
     """Merge ``-c`` TOML values and ``-p k=v`` strings (later wins) into typed values.
@@ -134,13 +146,7 @@ def parse_params(design: Design, assignments: list[str] = (),
     by_name = {spec.name: spec for spec in design.params}
     raw: dict = {}
     if config_file is not None:
-        try:
-            with open(config_file, "rb") as f:
-                table = tomllib.load(f)
-        except OSError as exc:
-            raise UsageError(f"cannot read config file {config_file}: {exc.strerror}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"config file {config_file} is not valid TOML: {exc}") from None
+        table = read_toml(config_file, "config file")
         raw.update(table.get("params", table) if isinstance(table.get("params"), Mapping)
                    else table)
     for item in assignments:

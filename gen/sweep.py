@@ -33,12 +33,11 @@ import dataclasses
 import io
 import itertools
 import json
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UsageError
-from .registry import Design, get_design, make_config
+from .registry import Design, get_design, make_config, read_toml
 
 __all__ = ["SweepSpec", "load_spec", "points", "run_sweep", "write_results", "CYCLE_MODELS"]
 
@@ -76,13 +75,7 @@ class SweepSpec:
 def load_spec(path: Path) -> SweepSpec:
     """Read and check a sweep spec; every problem is one :class:`UsageError` line."""
     from .synth import TECHS
-    try:
-        with open(path, "rb") as f:
-            table = tomllib.load(f)
-    except OSError as exc:
-        raise UsageError(f"cannot read sweep spec {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"sweep spec {path} is not valid TOML: {exc}") from None
+    table = read_toml(path, "sweep spec")
     unknown = set(table) - {"design", "tech", "params", "workload"}
     if unknown:
         raise UsageError(f"sweep spec {path}: unknown key `{sorted(unknown)[0]}` "

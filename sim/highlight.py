@@ -176,8 +176,8 @@ class HighLightResult(LayerResult):
     density: float = 0.0
     ideal_speedup: float = 1.0
 
-    def as_json(self) -> dict:
-        return {**super().as_json(), "pattern": self.pattern, "pruned": self.pruned,
+    def extra_json(self) -> dict:
+        return {**super().extra_json(), "pattern": self.pattern, "pruned": self.pruned,
                 "density": round(self.density, 6), "ideal_speedup": round(self.ideal_speedup, 6)}
 
 

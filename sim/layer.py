@@ -19,7 +19,8 @@ from .golden import gemm as ggemm
 from .golden.numeric import TensorError, check_tensor, pad_to_multiple
 from .tb.bits import hex_lines, pack_many, unpack_signed_rows
 
-__all__ = ["LayerResult", "GemmJob", "prepare_gemm", "assemble_output", "run_gemm", "im2col"]
+__all__ = ["RunFigures", "LayerResult", "GemmJob", "prepare_gemm", "assemble_output", "run_gemm",
+           "im2col"]
 
 
 @dataclasses.dataclass
@@ -37,8 +38,9 @@ class GemmJob:
 
 
 @dataclasses.dataclass
-class LayerResult:
-    """Outcome of a layer run; :meth:`as_json` is what ``sparsegen sim --json`` prints."""
+class RunFigures:
+    """What every layer run reports; :meth:`as_json` is what ``sparsegen sim --json`` prints.
+    Runners subclass it with their own figures (fields and :meth:`extra_json`)."""
 
     output: np.ndarray
     cycles: int
@@ -47,8 +49,6 @@ class LayerResult:
     macs_nonzero: int
     multipliers: int
     matches_golden: bool
-    tiles: int
-    steps: int
     sim_seconds: float
     build_seconds: float
 
@@ -56,6 +56,10 @@ class LayerResult:
     def utilization(self) -> float:
         """Fraction of multiplier-cycles that did an effectual (non-zero) product."""
         return self.macs_nonzero / (self.multipliers * self.cycles) if self.cycles else 0.0
+
+    def extra_json(self) -> dict:
+        """The subclass's own figures, placed after the common ones."""
+        return {}
 
     def as_json(self) -> dict:
         return {
@@ -66,13 +70,23 @@ class LayerResult:
             "utilization": round(self.utilization, 6),
             "multipliers": self.multipliers,
             "matches_golden": self.matches_golden,
-            "tiles": self.tiles,
-            "steps": self.steps,
+            **self.extra_json(),
             "sim_seconds": round(self.sim_seconds, 3),
             "cycles_per_second": round(self.cycles / self.sim_seconds) if self.sim_seconds
             else None,
             "build_seconds": round(self.build_seconds, 3),
         }
+
+
+@dataclasses.dataclass
+class LayerResult(RunFigures):
+    """A GEMM run on a systolic array: the common figures plus tiles and input steps."""
+
+    tiles: int
+    steps: int
+
+    def extra_json(self) -> dict:
+        return {"tiles": self.tiles, "steps": self.steps}
 
 
 def _check_operands(config, a, w):

@@ -23,6 +23,7 @@ import numpy as np
 from ..hw.scnn import Cmd, ScnnConfig, plane_pitch
 from .golden import scnn as gs
 from .golden.numeric import TensorError, check_tensor
+from .layer import RunFigures
 
 __all__ = ["Program", "ScnnResult", "build_program", "decode_outputs", "model_cycles",
            "run_conv", "payload_of"]
@@ -353,44 +354,23 @@ def model_cycles(program: Program) -> tuple[int, int]:
 
 
 @dataclasses.dataclass
-class ScnnResult:
-    """Outcome of a layer run; :meth:`as_json` is what ``sparsegen sim scnn --json`` prints."""
+class ScnnResult(RunFigures):
+    """A convolution run on ``scnn``: the common figures plus crossbar stalls, halo traffic,
+    input words, passes and the planar tile."""
 
-    output: np.ndarray
-    cycles: int
-    model_cycles: int
-    macs_total: int
-    macs_nonzero: int
-    multipliers: int
-    matches_golden: bool
     conflict_stalls: int
     model_conflict_stalls: int
     halo_traffic: int
     words: int
     passes: int
     tile: tuple
-    sim_seconds: float
-    build_seconds: float
     relu: bool = False
 
-    @property
-    def utilization(self) -> float:
-        """Fraction of multiplier-cycles that did an effectual (non-zero) product."""
-        return self.macs_nonzero / (self.multipliers * self.cycles) if self.cycles else 0.0
-
-    def as_json(self) -> dict:
-        return {
-            "cycles": self.cycles, "model_cycles": self.model_cycles, "relu": self.relu,
-            "macs_total": self.macs_total, "macs_nonzero": self.macs_nonzero,
-            "utilization": round(self.utilization, 6), "multipliers": self.multipliers,
-            "matches_golden": self.matches_golden, "conflict_stalls": self.conflict_stalls,
-            "model_conflict_stalls": self.model_conflict_stalls,
-            "halo_traffic": self.halo_traffic, "steps": self.words, "passes": self.passes,
-            "tile": list(self.tile), "sim_seconds": round(self.sim_seconds, 3),
-            "cycles_per_second": round(self.cycles / self.sim_seconds) if self.sim_seconds
-            else None,
-            "build_seconds": round(self.build_seconds, 3),
-        }
+    def extra_json(self) -> dict:
+        return {"relu": self.relu, "conflict_stalls": self.conflict_stalls,
+                "model_conflict_stalls": self.model_conflict_stalls,
+                "halo_traffic": self.halo_traffic, "steps": self.words,
+                "passes": self.passes, "tile": list(self.tile)}
 
 
 def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
