@@ -90,16 +90,21 @@ def _rows(values, runs, lanes):
     return out
 
 
+def _rows_of(values, addresses, lanes):
+    """Pack (value, address) pairs into rows of ``lanes``, zero-filled: two [rows, lanes]
+    arrays, at least one row."""
+    rows = max(1, math.ceil(len(values) / lanes))
+    v = np.zeros(rows * lanes, dtype=np.int64)
+    a = np.zeros(rows * lanes, dtype=np.int64)
+    v[:len(values)] = values
+    a[:len(values)] = addresses
+    return v.reshape(rows, lanes), a.reshape(rows, lanes)
+
+
 def _act_rows(values, runs, wt, wacc, lanes):
     """The activation buffer rows of one channel: values and frame offsets [rows, I]."""
     pos = gs.rle_positions(runs)
-    offs = (pos // wt) * wacc + pos % wt
-    nrows = max(1, math.ceil(len(values) / lanes))
-    v = np.zeros(nrows * lanes, dtype=np.int64)
-    o = np.zeros(nrows * lanes, dtype=np.int64)
-    v[:len(values)] = values
-    o[:len(values)] = offs
-    return v.reshape(nrows, lanes), o.reshape(nrows, lanes)
+    return _rows_of(values, (pos // wt) * wacc + pos % wt, lanes)
 
 
 def _weight_entries(values, runs, kc, s, r, wacc, plane, lanes):
@@ -108,12 +113,7 @@ def _weight_entries(values, runs, kc, s, r, wacc, plane, lanes):
     rs, k = np.divmod(pos, kc)
     rr, ss = np.divmod(rs, s)
     base = k * plane + (r - 1 - rr) * wacc + (s - 1 - ss)
-    n = max(1, math.ceil(len(values) / lanes))
-    v = np.zeros(n * lanes, dtype=np.int64)
-    b = np.zeros(n * lanes, dtype=np.int64)
-    v[:len(values)] = values
-    b[:len(values)] = base
-    return v.reshape(n, lanes), b.reshape(n, lanes)
+    return _rows_of(values, base, lanes)
 
 
 def _pair_banks(wv, wb, av, ao, banks):
