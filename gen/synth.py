@@ -12,8 +12,10 @@ such a failure, and Yosys' console output, away from the caller; the log goes to
 
 Settings (environment variables):
 
-* ``SPARSEGEN_PDK_DIR``: folder holding ``sky130hd/`` and ``asap7/``; default ``../shared/pdk``
-  from the repository root, used only if it exists.
+* ``SPARSEGEN_PDK_DIR``: folder holding ``sky130hd/`` and/or ``asap7/``, searched first. Then
+  each tech's ``search`` folders of ``constraints/techs.toml``: for ``sky130hd`` the liberty that
+  ships with the project (``constraints/pdk/``, see its NOTICE.md), so the default flow needs no
+  setting; ``asap7`` does not ship and needs the setting.
 * ``SPARSEGEN_OSU018_DIR``: folder holding ``osu018_stdcells.lib``; default
   ``<repo>/build/pdk/osu018``, which ``make setup`` fills.
 * ``SPARSEGEN_CACHE_DIR``: cache root; default ``<repo>/build/cache``. Unpacked liberty files go
@@ -39,7 +41,7 @@ from pathlib import Path
 
 __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
-    "cache_root", "tech_missing",
+    "cache_root", "tech_missing", "liberty_sources",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -178,10 +180,34 @@ def _techs() -> dict:
     return techs
 
 
-def _tech_dir(spec: dict) -> Path:
-    """The folder a tech's liberty paths are relative to: the setting, else the default."""
+def _search_dirs(spec: dict) -> list[Path]:
+    """The folders a tech's liberty paths are relative to, in lookup order: the folder named by
+    the tech's setting (if set), then its ``search`` folders (relative to the project root)."""
+    dirs = []
     value = os.environ.get(spec["dir_setting"])
-    return Path(value).expanduser() if value else (_REPO / spec["default_dir"]).resolve()
+    if value:
+        dirs.append(Path(value).expanduser())
+    dirs.extend((_REPO / folder).resolve() for folder in spec.get("search", []))
+    return dirs
+
+
+def _find_liberty(tech: str, spec: dict) -> tuple[list[Path], str | None]:
+    """Each liberty file of ``tech`` from the first search folder holding it, or the reason one
+    is missing (a line naming the file, the setting that locates it and where it looked)."""
+    dirs = _search_dirs(spec)
+    files = []
+    for name in spec.get("liberty", []):
+        found = next((d / name for d in dirs if (d / name).is_file()), None)
+        if found is None:
+            subdir = Path(name).parent
+            holding = (f"a folder holding {subdir}/" if subdir != Path(".")
+                       else "the folder holding it")
+            hint = f", {spec['setup_hint']}" if spec.get("setup_hint") else ""
+            looked = ", ".join(str(d) for d in dirs) or "nowhere: the setting is unset"
+            return [], (f"tech `{tech}` needs {Path(name).name}: set {spec['dir_setting']} to "
+                        f"{holding}{hint} (looked in {looked})")
+        files.append(found)
+    return files, None
 
 
 def tech_missing(tech: str) -> str | None:
@@ -191,45 +217,64 @@ def tech_missing(tech: str) -> str | None:
     """
     if tech not in TECHS:
         raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
-    spec = _techs()[tech]
-    base = _tech_dir(spec) if "liberty" in spec else None
-    for name in spec.get("liberty", []):
-        if not (base / name).is_file():
-            return (f"tech `{tech}` needs {Path(name).name}: set {spec['dir_setting']} "
-                    f"(looked in {base})")
-    return None
+    return _find_liberty(tech, _techs()[tech])[1]
+
+
+def liberty_sources(tech: str) -> list[Path]:
+    """The liberty files ``tech`` reads, as found (before unpacking): where a figure came from.
+
+    Raises
+    ------
+    SynthError
+        A file is not found; the message names the setting that locates it.
+    """
+    if tech not in TECHS:
+        raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    files, missing = _find_liberty(tech, _techs()[tech])
+    if missing:
+        raise SynthError(missing)
+    return files
 
 
 def _liberty_files(tech: str, spec: dict, cache: Path) -> list[Path]:
     """Locate the tech's liberty files; gunzip ``.gz`` ones once into ``cache/liberty/<tech>``."""
-    base = _tech_dir(spec)
-    files = []
-    for name in spec["liberty"]:
-        source = base / name
-        if not source.is_file():
-            subdir = Path(name).parent
-            holding = (f"a folder holding {subdir}/" if subdir != Path(".")
-                       else "the folder holding it")
-            hint = f", {spec['setup_hint']}" if spec.get("setup_hint") else ""
-            raise SynthError(f"tech `{tech}` needs {source.name}: set {spec['dir_setting']} to "
-                             f"{holding}{hint} (looked in {base})")
-        files.append(_gunzipped(source, cache / "liberty" / tech) if source.suffix == ".gz"
-                     else source)
-    return files
+    files, missing = _find_liberty(tech, spec)
+    if missing:
+        raise SynthError(missing)
+    return [_gunzipped(source, cache / "liberty" / tech) if source.suffix == ".gz" else source
+            for source in files]
+
+
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes (a liberty file's identity in cache keys)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _gunzipped(source: Path, folder: Path) -> Path:
-    """``source`` unpacked into ``folder``, unpacked again only when the source is newer."""
-    target = folder / source.stem
-    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
+    """``source`` unpacked into ``folder/<sha256 of source, 16 digits>/``, once per content.
+
+    Keyed by the content of the source, not its name or date, so a replaced file is unpacked
+    anew and never served from an older copy; written to a temporary name and renamed, so a
+    half-unpacked file is never seen. A file that is not gzip or is truncated is a
+    :class:`SynthError` naming it.
+    """
+    target = folder / file_digest(source)[:16] / source.stem
+    if target.is_file():
         return target
-    folder.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     # A unique temporary name and an atomic rename: parallel runs may unpack at the same time.
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
     try:
         with gzip.open(source, "rb") as src, os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         os.replace(tmp, target)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SynthError(f"cannot unpack liberty file {source}: {exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -402,7 +447,8 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     script = _SCRIPT.read_text()
     version = yosys_version()
     key = hashlib.sha256(json.dumps(
-        [verilog, top, tech, spec, script, version, [p.name for p in liberty]],
+        [verilog, top, tech, spec, script, version,
+         [(p.name, file_digest(p)) for p in liberty]],
         sort_keys=True).encode()).hexdigest()
     folder = root / "synth"
     cached_file = folder / f"{key}.json"

@@ -22,7 +22,7 @@ from sparsegen.sim.golden import gemm as ggemm
 from sparsegen.sim.highlight import flat_pe_beats, hss_pe_beats, random_hss_weights
 from sparsegen.sim.stimulus import random_operands
 
-from helpers import requires_tech, simulate, stream_get, stream_put
+from helpers import simulate, stream_get, stream_put
 
 # -- config validation ---------------------------------------------------------------------
 
@@ -243,7 +243,6 @@ def test_latency_and_throughput(config):
 
 
 @pytest.mark.synth
-@requires_tech("sky130hd")
 @pytest.mark.parametrize("name", ["hss-mux", "gh-flat"])
 def test_synthesis_smoke(name, tmp_path, monkeypatch):
     """Both PEs synthesize for sky130hd with the selection logic as its own modules."""
