@@ -4,8 +4,9 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PYTEST_JOBS ?= 2
 # Optional Debian packages: ccache (faster Verilator rebuilds), iverilog (second simulator),
+# opensta (static timing in `sparsegen synth`; without it timing fields are null),
 # qflow-tech-osu018 (the osu018 liberty, unpacked only, see constraints/fetch_osu018.sh).
-APT_PACKAGES := ccache iverilog
+APT_PACKAGES := ccache iverilog opensta
 
 .PHONY: setup test test-slow lint gen synth sim-example clean help
 

@@ -85,10 +85,17 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lint", help="generate a design and lint it with Verilator")
     _add_design_args(p)
 
-    p = sub.add_parser("synth", help="synthesize a design with Yosys and report its area")
+    p = sub.add_parser("synth", help="synthesize a design with Yosys and report its area "
+                                     "and (OpenSTA) its critical path")
     _add_design_args(p)
     p.add_argument("--tech", default="generic",
                    help="generic, osu018, sky130hd or asap7 (default: generic)")
+    p.add_argument("--clock-ns", type=float, metavar="NS",
+                   help="clock period for the mapping's delay target and timing (default: the "
+                        "tech's, constraints/techs.toml; sky130hd 10)")
+    p.add_argument("--timing", action="store_true",
+                   help="require static timing (an error where OpenSTA is missing); without "
+                        "it timing runs where it can")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--no-cache", action="store_true", help="ignore cached synthesis results")
     return parser
@@ -152,19 +159,31 @@ def _cmd_lint(args, console):
 
 def _cmd_synth(args, console):
     from .generate import generate
-    from .synth import TECHS, SynthError, synthesize
+    from .synth import TECHS, ClockError, SynthError, check_clock_ns, synthesize, timing_missing
     if args.tech not in TECHS:
         raise UsageError(f"unknown tech `{args.tech}` (choose from {', '.join(TECHS)})")
+    if args.clock_ns is not None:
+        if args.tech == "generic":
+            raise UsageError("--clock-ns needs a liberty tech (osu018, sky130hd, asap7): "
+                             "`generic` gates have no delays")
+        try:
+            check_clock_ns(args.clock_ns)
+        except ClockError as exc:
+            raise UsageError(f"--clock-ns: {exc}") from None
+    if args.timing and timing_missing(args.tech):
+        raise UsageError(f"--timing: {timing_missing(args.tech)}")
     design, config = _design_and_config(args)
     generated = generate(design, config)
     try:
         with console.status(f"synthesizing {design.name} for {args.tech} with Yosys",
                             spinner="dots"):
             result = synthesize(generated.verilog, generated.top, args.tech,
-                                use_cache=not args.no_cache)
+                                use_cache=not args.no_cache, clock_ns=args.clock_ns,
+                                timing=True if args.timing else None)
     except SynthError as exc:
         raise UsageError(str(exc)) from None
-    report = {"design": design.name, "config": config.as_dict(), **result.as_json()}
+    report = {"design": design.name, "config": config.as_dict(),
+              "multipliers": getattr(config, "multipliers", None), **result.as_json()}
     if args.json:
         print(json.dumps(report, indent=2))
         return
@@ -188,9 +207,29 @@ def _print_synth(console, report):
              f"liberty: {', '.join(report['liberty']) if report['liberty'] else 'none'}"]
     if report.get("transistors"):
         extra.append(f"~{report['transistors']:,} transistors (Yosys CMOS estimate)")
+    if report.get("multipliers") is not None:
+        extra.append(f"{report['multipliers']:,} multipliers")
     cached = " (cached)" if report.get("cached") else ""
     extra.append(f"{report['seconds']:.1f} s{cached}")
     console.print("[dim]" + "; ".join(extra) + "[/dim]")
+    _print_timing(console, report)
+
+
+def _print_timing(console, report):
+    from .synth import TIMING_IGNORES
+    if report.get("critical_path_ns") is None:
+        console.print(f"no timing: {report['timing_missing']}", soft_wrap=True)
+        return
+    path = report["critical_path"]
+    met = "[green]met[/green]" if report["slack_ns"] >= 0 else "[red]missed[/red]"
+    console.print(f"critical path [bold]{report['critical_path_ns']:.2f} ns[/bold] "
+                  f"(fmax {report['fmax_mhz']:,.1f} MHz), clock {report['clock_ns']:g} ns "
+                  f"{met} by {abs(report['slack_ns']):.2f} ns", soft_wrap=True)
+    blocks = ", ".join(b or report["top"] for b in path["blocks"])
+    console.print(f"  from {path['start_kind']} {path['start']} to {path['end_kind']} "
+                  f"{path['end']}, through {blocks}", soft_wrap=True)
+    console.print(f"[dim]  {report['sta_version']} on the mapped netlist; ignores: "
+                  f"{TIMING_IGNORES}[/dim]", soft_wrap=True)
 
 
 def _load_tensor(path: Path, name: str):

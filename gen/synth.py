@@ -1,10 +1,18 @@
-"""Yosys synthesis (pyosys 0.70) for area, cell counts and a transistor estimate.
+"""Yosys synthesis (pyosys 0.70) for area, cell counts and a transistor estimate, and static
+timing (OpenSTA) of the same mapped netlist for the critical path.
 
-The pass sequence lives in ``constraints/synth.ys``; the technologies, and where their liberty
-files are found, in ``constraints/techs.toml``. The hierarchy is kept, so every result carries a
-per-module breakdown. Results are cached as JSON, keyed by the sha256 of everything that
-determines them (Verilog, top, tech and its definition, script, Yosys version, liberty names),
-so a sweep never synthesizes the same design twice.
+The pass sequence lives in ``constraints/synth.ys``; the technologies, where their liberty
+files are found and their default clock periods, in ``constraints/techs.toml``; the timing
+script and constraints in ``constraints/sta.tcl`` and ``constraints/clock.sdc``. The hierarchy
+is kept, so every result carries a per-module breakdown, and timing names its path by
+hierarchical instance names. Results are cached as JSON, keyed by the sha256 of everything that
+determines them (Verilog, top, tech and its definition, clock period, Yosys and timing scripts,
+Yosys and OpenSTA versions, liberty contents), so a sweep never synthesizes the same design
+twice.
+
+One mapping serves area and timing: flip-flops by ``dfflibmap``, logic by ``abc -D`` with the
+clock period as its delay target, then ``stat`` for the area and OpenSTA on that netlist for
+the timing. What the timing figure is, and what it ignores, is in :func:`static_timing`.
 
 Yosys runs through pyosys in a child Python process, one fresh design per run. pyosys 0.70 does
 not raise on a Yosys error: Yosys ends the whole process (exit status 1). A child process keeps
@@ -19,8 +27,11 @@ Settings (environment variables):
 * ``SPARSEGEN_OSU018_DIR``: folder holding ``osu018_stdcells.lib``; default
   ``<repo>/build/pdk/osu018``, which ``make setup`` fills.
 * ``SPARSEGEN_CACHE_DIR``: cache root; default ``<repo>/build/cache``. Unpacked liberty files go
-  to ``<root>/liberty/<tech>/``, results to ``<root>/synth/<hash>.json`` (with the run's log
-  beside it as ``<hash>.log``).
+  to ``<root>/liberty/<tech>/``, results to ``<root>/synth/<hash>.json`` (with the run's Yosys
+  log beside it as ``<hash>.log`` and OpenSTA's report as ``<hash>.sta.log``).
+* ``SPARSEGEN_STA``: the OpenSTA binary, a name looked up on ``PATH`` or a path; default
+  ``sta`` (Debian's ``opensta``, which ``make setup`` installs where it can). Where it is not
+  found, timing is ``None`` with the reason in ``timing_missing``.
 """
 
 import dataclasses
@@ -41,13 +52,25 @@ from pathlib import Path
 
 __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
-    "cache_root", "tech_missing", "liberty_sources",
+    "cache_root", "tech_missing", "liberty_sources", "ClockError", "check_clock_ns",
+    "sta_version", "timing_missing", "static_timing", "TIMING_IGNORES",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
 _CONSTRAINTS = _REPO / "constraints"
 _SCRIPT = _CONSTRAINTS / "synth.ys"
 _TECHS_TOML = _CONSTRAINTS / "techs.toml"
+_STA_SCRIPT = _CONSTRAINTS / "sta.tcl"
+_SDC = _CONSTRAINTS / "clock.sdc"
+
+CLOCK_NS_RANGE = (0.01, 10_000.0)
+"""Accepted clock periods in ns (100 GHz to 100 kHz): anything outside is a typo."""
+
+_CLOCK_PORT = "clk"  # Amaranth's `sync` domain clock, the port constraints/clock.sdc times
+
+TIMING_IGNORES = ("ideal clock (no clock tree, skew or uncertainty); no wires (pin loads only, "
+                  "no placement); port delays 0; setup only; the liberty's corner only")
+"""What the timing figure leaves out, in one line (shown next to it; :func:`static_timing`)."""
 
 TECHS = ("generic", "osu018", "sky130hd", "asap7")
 """Technology names, in the order the command line lists them."""
@@ -74,6 +97,11 @@ class SynthError(RuntimeError):
 
 class UnknownTechError(SynthError, ValueError):
     """A tech name that is not one of :data:`TECHS` (a ``ValueError`` and a ``SynthError``)."""
+
+
+class ClockError(SynthError, ValueError):
+    """A clock period that is not a number of ns in :data:`CLOCK_NS_RANGE`, or one given for
+    ``generic`` (a ``ValueError`` and a ``SynthError``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +133,33 @@ class SynthResult:
     liberty : list of str or None
         File names of the liberty files read (unpacked names), ``None`` for ``generic``.
     seconds : float
-        Wall time of the synthesis run (of the original run when ``cached``).
+        Wall time of the run, synthesis and static timing (of the original run when
+        ``cached``).
+    clock_ns : float or None
+        The clock period the mapping aimed at (``abc -D``) and timing checked against;
+        ``None`` for ``generic``.
+    critical_path_ns : float or None
+        The shortest clock period the worst setup path allows: ``clock_ns - slack_ns``, i.e.
+        its data arrival plus the capturing flip-flop's setup time (see :func:`static_timing`
+        for what it ignores). ``None`` when there is no timing (``timing_missing`` says why).
+    fmax_mhz : float or None
+        ``1000 / critical_path_ns``.
+    slack_ns : float or None
+        Worst setup slack at ``clock_ns``; negative means the clock target is missed.
+    critical_path : dict or None
+        ``{"start", "start_kind", "end", "end_kind", "blocks"}``: start and end point as
+        hierarchical names from the top, ``/``-separated as in the netlist and OpenSTA
+        (``lanes/p[3]_reg``: the flip-flop holding bit 3 of signal ``p`` in instance
+        ``lanes``; a port is its bit name, ``i__payload[5]``); the kinds ``register``,
+        ``latch``, ``input`` or ``output``; ``blocks`` the instances whose cells the path
+        runs through, in order, the top itself as ``""``.
+    sta_version : str or None
+        ``"OpenSTA 2.0.17"``; ``None`` when timing did not run.
+    timing_missing : str or None
+        Why the timing fields are ``None`` (one line), else ``None``.
+    sram_area_um2 : float
+        Area of memories declared as SRAM macros, reported apart from the logic area; 0.0
+        until designs declare macros (memories are flip-flops in ``area_um2`` today).
     cached : bool
         The result came from the cache.
     """
@@ -119,6 +173,14 @@ class SynthResult:
     yosys_version: str
     liberty: list[str] | None
     seconds: float
+    clock_ns: float | None = None
+    critical_path_ns: float | None = None
+    fmax_mhz: float | None = None
+    slack_ns: float | None = None
+    critical_path: dict | None = None
+    sta_version: str | None = None
+    timing_missing: str | None = None
+    sram_area_um2: float = 0.0
     cached: bool = False
 
     def as_json(self) -> dict:
@@ -169,6 +231,200 @@ def yosys_version() -> str:
         raise SynthError(f"cannot ask pyosys for the Yosys version: {detail}")
     match = re.match(r"(Yosys \S+ \(git sha1 [0-9a-f]+)", full)
     return match.group(1) + ")" if match else full
+
+
+def check_clock_ns(clock_ns) -> float:
+    """``clock_ns`` as a float if it is a usable clock period in ns.
+
+    Raises
+    ------
+    ClockError
+        Not a finite number within :data:`CLOCK_NS_RANGE`; one line naming the value.
+    """
+    lo, hi = CLOCK_NS_RANGE
+    try:
+        value = float(clock_ns)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(clock_ns, bool) or not lo <= value <= hi:  # NaN fails both comparisons
+        raise ClockError(f"clock period must be a number of ns from {lo:g} to {hi:g}, "
+                         f"not {clock_ns!r}")
+    return value
+
+
+def _sta_binary() -> str | None:
+    """The OpenSTA binary to run (``$SPARSEGEN_STA``, else ``sta``), as found, or ``None``."""
+    return shutil.which(os.environ.get("SPARSEGEN_STA") or "sta")
+
+
+@functools.cache
+def _sta_version_of(binary: str) -> str | None:
+    try:
+        result = subprocess.run([binary, "-version"], capture_output=True, text=True,
+                                stdin=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = result.stdout.strip()
+    return f"OpenSTA {version}" if result.returncode == 0 and version else None
+
+
+def sta_version() -> str | None:
+    """The version of the OpenSTA that timing runs, e.g. ``"OpenSTA 2.0.17"``, or ``None`` if
+    it is not found (or does not answer ``sta -version``)."""
+    binary = _sta_binary()
+    return _sta_version_of(binary) if binary else None
+
+
+def timing_missing(tech: str) -> str | None:
+    """Why ``synthesize(..., tech)`` would report no timing here, or ``None`` if it would.
+
+    For tests and tools that want to skip timing instead of failing on it. Checks the tech and
+    the OpenSTA binary, not the liberty (see :func:`tech_missing`).
+    """
+    if tech not in TECHS:
+        raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    techs = _techs()
+    if "liberty" not in techs[tech]:
+        return (f"`{tech}` gates have no delays: timing needs a liberty tech "
+                f"({', '.join(t for t in TECHS if 'liberty' in techs[t])})")
+    if sta_version() is None:
+        name = os.environ.get("SPARSEGEN_STA") or "sta"
+        return (f"OpenSTA (`{name}`) not found: install Debian's opensta (`make setup` as "
+                f"root) or set SPARSEGEN_STA to the binary")
+    return None
+
+
+def _tcl_value(value) -> str:
+    """``value`` as one Tcl word (a list of them for a list), taken literally (braced)."""
+    if isinstance(value, list):
+        return "[list " + " ".join(map(_tcl_value, value)) + "]"
+    text = str(value)
+    if re.search(r"[{}\\\n]", text):
+        raise SynthError(f"cannot pass {text!r} to OpenSTA (braces, backslash or newline)")
+    return "{" + text + "}"
+
+
+_PIN_LINE = re.compile(r"^\s*(?:-?[\d.]+\s+)+[\^v]\s+(\S+)\s+\((\S+)\)\s*$")
+_SLACK_LINE = re.compile(r"^\s*(-?[\d.]+)\s+slack \((?:MET|VIOLATED)\)\s*$")
+
+
+def _kind(description: str) -> str:
+    for words, kind in (("flip-flop", "register"), ("latch", "latch"), ("input port", "input"),
+                        ("output port", "output")):
+        if words in description:
+            return kind
+    return description
+
+
+def _parse_report(text: str, clock_ns: float) -> dict | None:
+    """Timing fields from OpenSTA's ``report_checks -format full``; ``None`` if no path."""
+    # A long name pushes the description in parentheses onto the next line.
+    start = re.search(r"^Startpoint: (\S+)\s+\(([^)]*)\)", text, re.M)
+    end = re.search(r"^Endpoint: (\S+)\s+\(([^)]*)\)", text, re.M)
+    slack = next((m for m in map(_SLACK_LINE.match, text.splitlines()) if m), None)
+    if not (start and end and slack):
+        if "No paths found" in text:
+            return None
+        raise SynthError("cannot read OpenSTA's report (no Startpoint, Endpoint or slack)")
+    data = text[end.end():text.index("data arrival time", end.end())]
+    blocks: list[str] = []
+    for line in data.splitlines():
+        pin = _PIN_LINE.match(line)
+        if pin is None:
+            continue
+        parts = pin.group(1).split("/")
+        # A cell pin is <instance path>/<cell>/<pin>; a port (`in`/`out`) sits in the top.
+        block = "/".join(parts[:-2]) if pin.group(2) not in ("in", "out") else ""
+        if not blocks or blocks[-1] != block:
+            blocks.append(block)
+    slack_ns = float(slack.group(1))
+    critical = round(clock_ns - slack_ns, 4)
+    return {
+        "clock_ns": clock_ns,
+        "critical_path_ns": critical,
+        "fmax_mhz": round(1000.0 / critical, 2) if critical > 0 else None,
+        "slack_ns": slack_ns,
+        "critical_path": {"start": start.group(1), "start_kind": _kind(start.group(2)),
+                          "end": end.group(1), "end_kind": _kind(end.group(2)),
+                          "blocks": blocks},
+    }
+
+
+def static_timing(netlist: Path, top: str, tech: str, clock_ns: float | None = None, *,
+                  cache_dir: Path | None = None, log: Path | None = None) -> dict | None:
+    """Run OpenSTA on a netlist mapped to ``tech``'s cells and report its worst setup path.
+
+    ``constraints/sta.tcl`` reads the tech's liberty files and the netlist, names the tech's
+    ``operating_conditions``, sources ``constraints/clock.sdc`` and reports the worst path.
+
+    What the figure is: the latest data arrival at a flip-flop (or output port) plus that
+    flip-flop's setup time, from the liberty's NLDM delay and slew tables, one clock edge to
+    the next, at the liberty's single corner (sky130hd: tt, 25 C, 1.8 V). What it ignores:
+    wires (a net's load is its pins' capacitances; no wire-load model, no placement or
+    routing), the clock tree (ideal clock: no latency, skew or uncertainty), what lies outside
+    the design (inputs arrive at the clock edge, outputs are due at the next, from ideal
+    drivers into no load), hold checks, other corners (slow/fast process, voltage,
+    temperature) and on-chip variation. After placement and routing a path is longer, often
+    by tens of percent; use the figure to compare designs and to find where their paths run.
+
+    Parameters
+    ----------
+    netlist : Path
+        Structural Verilog of ``tech``'s cells (hierarchical or flat), as ``synthesize`` writes.
+    top : str
+        Its top module.
+    tech : str
+        A liberty tech of :data:`TECHS`.
+    clock_ns : float, optional
+        Clock period; default the tech's ``clock_ns`` in ``constraints/techs.toml``.
+    cache_dir : Path, optional
+        Cache root, where unpacked liberty files are kept; default :func:`cache_root`.
+    log : Path, optional
+        Where OpenSTA's output (the full path report) goes; default ``sta.log`` beside the
+        netlist.
+
+    Returns
+    -------
+    dict or None
+        ``clock_ns``, ``critical_path_ns``, ``fmax_mhz``, ``slack_ns`` and ``critical_path``
+        as in :class:`SynthResult`; ``None`` if the design has no timed path.
+
+    Raises
+    ------
+    SynthError
+        No timing for ``tech`` or no OpenSTA (the reason of :func:`timing_missing`), a bad
+        clock period (:class:`ClockError`), a missing liberty, or OpenSTA reporting an error
+        (its first error line and the log path).
+    """
+    missing = timing_missing(tech)
+    if missing:
+        raise SynthError(missing)
+    spec = _techs()[tech]
+    clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    liberty = _liberty_files(tech, spec, root)
+    netlist = Path(netlist).resolve()
+    log = Path(log) if log is not None else netlist.parent / "sta.log"
+    script = netlist.parent / "sta_run.tcl"
+    variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
+                 "clock_port": _CLOCK_PORT, "sdc": _SDC,
+                 "operating_conditions": spec.get("operating_conditions", "")}
+    preamble = "".join(f"set {name} {_tcl_value(value)}\n" for name, value in variables.items())
+    script.write_text(preamble + _STA_SCRIPT.read_text())
+    with open(log, "w") as out:
+        try:
+            status = subprocess.run([_sta_binary(), "-no_init", "-exit", str(script)],
+                                    cwd=netlist.parent, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT).returncode
+        except OSError as exc:
+            raise SynthError(f"cannot run OpenSTA: {exc}") from None
+    text = log.read_text(errors="replace")
+    # OpenSTA 2.0.17 prints an error and carries on (exit status 0): any error line fails.
+    errors = [line.strip() for line in text.splitlines() if line.startswith("Error")]
+    if errors or status != 0:
+        detail = errors[0] if errors else f"exit status {status}"
+        raise SynthError(f"OpenSTA failed on `{top}` for {tech}: {detail} (log: {log})")
+    return _parse_report(text, clock)
 
 
 def _techs() -> dict:
@@ -300,13 +556,15 @@ def _quote(path: Path) -> str:
     return f'"{path}"' if re.search(r"\s", str(path)) else str(path)
 
 
-def _commands(script: str, top: str, liberty: list[Path], dont_use: list[str]) -> list[str]:
+def _commands(script: str, top: str, liberty: list[Path], dont_use: list[str],
+              clock_ns: float | None) -> list[str]:
     sections = _sections(script)
     names = ["common", "liberty", "generic"] if liberty else ["common", "generic"]
     values = {
         "top": top,
         "liberty": " ".join(f"-liberty {_quote(p)}" for p in liberty),
         "dont_use": " ".join(f"-dont_use {p}" for p in dont_use),
+        "delay_ps": "" if clock_ns is None else f"{round(clock_ns * 1000)}",
     }
     return [" ".join(c.format(**values).split()) for name in names for c in sections[name]]
 
@@ -406,12 +664,15 @@ def _breakdown(liberty_stat: dict | None, generic_stat: dict, top: str, scale: f
 
 
 def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path | None = None,
-               use_cache: bool = True) -> SynthResult:
-    """Synthesize ``verilog`` with top module ``top`` for ``tech`` and report area and cells.
+               use_cache: bool = True, clock_ns: float | None = None,
+               timing: bool | None = None) -> SynthResult:
+    """Synthesize ``verilog`` with top module ``top`` for ``tech``: area, cells and timing.
 
     The flow (``constraints/synth.ys``) keeps the hierarchy: ``synth``, then for a liberty tech
-    ``dfflibmap`` + ``abc -liberty``, and for every tech a generic gate mapping for the
-    transistor estimate.
+    ``dfflibmap`` + ``abc -D <clock> -liberty`` (area and timing come from this one netlist),
+    and for every tech a generic gate mapping for the transistor estimate. For a liberty tech,
+    OpenSTA then times the mapped netlist (:func:`static_timing`, which says what the figure
+    ignores: wires, placement, the clock tree, port delays, other corners).
 
     Parameters
     ----------
@@ -425,6 +686,13 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
         Cache root (``liberty/`` and ``synth/`` under it); default :func:`cache_root`.
     use_cache : bool
         Return a cached result when there is one. The result is stored either way.
+    clock_ns : float, optional
+        Clock period in ns for the mapping's delay target and for timing; default the tech's
+        ``clock_ns`` (``constraints/techs.toml``). Not for ``generic``.
+    timing : bool, optional
+        ``None`` (default): time the netlist where possible, else leave the timing fields
+        ``None`` with the reason in ``timing_missing``. ``True``: timing is required (an error
+        where it cannot run). ``False``: do not run OpenSTA.
 
     Returns
     -------
@@ -435,20 +703,34 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     ------
     UnknownTechError
         ``tech`` is not one of :data:`TECHS` (also a ``ValueError``).
+    ClockError
+        ``clock_ns`` is out of :data:`CLOCK_NS_RANGE`, or given for ``generic``.
     SynthError
-        A liberty file is missing (the message names the setting that locates it), or Yosys
-        failed (the message names the top and the log file, with Yosys' last error line).
+        A liberty file is missing (the message names the setting that locates it), Yosys or
+        OpenSTA failed (the message names the top and the log file, with the tool's error
+        line), or ``timing=True`` where timing cannot run (the reason).
     """
     if tech not in TECHS:
         raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
     spec = _techs()[tech]
+    if "liberty" in spec:
+        clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
+    elif clock_ns is not None:
+        raise ClockError(f"a clock period needs a liberty tech: {timing_missing(tech)}")
+    else:
+        clock = None
+    missing = "static timing not requested" if timing is False else timing_missing(tech)
+    if timing and missing:
+        raise SynthError(missing)
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     liberty = _liberty_files(tech, spec, root) if "liberty" in spec else []
     script = _SCRIPT.read_text()
     version = yosys_version()
+    sta = None if missing else sta_version()
     key = hashlib.sha256(json.dumps(
         [verilog, top, tech, spec, script, version,
-         [(p.name, file_digest(p)) for p in liberty]],
+         [(p.name, file_digest(p)) for p in liberty], clock, sta or missing,
+         None if missing else [_STA_SCRIPT.read_text(), _SDC.read_text()]],
         sort_keys=True).encode()).hexdigest()
     folder = root / "synth"
     cached_file = folder / f"{key}.json"
@@ -464,7 +746,7 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     start = time.perf_counter()
     try:
         (work / "design.v").write_text(verilog)
-        _run(_commands(script, top, liberty, spec.get("dont_use", [])), work, log)
+        _run(_commands(script, top, liberty, spec.get("dont_use", []), clock), work, log)
         liberty_stat = json.loads((work / "liberty_stat.json").read_text()) if liberty else None
         generic_stat = json.loads((work / "generic_stat.json").read_text())
         area, cells, transistors, modules = _breakdown(liberty_stat, generic_stat, top,
@@ -472,11 +754,21 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     except (SynthError, OSError, ValueError, KeyError) as exc:
         # The work folder stays for inspection: design.v, run.ys, yosys.log.
         raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") from None
+    timed = {"clock_ns": clock}
+    if not missing:
+        # Errors name their log; the work folder stays for inspection (netlist.v, sta_run.tcl).
+        timed = static_timing(work / "netlist.v", top, tech, clock, cache_dir=root,
+                              log=work / "sta.log")
+        if timed is None:
+            timed, missing = {"clock_ns": clock}, "OpenSTA found no timed path"
     seconds = round(time.perf_counter() - start, 3)
     result = SynthResult(top=top, tech=tech, area_um2=area, cells=cells, transistors=transistors,
                          modules=modules, yosys_version=version,
-                         liberty=[p.name for p in liberty] or None, seconds=seconds)
+                         liberty=[p.name for p in liberty] or None, seconds=seconds, **timed,
+                         sta_version=None if missing else sta, timing_missing=missing)
     os.replace(log, folder / f"{key}.log")
+    if not missing:
+        os.replace(work / "sta.log", folder / f"{key}.sta.log")
     shutil.rmtree(work, ignore_errors=True)
     tmp = folder / f".{key}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(result.as_json(), indent=1) + "\n")
