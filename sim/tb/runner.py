@@ -55,6 +55,24 @@ def _locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def cached_build(name: str, key: str, make) -> Path:
+    """The build folder ``<build_root>/sim/<name>-<key>``, filled by ``make(folder)`` unless a
+    complete build with that key is already there.
+
+    For builds other than cocotb's (the fast player's C++ ``main``): a file lock makes
+    concurrent callers wait for one build, and the folder is marked complete only when
+    ``make`` returns, so a failed build (``make`` raises) is retried by the next caller.
+    """
+    folder = build_root() / "sim" / f"{name}-{key}"
+    stamp = folder / ".complete"
+    with _locked(build_root() / "sim" / f".{name}-{key}.lock"):
+        if not stamp.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            make(folder)
+            stamp.write_text(key + "\n")
+    return folder
+
+
 def build(generated) -> Path:
     """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`).
 

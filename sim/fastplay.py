@@ -1,0 +1,592 @@
+"""The fast stream player: the design clocked by a generated C++ ``main``, stimulus in memory.
+
+The cocotb player (:mod:`.player`) keeps Python off the per-cycle path, but the clock is still
+cocotb's: every edge crosses the VPI, and its Verilog harness reads a hex line with ``$fscanf``
+per step and writes one with ``$fwrite`` per result. That caps a layer run at tens of thousands
+of cycles per second. This harness is compiled into the Verilated model instead (``verilator
+--cc --exe --build``), and runs 10 to 30 times as fast (see the table below):
+
+* a Verilog wrapper (``sparsegen_fastplay``, from :func:`harness_verilog`) holds the cocotb
+  player's registers and rules unchanged, but takes the next step of ``i`` from a DPI-C
+  function (a ``memcpy`` from memory) instead of ``$fscanf``, hands each result of ``o`` to
+  another instead of ``$fwrite``, makes its own two-edge reset, and holds the design's run-time
+  inputs (``nnz_a``, ``pattern``) in registers set once, by DPI, before reset ends;
+* a C++ ``main`` (from :func:`main_cpp`) reads the whole stimulus once (little-endian 32-bit
+  words, ``ceil(width / 32)`` per step: Verilator's own word order), toggles ``clk`` until the
+  wrapper raises ``done`` or the timeout passes, and writes the results, counters and the
+  design's other outputs once, at the end.
+
+Why a wrapper rather than driving the design's ports from C++: Verilator re-evaluates every
+piece of logic that depends on a top-level input at each ``eval()`` (its "input combinational"
+region), whether the input changed or not. Driving ``i`` from C++ needs two ``eval()`` calls
+per cycle (settle, read ``i.ready``, then clock), and on ``s2ta`` (aw, 8x8) half of the time
+went into that region. With ``clk`` as the only top-level input, each cycle evaluates the
+design's logic once, after the edge, as it runs inside the cocotb player's wrapper.
+
+Cycles are counted exactly as by the cocotb player: from the edge that accepts the first input
+step to the edge at which the last expected result leaves, both included; the tests in
+``tests/test_fast_player.py`` hold the two harnesses to identical results and cycle counts.
+The harness is test code, not hardware; it is never synthesized.
+
+Measured on a GEMM of 256x512x256 (cycles per second of wall time in the clocked loop, on a
+shared two-core machine at load 6; first builds without ccache)::
+
+    design                    fast player    cocotb player    build: fast, cocotb
+    dense-array 8x8              702,000          63,700          25 s, 33 s
+    s2ta aw 8x8, nnz_a=2         411,000          26,500          60 s, 94 s
+
+On processor time alone the fast player ran 1.4 M (``dense-array``) and 0.72 M (``s2ta``)
+cycles per second; what remains per cycle is the design's own logic, evaluated once.
+"""
+
+import dataclasses
+import functools
+import hashlib
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .tb.runner import SimulationError, build_root, cached_build
+from .verilator import WAIVERS, verilator_env, verilator_version
+
+__all__ = ["HARNESS_TOP", "STREAM_PORTS", "extra_ports", "harness_verilog", "main_cpp",
+           "FastModel", "build", "run", "hex_to_words", "bits_to_words", "words_to_hex"]
+
+HARNESS_TOP = "sparsegen_fastplay"
+
+#: The ports every streaming design has; the harness drives and reads them itself.
+STREAM_PORTS = frozenset({"clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid",
+                          "o__ready", "o__payload"})
+
+#: Verilator and C++ compiler options of the harness, and why:
+#: * ``OPT_FAST=-O1``: the model's per-cycle code. Its ``eval`` is one long straight-line
+#:   function; on ``s2ta`` (aw, 8x8) -O1 ran as few instructions per cycle as the Makefile's
+#:   -Os and 9% fewer than -O2 or -O3 (callgrind), and compiled in about half the time of -O2.
+#:   Verilator's own -O3 changed nothing measurable, so it is left at its default.
+#: * ``--no-timing``: generated Verilog has no delays or events, so no coroutine runtime.
+#: * ``--threads 1``: one simulation thread (the machines run several jobs on two cores).
+#: * ``-j 2``: compile two C++ files at a time.
+#: The Verilator runtime keeps the Makefile's flags, so ccache (OBJCACHE) shares its objects
+#: with every other build.
+_VERILATOR_ARGS = ("--no-timing", "--threads", "1", "-j", "2", "-MAKEFLAGS", "OPT_FAST=-O1")
+
+_BINARY = "fastplay"
+
+
+def _flat_ports(members: dict) -> list[dict]:
+    ports = []
+    for member in members.values():
+        if member["type"] == "port":
+            ports.append(member)
+        else:
+            ports.extend(_flat_ports(member["members"]))
+    return ports
+
+
+def extra_ports(meta: dict) -> list[dict]:
+    """The design's ports other than clock, reset and the ``i``/``o`` streams, as listed in
+    ``meta["ports"]`` (each a dict with ``name``, ``dir`` (``"in"``/``"out"``) and ``width``).
+    """
+    return [p for p in _flat_ports(meta["ports"]) if p["name"] not in STREAM_PORTS]
+
+
+def _words(width: int) -> int:
+    return (width + 31) // 32
+
+
+def _vector(width: int) -> str:
+    return "" if width == 1 else f"[{width - 1}:0] "
+
+
+def harness_verilog(meta: dict) -> str:
+    """Verilog of the fast player's wrapper around the design described by ``meta``
+    (``<top>.json``).
+
+    Its only input is ``clk``. Outputs: ``done``, the 64-bit counters ``cycles``, ``in_count``
+    and ``out_count``, and ``read_<n>``: the design's ``n``-th other output port (in the order
+    of :func:`extra_ports`). The design's ``n``-th other input port is held at the value
+    ``fastplay_setting(n, word)`` gives, 32 bits per word, from before reset on. DPI-C imports
+    (defined by :func:`main_cpp`): ``fastplay_fetch`` (next step, 0 at the end),
+    ``fastplay_emit`` (one result), ``fastplay_setting`` and ``fastplay_expect``. Steps and
+    results cross the DPI padded to whole 32-bit words.
+    """
+    top = meta["top"]
+    layouts = meta["layouts"]
+    iw, ow = layouts["i__payload"]["width"], layouts["o__payload"]["width"]
+    iwp, owp = 32 * _words(iw), 32 * _words(ow)
+    extras = extra_ports(meta)
+    inputs = [p for p in extras if p["dir"] == "in"]
+    outputs = [p for p in extras if p["dir"] == "out"]
+    ports = ["input clk", "output reg done", "output reg [63:0] cycles",
+             "output reg [63:0] in_count", "output reg [63:0] out_count"]
+    ports += [f"output {_vector(p['width'])}read_{n}" for n, p in enumerate(outputs)]
+    port_list = ",\n".join("  " + port for port in ports)
+    settings = []
+    for n, p in enumerate(inputs):
+        words = ", ".join(f"fastplay_setting({n}, {w})"
+                          for w in reversed(range(_words(p["width"]))))
+        settings.append(f"  reg {_vector(p['width'])}setting_{n};  // {p['name']}\n"
+                        f"  initial setting_{n} = {{{words}}};")
+    conns = [f"    .{p['name']}(setting_{n})," for n, p in enumerate(inputs)]
+    conns += [f"    .{p['name']}(read_{n})," for n, p in enumerate(outputs)]
+    emitted = "o_payload" if owp == ow else f"{{{owp - ow}'b0, o_payload}}"
+    return f"""\
+// Generated by sparsegen: fast stream player around `{top}` (simulation only).
+module {HARNESS_TOP} (
+{port_list}
+);
+  import "DPI-C" function int fastplay_fetch(output bit [{iwp - 1}:0] step);
+  import "DPI-C" function void fastplay_emit(input bit [{owp - 1}:0] result);
+  import "DPI-C" function int fastplay_setting(input int port, input int word);
+  import "DPI-C" function longint fastplay_expect();
+
+  // Two edges of reset, as the cocotb player gives.
+  reg [1:0] reset_edges = 2'd2;
+  wire rst = reset_edges != 2'd0;
+  always @(posedge clk) if (rst) reset_edges <= reset_edges - 2'd1;
+
+{chr(10).join(settings)}
+  reg [63:0] expect_out;
+  initial expect_out = fastplay_expect();
+
+  reg [{iw - 1}:0] word;
+  reg [{iwp - 1}:0] next_word;
+  reg have;           // `word` holds a step not yet taken
+  reg started;
+  reg eof;
+  integer code;
+  wire i_ready;
+  wire o_valid;
+  wire [{ow - 1}:0] o_payload;
+
+  {top} dut (
+    .clk(clk),
+    .rst(rst),
+{chr(10).join(conns)}
+    .i__valid(have),
+    .i__ready(i_ready),
+    .i__payload(word),
+    .o__valid(o_valid),
+    .o__ready(1'b1),
+    .o__payload(o_payload)
+  );
+
+  // The cocotb player's rules (sim/player.py), with DPI in place of $fscanf and $fwrite.
+  wire take = have & i_ready;
+  wire give = o_valid;
+  wire fetch = !eof & (!have | take);
+
+  always @(posedge clk) begin
+    if (rst) begin
+      have <= 0; started <= 0; eof <= 0; done <= 0;
+      cycles <= 0; in_count <= 0; out_count <= 0;
+    end else if (!done) begin
+      if (fetch) begin
+        code = fastplay_fetch(next_word);
+        if (code != 0) begin
+          word <= next_word[{iw - 1}:0];
+          have <= 1;
+        end else begin
+          eof <= 1;
+          have <= 0;
+        end
+      end else if (take) begin
+        have <= 0;
+      end
+      if (take) begin
+        in_count <= in_count + 1;
+        started <= 1;
+      end
+      if (take | started) cycles <= cycles + 1;
+      if (give) begin
+        fastplay_emit({emitted});
+        out_count <= out_count + 1;
+        if (out_count + 1 == expect_out) done <= 1;
+      end
+    end
+  end
+endmodule
+"""
+
+
+# The C++ harness. `@NAME@` fields are filled in by main_cpp(); the rest is fixed.
+_MAIN = r"""// Generated by sparsegen: fast stream player around `@TOP@` (simulation only).
+#include <chrono>
+#include <cinttypes>
+#include <ctime>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "Vdut.h"
+#include "Vdut__Dpi.h"
+#include "verilated.h"
+
+namespace {
+
+constexpr std::size_t kInWords = @IN_WORDS@;    // 32-bit words per step of `i`
+constexpr std::size_t kOutWords = @OUT_WORDS@;  // 32-bit words per result of `o`
+constexpr int kInputs = @INPUTS@;               // run-time input ports, one argument each
+constexpr uint64_t kResetEdges = 2;             // made by the wrapper
+
+std::vector<uint32_t> g_steps;
+std::size_t g_next = 0;
+std::vector<uint32_t> g_results;
+std::vector<std::vector<uint32_t>> g_settings;
+uint64_t g_expect = 0;
+
+template <typename T> inline void get(const T& port, uint32_t* w) { w[0] = port; }
+inline void get(const QData& port, uint32_t* w) {
+    w[0] = static_cast<uint32_t>(port);
+    w[1] = static_cast<uint32_t>(port >> 32);
+}
+template <std::size_t N> inline void get(const VlWide<N>& port, uint32_t* w) {
+    std::memcpy(w, port.data(), N * sizeof(uint32_t));
+}
+
+[[noreturn]] void fail(const char* what, const char* path) {
+    std::fprintf(stderr, "fastplay: %s %s\n", what, path);
+    std::exit(2);
+}
+
+std::vector<uint32_t> slurp(const char* path) {
+    FILE* f = std::fopen(path, "rb");
+    if (!f) fail("cannot open", path);
+    std::fseek(f, 0, SEEK_END);
+    const long bytes = std::ftell(f);
+    std::fseek(f, 0, SEEK_SET);
+    if (bytes < 0 || bytes % (kInWords * sizeof(uint32_t))) fail("bad size of", path);
+    std::vector<uint32_t> words(bytes / sizeof(uint32_t));
+    if (std::fread(words.data(), 1, bytes, f) != static_cast<std::size_t>(bytes)) {
+        fail("cannot read", path);
+    }
+    std::fclose(f);
+    return words;
+}
+
+// Hex text (most significant digit first) -> 32-bit words, least significant first.
+std::vector<uint32_t> parse_hex(const char* text) {
+    const std::size_t len = std::strlen(text);
+    std::vector<uint32_t> w((len + 7) / 8 + 1, 0);
+    for (std::size_t d = 0; d < len; ++d) {
+        const char c = text[len - 1 - d];
+        const uint32_t v = c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+        w[d / 8] |= v << (4 * (d % 8));
+    }
+    return w;
+}
+
+void print_hex(FILE* f, const uint32_t* w, std::size_t n) {
+    std::fputs("\"", f);
+    for (std::size_t i = n; i-- > 0;) std::fprintf(f, "%08" PRIx32, w[i]);
+    std::fputs("\"", f);
+}
+
+}  // namespace
+
+// The wrapper's DPI-C imports.
+int fastplay_fetch(svBitVecVal* step) {
+    if (g_next * kInWords == g_steps.size()) return 0;
+    std::memcpy(step, g_steps.data() + g_next * kInWords, kInWords * sizeof(uint32_t));
+    ++g_next;
+    return 1;
+}
+
+void fastplay_emit(const svBitVecVal* result) {
+    g_results.insert(g_results.end(), result, result + kOutWords);
+}
+
+int fastplay_setting(int port, int word) {
+    const std::vector<uint32_t>& words = g_settings.at(port);
+    return static_cast<int>(static_cast<std::size_t>(word) < words.size() ? words[word] : 0);
+}
+
+long long fastplay_expect() { return static_cast<long long>(g_expect); }
+
+int main(int argc, char** argv) {
+    if (argc != 6 + kInputs) {
+        std::fprintf(stderr, "usage: %s STEPS RESULTS STATS EXPECT TIMEOUT @USAGE@\n", argv[0]);
+        return 2;
+    }
+    const char* results_path = argv[2];
+    const char* stats_path = argv[3];
+    g_expect = std::strtoull(argv[4], nullptr, 10);
+    const uint64_t timeout = std::strtoull(argv[5], nullptr, 10);
+    g_steps = slurp(argv[1]);
+    g_results.reserve((g_expect < (1u << 20) ? g_expect : (1u << 20)) * kOutWords);
+    for (int n = 0; n < kInputs; ++n) g_settings.push_back(parse_hex(argv[6 + n]));
+
+    auto context = std::make_unique<VerilatedContext>();
+    auto dut = std::make_unique<Vdut>(context.get());
+    const uint64_t limit = kResetEdges + timeout;  // the timeout counts from the end of reset
+    uint64_t edges = 0;
+    const auto start = std::chrono::steady_clock::now();
+    const std::clock_t cpu_start = std::clock();
+    while (!dut->done && edges < limit) {
+        dut->clk = 0;
+        dut->eval();
+        dut->clk = 1;
+        dut->eval();
+        ++edges;
+    }
+    const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
+    const double cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
+    const bool done = dut->done;
+
+    FILE* out = std::fopen(results_path, "wb");
+    if (!out) fail("cannot write", results_path);
+    if (std::fwrite(g_results.data(), sizeof(uint32_t), g_results.size(), out)
+        != g_results.size()) {
+        fail("cannot write", results_path);
+    }
+    std::fclose(out);
+    FILE* stats = std::fopen(stats_path, "w");
+    if (!stats) fail("cannot write", stats_path);
+    std::fprintf(stats, "{\"done\": %s, \"cycles\": %" PRIu64 ", \"in_count\": %" PRIu64
+                 ", \"out_count\": %" PRIu64 ", \"seconds\": %.9f, \"cpu_seconds\": %.9f"
+                 ", \"read\": {",
+                 done ? "true" : "false", static_cast<uint64_t>(dut->cycles),
+                 static_cast<uint64_t>(dut->in_count), static_cast<uint64_t>(dut->out_count),
+                 seconds.count(), cpu_seconds);
+@READ_OUTPUTS@
+    std::fputs("}}\n", stats);
+    std::fclose(stats);
+    dut->final();
+    return done ? 0 : 3;
+}
+"""
+
+
+def main_cpp(meta: dict) -> str:
+    """The C++ ``main`` of the fast player for the design described by ``meta``
+    (``<top>.json``), with the DPI-C functions :func:`harness_verilog` imports.
+
+    Command line of the built program: ``STEPS RESULTS STATS EXPECT TIMEOUT`` followed by one
+    hex value per run-time input port, in the order of :func:`extra_ports`. ``STEPS`` holds the
+    steps of ``i`` as little-endian 32-bit words, ``ceil(width / 32)`` per step; ``RESULTS``
+    receives the payloads of ``o`` the same way; ``STATS`` receives JSON with ``done``,
+    ``cycles``, ``in_count``, ``out_count``, ``seconds`` and ``cpu_seconds`` (wall and
+    processor time of the clocked loop alone) and ``read``
+    (the design's other output ports, by name, as hex strings). Exit status 0 when ``EXPECT``
+    results left within ``TIMEOUT`` edges after reset, 3 on a timeout, 2 on bad arguments or
+    files.
+    """
+    layouts = meta["layouts"]
+    extras = extra_ports(meta)
+    inputs = [p for p in extras if p["dir"] == "in"]
+    outputs = [p for p in extras if p["dir"] == "out"]
+    read_outputs = []
+    for n, port in enumerate(outputs):
+        words = _words(port["width"])
+        sep = ", " if n else ""
+        read_outputs.append(
+            f"    {{ uint32_t w[{max(words, 2)}]; get(dut->read_{n}, w); "
+            f"std::fputs(\"{sep}\\\"{port['name']}\\\": \", stats); "
+            f"print_hex(stats, w, {words}); }}")
+    fields = {
+        "TOP": meta["top"],
+        "IN_WORDS": str(_words(layouts["i__payload"]["width"])),
+        "OUT_WORDS": str(_words(layouts["o__payload"]["width"])),
+        "INPUTS": str(len(inputs)),
+        "USAGE": " ".join(p["name"].upper() for p in inputs),
+        "READ_OUTPUTS": "\n".join(read_outputs),
+    }
+    text = _MAIN
+    for name, value in fields.items():
+        text = text.replace(f"@{name}@", value)
+    return text
+
+
+@functools.cache
+def _compiler_version() -> str:
+    try:
+        result = subprocess.run(["c++", "--version"], capture_output=True, text=True)
+    except FileNotFoundError:
+        raise SimulationError("the fast player needs a C++ compiler (`c++`) on PATH") from None
+    return result.stdout.splitlines()[0] if result.stdout else "c++ (unknown version)"
+
+
+@dataclasses.dataclass(frozen=True)
+class FastModel:
+    """A built fast player: the program and the ports it was generated for.
+
+    Members
+    -------
+    binary : Path
+        The program (see :func:`main_cpp` for its command line).
+    meta : dict
+        The design's metadata (``<top>.json``).
+    """
+
+    binary: Path
+    meta: dict
+
+
+def build(generated) -> FastModel:
+    """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`) in
+    the fast player's wrapper, with its ``main``.
+
+    The folder is ``<build_root>/sim/<design>-fast-<key>``, the key hashing the Verilog, the
+    wrapper, the ``main``, the options, the waivers and the Verilator and C++ compiler versions; a
+    complete build with the same key is reused, and concurrent callers wait for one build.
+
+    Raises
+    ------
+    SimulationError
+        Verilator or the C++ compiler failed (the message names the build log).
+    """
+    files = {f"{generated.top}.v": generated.verilog,
+             f"{HARNESS_TOP}.v": harness_verilog(generated.metadata),
+             "main.cpp": main_cpp(generated.metadata)}
+    key = hashlib.sha256("\n".join([
+        HARNESS_TOP, *(f"{n}\n{t}" for n, t in sorted(files.items())),
+        *_VERILATOR_ARGS, *WAIVERS, verilator_version(), _compiler_version(),
+    ]).encode()).hexdigest()[:16]
+
+    def make(folder: Path) -> None:
+        for name, text in files.items():
+            (folder / name).write_text(text)
+        log = folder / "build.log"
+        command = ["verilator", "--cc", "--exe", "--build", *_VERILATOR_ARGS, *WAIVERS,
+                   "-Mdir", str(folder), "--top-module", HARNESS_TOP, "--prefix", "Vdut",
+                   "-o", _BINARY, *files]
+        with open(log, "w") as out:
+            out.write(" ".join(command) + "\n")
+            out.flush()
+            result = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                    env=verilator_env())
+        if result.returncode != 0:
+            raise SimulationError(f"fast player build of `{generated.design}` failed "
+                                  f"(exit status {result.returncode}); see {log}")
+
+    folder = cached_build(f"{generated.design}-fast", key, make)
+    return FastModel(binary=folder / _BINARY, meta=generated.metadata)
+
+
+def hex_to_words(text: str, width: int) -> np.ndarray:
+    """Hex payload lines (one per line, most significant digit first, as the cocotb player's
+    ``$fscanf("%h")`` reads them) -> ``uint32`` array ``[count, ceil(width / 32)]``, least
+    significant word first. Bits above ``width`` are dropped, as a ``width``-bit register
+    would."""
+    lines = text.split()
+    words = _words(width)
+    if not lines:
+        return np.zeros((0, words), dtype=np.uint32)
+    digits = len(lines[0])
+    if all(len(line) == digits for line in lines):
+        # One C-level conversion: a "0" in front of every line makes the digit count even
+        # without moving any digit, and each line becomes (digits + 1) // 2 big-endian bytes.
+        raw = np.frombuffer(bytes.fromhex("0" + "0".join(lines) if digits % 2 else
+                                          "".join(lines)), dtype=np.uint8)
+        be = raw.reshape(len(lines), -1)[:, -4 * words:]
+        le = np.zeros((len(lines), 4 * words), dtype=np.uint8)
+        le[:, :be.shape[1]] = be[:, ::-1]
+        out = le.view("<u4").astype(np.uint32)
+    else:
+        mask = (1 << (32 * words)) - 1
+        raw = b"".join((int(line, 16) & mask).to_bytes(4 * words, "little") for line in lines)
+        out = np.frombuffer(raw, dtype="<u4").reshape(len(lines), words).astype(np.uint32)
+    if width % 32:
+        out[:, -1] &= np.uint32((1 << (width % 32)) - 1)
+    return out
+
+
+def bits_to_words(bits: np.ndarray) -> np.ndarray:
+    """A ``[count, width]`` bit matrix (bit 0 first, as
+    :func:`~sparsegen.sim.tb.bits.pack_many` makes it) -> ``uint32`` array
+    ``[count, ceil(width / 32)]``, least significant word first."""
+    count, width = bits.shape
+    packed = np.packbits(bits.astype(np.uint8), axis=1, bitorder="little")
+    padded = np.zeros((count, 4 * _words(width)), dtype=np.uint8)
+    padded[:, :packed.shape[1]] = packed
+    return padded.view("<u4").astype(np.uint32)
+
+
+def words_to_hex(words: np.ndarray, width: int) -> str:
+    """``uint32`` array ``[count, ceil(width / 32)]`` (least significant word first) -> one hex
+    line per payload, ``ceil(width / 4)`` lower-case digits, as Verilog's ``%h`` writes it."""
+    count, n = words.shape
+    if count == 0:
+        return ""
+    digits = (width + 3) // 4
+    text = np.frombuffer(words[:, ::-1].astype(">u4").tobytes().hex().encode(), dtype="S1")
+    text = text.reshape(count, 8 * n)[:, 8 * n - digits:]
+    newline = np.full((count, 1), b"\n", dtype="S1")
+    return np.concatenate([text, newline], axis=1).tobytes().decode()
+
+
+def _input_argument(port: dict, value: int) -> str:
+    width = port["width"]
+    if not -(1 << (width - 1)) <= value < (1 << width):
+        raise ValueError(f"run-time input `{port['name']}` is {width} bits wide; {value} does "
+                         f"not fit")
+    return f"{value & ((1 << width) - 1):x}"
+
+
+def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycles: int, inputs=None,
+        read=()) -> tuple[str, dict]:
+    """Run the fast player ``model`` on ``words``: the steps of ``i`` as hex payload lines, or
+    as the ``[count, width]`` bit matrix of :func:`~sparsegen.sim.tb.bits.pack_many` (which
+    spares making and parsing the text).
+
+    Returns the results (hex lines of ``o``, as the cocotb player writes them) and the
+    statistics (``cycles``, ``in_count``, ``out_count``, ``seconds`` of the clocked loop, and
+    ``read``: the final values of the output ports named in ``read``). The run's files live in
+    a folder under ``<build_root>/runs`` that is removed after a successful run and kept after
+    a failed one.
+
+    Raises
+    ------
+    SimulationError
+        The run timed out or failed, or ``inputs``/``read`` name a port the design lacks (the
+        message names the run's log).
+    ValueError
+        An ``inputs`` value does not fit its port, or the bit matrix is not as wide as ``i``.
+    """
+    meta = model.meta
+    in_width = meta["layouts"]["i__payload"]["width"]
+    if isinstance(words, np.ndarray) and (words.ndim != 2 or words.shape[1] != in_width):
+        raise ValueError(f"the steps of `{meta['top']}` are {in_width} bits wide, not a bit "
+                         f"matrix of shape {words.shape}")
+    extras = {p["name"]: p for p in extra_ports(meta)}
+    port_inputs = [p for p in extras.values() if p["dir"] == "in"]
+    inputs = dict(inputs or {})
+    for name in inputs:
+        if extras.get(name, {}).get("dir") != "in":
+            raise SimulationError(f"`{meta['top']}` has no run-time input port `{name}`")
+    for name in read:
+        if extras.get(name, {}).get("dir") != "out":
+            raise SimulationError(f"`{meta['top']}` has no output port `{name}` to read")
+    arguments = [_input_argument(p, int(inputs.get(p["name"], 0))) for p in port_inputs]
+    out_width = meta["layouts"]["o__payload"]["width"]
+    steps = (bits_to_words(words) if isinstance(words, np.ndarray) else
+             hex_to_words(words, in_width))
+
+    runs = build_root() / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f"{meta['top']}-fast-", dir=runs))
+    log = folder / "run.log"
+    steps.tofile(folder / "steps.bin")
+    command = [str(model.binary), str(folder / "steps.bin"), str(folder / "results.bin"),
+               str(folder / "stats.json"), str(expect), str(timeout_cycles), *arguments]
+    with open(log, "w") as out:
+        result = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode not in (0, 3):
+        raise SimulationError(f"fast player run of `{meta['top']}` failed (exit status "
+                              f"{result.returncode}); see {log}")
+    stats = json.loads((folder / "stats.json").read_text())
+    if not stats["done"]:
+        raise SimulationError(f"player timed out after {timeout_cycles} cycles: "
+                              f"{stats['in_count']} steps in, {stats['out_count']} results out; "
+                              f"see {log}")
+    results = np.fromfile(folder / "results.bin", dtype="<u4").reshape(-1, _words(out_width))
+    stats["read"] = {name: int(stats["read"][name], 16) for name in read}
+    shutil.rmtree(folder)
+    return words_to_hex(results, out_width), stats

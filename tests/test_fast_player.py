@@ -1,0 +1,282 @@
+"""The fast stream player (generated C++ ``main``) against the cocotb player it replaced as the
+default harness of :func:`sparsegen.sim.player.play`.
+
+The cocotb player is the reference: on every design family both must give the same output, the
+same cycle count and the same other figures. Layer cases run ``sparsegen sim`` in-process once
+per harness (picked with ``$SPARSEGEN_HARNESS``, so the layer runners run unchanged) and check
+the output against an independent oracle (int64 ``@`` on explicitly pruned operands, a direct
+convolution loop). The configs are those of the Verilator array tests, so the builds are shared
+with them. The stream itself is checked at the level of ``play``: identical result text, a
+timeout, a failed build.
+"""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from sparsegen.gen.cli import main
+from sparsegen.gen.generate import generate
+from sparsegen.gen.registry import get_design, make_config
+from sparsegen.sim import fastplay
+from sparsegen.sim.highlight import random_hss_weights
+from sparsegen.sim.player import HARNESS_ENV, play
+from sparsegen.sim.stimulus import random_operands
+from sparsegen.sim.tb.bits import hex_lines, pack_many
+from sparsegen.sim.tb.runner import SimulationError
+
+# Figures that measure the machine, not the design.
+_TIMING = ("sim_seconds", "cycles_per_second", "build_seconds")
+
+
+def _sim(tmp_path, capsys, monkeypatch, harness, args):
+    monkeypatch.setenv(HARNESS_ENV, harness)
+    out = tmp_path / f"O-{harness}.npy"
+    status = main(["sim", *args, "-o", str(out), "--json"])
+    captured = capsys.readouterr()
+    assert status == 0, captured.err
+    report = json.loads(captured.out)
+    for key in _TIMING:
+        report.pop(key, None)
+    return report, np.load(out)
+
+
+def _both(tmp_path, capsys, monkeypatch, args):
+    """``sparsegen sim ARGS`` on both harnesses: equal outputs and reports (timing aside), RTL
+    cycles equal to the model, output equal to golden. Returns the output."""
+    fast, out_fast = _sim(tmp_path, capsys, monkeypatch, "fast", args)
+    ref, out_ref = _sim(tmp_path, capsys, monkeypatch, "cocotb", args)
+    assert np.array_equal(out_fast, out_ref)
+    assert fast == ref
+    assert fast["matches_golden"] is True
+    assert fast["cycles"] == fast["model_cycles"] > 0
+    return out_fast
+
+
+def _save(tmp_path, **arrays):
+    args = []
+    for name, x in arrays.items():
+        np.save(tmp_path / f"{name}.npy", x)
+        args += [f"--{name.lower()}", str(tmp_path / f"{name}.npy")]
+    return args
+
+
+def _params(params: dict) -> list[str]:
+    return [arg for k, v in params.items() for arg in ("-p", f"{k}={v}")]
+
+
+def _keep_largest(a, bz, nnz):
+    """The oracle of activation DBB: in every block of ``bz`` along K keep the ``nnz`` largest
+    |a| (ties to the lower index), by an explicit sort."""
+    m, k = a.shape
+    padded = np.pad(a.astype(np.int64), ((0, 0), (0, (-k) % bz)))
+    kept = np.zeros_like(padded)
+    for i in range(m):
+        for b in range(0, padded.shape[1], bz):
+            block = padded[i, b:b + bz]
+            for j in sorted(range(bz), key=lambda j: (-abs(int(block[j])), j))[:nnz]:
+                kept[i, b + j] = block[j]
+    return kept[:, :k]
+
+
+def _dbb_weights(rng, k, n, bz, nnz, width=8):
+    """W[K, N] with at most ``nnz`` non-zeros in every block of ``bz`` along K."""
+    w = random_operands(rng, (k, n), width, density=1.0)
+    padded = np.pad(w, ((0, (-k) % bz), (0, 0)))
+    for b in range(0, padded.shape[0], bz):
+        for col in range(n):
+            padded[b + rng.choice(bz, bz - nnz, replace=False), col] = 0
+    return padded[:k]
+
+
+# -- layer runs on both harnesses ------------------------------------------------------------
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("params, width", [
+    (dict(rows=4, cols=3, zvcg="true"), 8),
+    (dict(rows=2, cols=5, zvcg="false", data_width=16, acc_width=40), 16),
+], ids=["zvcg", "no-zvcg"])
+def test_dense_array(tmp_path, capsys, monkeypatch, params, width):
+    rng = np.random.default_rng(11)
+    a = random_operands(rng, (9, 23), width)
+    w = random_operands(rng, (23, 7), width)
+    args = ["dense-array", *_params(params), *_save(tmp_path, A=a, W=w)]
+    assert (_both(tmp_path, capsys, monkeypatch, args) == a @ w).all()
+
+
+@pytest.mark.verilator
+def test_s2ta_w(tmp_path, capsys, monkeypatch):
+    rng = np.random.default_rng(12)
+    a = random_operands(rng, (7, 29), 8)
+    w = _dbb_weights(rng, 29, 9, 8, 4)
+    params = dict(variant="w", rows=3, cols=4, block_size=8, nnz_w=4)
+    args = ["s2ta", *_params(params), *_save(tmp_path, A=a, W=w)]
+    assert (_both(tmp_path, capsys, monkeypatch, args) == a @ w).all()
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("variant, params, nnz_a", [
+    ("a", dict(rows=3, cols=3, block_size=8, nnz_max=8), 3),
+    ("a", dict(rows=3, cols=3, block_size=8, nnz_max=8), 1),
+    ("aw", dict(rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8), 2),
+], ids=["a-nnz3", "a-nnz1", "aw-nnz2"])
+def test_s2ta_run_time_nnz_a(tmp_path, capsys, monkeypatch, variant, params, nnz_a):
+    """``nnz_a`` is a run-time input port: one build per variant, driven before reset ends."""
+    rng = np.random.default_rng(13 + nnz_a)
+    a = random_operands(rng, (6, 21), 8, density=0.8)
+    w = _dbb_weights(rng, 21, 5, 8, 4) if variant == "aw" else random_operands(rng, (21, 5), 8)
+    args = ["s2ta", *_params(dict(variant=variant, nnz_a=nnz_a, **params)),
+            *_save(tmp_path, A=a, W=w)]
+    assert (_both(tmp_path, capsys, monkeypatch, args) == _keep_largest(a, 8, nnz_a) @ w).all()
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("pattern", [(4, 6, 2, 4), (4, 4, 1, 4)], ids=["4:6,2:4", "4:4,1:4"])
+def test_highlight_run_time_pattern(tmp_path, capsys, monkeypatch, pattern):
+    """``pattern`` is a run-time input port: both patterns run on one build."""
+    rng = np.random.default_rng(14)
+    a = random_operands(rng, (5, 45), 8, density=0.7)
+    w = random_hss_weights(rng, 45, 4, pattern, 8)
+    text = "{}:{},{}:{}".format(*pattern)
+    args = ["highlight", "-p", "rows=2", "-p", "cols=3", "-p", f"pattern={text}",
+            *_save(tmp_path, A=a, W=w)]
+    assert (_both(tmp_path, capsys, monkeypatch, args) == a @ w).all()
+
+
+@pytest.mark.verilator
+def test_scnn_reads_conflict_stalls(tmp_path, capsys, monkeypatch):
+    """SCNN's result stream is 700 bits wide and its ``conflict_stalls`` output is read at the
+    end (both sit in the compared report)."""
+    rng = np.random.default_rng(15)
+    ifmap = random_operands(rng, (3, 7, 5), 16, density=0.5)
+    filters = random_operands(rng, (5, 3, 3, 3), 16, density=0.4)
+    params = dict(pe_rows=2, pe_cols=2, f=2, i=2, kc=2, max_tile_w=6, max_tile_h=6)
+    args = ["scnn", *_params(params), "--pad", "1", *_save(tmp_path, ifmap=ifmap,
+                                                           filters=filters)]
+    out = _both(tmp_path, capsys, monkeypatch, args)
+    x = np.pad(ifmap, ((0, 0), (1, 1), (1, 1)))
+    expected = np.zeros(out.shape, dtype=np.int64)
+    for k, c, r, s in np.ndindex(filters.shape):
+        expected[k] += filters[k, c, r, s] * x[c, r:r + 7, s:s + 5]
+    half = 1 << 23                      # 24-bit accumulators wrap
+    assert (out == (expected + half) % (2 * half) - half).all()
+
+
+# -- the stream itself -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dense():
+    """dense-array 4x3 (the build of test_dense_array) and a stream of 3 tiles of 5 steps."""
+    design = get_design("dense-array")
+    generated = generate(design, make_config(design, dict(rows=4, cols=3, zvcg=True)))
+    rng = np.random.default_rng(16)
+    steps = 15
+    payload = {"a": random_operands(rng, (steps, 4), 8), "w": random_operands(rng, (steps, 3), 8),
+               "last": (np.arange(steps) % 5 == 4).astype(np.int64)}
+    bits = pack_many(generated.metadata["layouts"]["i__payload"], payload, steps)
+    return generated, bits
+
+
+@pytest.mark.verilator
+def test_play_results_identical(dense):
+    """Result text, cycles and reads equal, whether the steps come as hex text or as bits."""
+    generated, bits = dense
+    runs = [play(generated, hex_lines(bits), expect=12, timeout_cycles=500, harness=harness)
+            for harness in ("fast", "cocotb")]
+    runs.append(play(generated, bits, expect=12, timeout_cycles=500, harness="fast"))
+    assert runs[0].results.count("\n") == 12
+    assert all(run.results == runs[0].results for run in runs)
+    assert all(run.cycles == runs[0].cycles for run in runs)
+    assert all(run.read == {} for run in runs)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("harness", ["fast", "cocotb"])
+def test_timeout_raises(dense, harness):
+    generated, bits = dense
+    with pytest.raises(SimulationError, match="timed out after 300 cycles"):
+        play(generated, bits, expect=13, timeout_cycles=300, harness=harness)
+
+
+@pytest.mark.verilator
+def test_failed_build_names_its_log(dense):
+    generated, _ = dense
+    broken = dataclasses.replace(generated, verilog=generated.verilog.replace(
+        "endmodule", "wire broken = ;\nendmodule", 1))
+    with pytest.raises(SimulationError, match=r"build of `dense-array` failed .*build\.log"):
+        play(broken, "00\n", expect=1, timeout_cycles=10)
+
+
+_ECHO = """\
+module echo (
+  input clk, input rst, input a__0, input [69:0] b,
+  input i__valid, output i__ready, input [39:0] i__payload,
+  output reg o__valid, input o__ready, output reg [69:0] o__payload,
+  output x, output reg [32:0] y
+);
+  assign i__ready = 1'b1;
+  assign x = a__0;
+  always @(posedge clk) begin
+    if (rst) begin
+      o__valid <= 0; y <= 0;
+    end else begin
+      o__valid <= i__valid;
+      o__payload <= {30'd0, i__payload} + b;
+      if (i__valid) y <= y + 33'h080000001;
+    end
+  end
+endmodule
+"""
+
+
+@pytest.mark.verilator
+def test_ports_of_any_width(dense):
+    """A hand-written design whose ports the arrays do not have: a 1-bit run-time input named
+    with ``__``, a 70-bit one, a 70-bit result, and 1-bit and 33-bit outputs read at the end."""
+    ports = {name: {"type": "port", "name": name, "dir": d, "width": width} for name, d, width in [
+        ("a__0", "in", 1), ("b", "in", 70), ("i__valid", "in", 1), ("i__ready", "out", 1),
+        ("i__payload", "in", 40), ("o__valid", "out", 1), ("o__ready", "in", 1),
+        ("o__payload", "out", 70), ("x", "out", 1), ("y", "out", 33)]}
+    layouts = {"i__payload": {"kind": "int", "width": 40, "signed": False},
+               "o__payload": {"kind": "int", "width": 70, "signed": False}}
+    echo = dataclasses.replace(dense[0], design="echo", top="echo", verilog=_ECHO,
+                               metadata={"top": "echo", "ports": ports, "layouts": layouts})
+    steps = [0xFFFFFFFFFF, 0x0123456789, 0, 0x8000000001, 0x7F7F7F7F7F]
+    b = (1 << 69) | 0x3FF_FFFFFFFF
+    run = play(echo, "".join(f"{v:x}\n" for v in steps), expect=5, timeout_cycles=100,
+               inputs={"a__0": 1, "b": b}, read=["y", "x"], harness="fast")
+    assert run.results == "".join(f"{(v + b) % (1 << 70):018x}\n" for v in steps)
+    assert run.cycles == 6                      # 5 steps in, the last result one edge later
+    assert run.read == {"x": 1, "y": 5 * 0x080000001 % (1 << 33)}
+
+
+def test_unknown_harness(dense):
+    generated, bits = dense
+    with pytest.raises(ValueError, match="`harness` must be one of fast, cocotb, not 'verilog'"):
+        play(generated, bits, expect=1, timeout_cycles=10, harness="verilog")
+
+
+# -- word conversions (no simulator) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("width", [1, 7, 32, 33, 58, 64, 129, 700, 865])
+def test_word_conversions_round_trip(width):
+    rng = np.random.default_rng(width)
+    bits = rng.integers(0, 2, (9, width)).astype(np.uint8)
+    words = fastplay.bits_to_words(bits)
+    assert words.shape == (9, (width + 31) // 32) and words.dtype == np.uint32
+    assert np.array_equal(fastplay.hex_to_words(hex_lines(bits), width), words)
+    text = fastplay.words_to_hex(words, width)
+    values = [int("".join(map(str, row[::-1])), 2) for row in bits]
+    assert text == "".join(f"{v:0{(width + 3) // 4}x}\n" for v in values)
+    assert np.array_equal(fastplay.hex_to_words(text, width), words)
+
+
+def test_hex_lines_of_mixed_length_and_extra_bits():
+    """Short lines are zero-extended, bits above the width dropped (as ``$fscanf`` into a
+    register of that width does)."""
+    words = fastplay.hex_to_words("1\nfff\n123456789abc\n", 36)
+    assert words.tolist() == [[0x1, 0], [0xfff, 0], [0x56789abc, 0x4]]
