@@ -58,6 +58,11 @@ def test_config_defaults_and_derived():
 # -- conversion --------------------------------------------------------------------------------
 
 
+# The PE's sub-blocks (and the storage inside them): the hierarchy of the area breakdown.
+PE_PARTS = ("control", "activations", "act_buffer", "weights", "weight_fifo", "cartesian",
+            "multipliers", "crossbar", "accumulators", "banks", "drain")
+
+
 @pytest.mark.parametrize("name, ports", [
     ("scnn-pe", {"i_halo_h", "i_halo_v", "o_halo", "conflict_stalls"}),
     ("scnn", {"conflict_stalls"}),
@@ -71,7 +76,7 @@ def test_verilog_ports(name, ports):
     assert found == {"clk", "rst", "i__valid", "i__ready", "i__payload", "o__valid",
                      "o__ready", "o__payload"} | ports
     # The hierarchy the area breakdown relies on.
-    for sub in ("multipliers", "crossbar", "accumulators", "act_buffer", "weight_fifo"):
+    for sub in PE_PARTS:
         assert re.search(rf"^module \S*{sub}\b", generated.verilog, re.M), sub
 
 
@@ -247,7 +252,7 @@ def test_synth_breakdown_names_the_parts(tmp_path, monkeypatch):
                           act_depth=5, data_width=8, acc_width=16)
     generated = generate(get_design("scnn-pe"), config)
     result = synthesize(generated.verilog, generated.top, "generic")
-    parts = {"multipliers", "crossbar", "accumulators", "act_buffer", "weight_fifo"}
+    parts = set(PE_PARTS)
     assert {name.split(".")[-1] for name in result.modules} >= parts
     for name, module in result.modules.items():
         if name.split(".")[-1] in parts:
