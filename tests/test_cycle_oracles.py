@@ -1,0 +1,214 @@
+"""Cycle counts derived by hand, pinned as literals, checked against the RTL and the models.
+
+The RTL-equals-model checks elsewhere (``cycles == model_cycles``) cannot see a pipeline depth
+that changes in both at once: the models read their depths from ``hw/`` (``core_latency``,
+``S2TA.front_end_stages``, ``HighLight.SEQUENCER_STAGES``, the HSS step count). Here every count
+is a number worked out from the Timing paragraphs of the ``hw/`` docstrings, written down, and
+compared with both the layer run on Verilator (``design.host.run``, the fast player) and the
+cycle model (``design.host.model``), so a one-cycle change to any depth fails one of the two.
+Nothing below computes a count: no ``hw/`` constant and no cycle model is read.
+
+``cycles`` is what ``sparsegen sim`` reports: clock edges from the one that accepts the first
+input word (edge 1) to the one at which the last result row leaves, both included, input at
+full rate, output never back-pressured.
+
+Output-stationary arrays (hw/systolic.py, ``SystolicCore`` Timing)
+--------------------------------------------------------------------
+Core latency L = R + C + 2 edges from accepting a tile's last step to its first result row:
+step register 1, row skew up to R - 1, cell input C + 1 (column skew and the cell's token
+register), product 1, result 1, output 1 (bottom-right cell: 1 + (R-1) + (C+1) + 1 + 1 + 1).
+The R rows then leave on R consecutive edges. With S steps per tile, fed back to back, tile 1's
+last step is taken at edge S; a later tile's last step waits for the previous tile's final row
+(drain guard), so it is taken at e' = e + max(S, L + R). The last row leaves at e_T + L + R - 1:
+
+* one tile: S + L + R - 1 = S + 2R + C + 1;
+* T tiles, S >= L + R: T*S + L + R - 1;   T tiles, S < L + R: S + (T - 1)(L + R) + L + R - 1.
+
+Front ends, in series with the core (every count above shifted by the front end's depth F):
+
+* ``dense-array`` and ``s2ta`` ``w``: F = 0, S = K (dense, one K step per cycle) or
+  S = ceil(K / BZ) (``w``, one DBB block per cycle).
+* ``s2ta`` ``a``/``aw``: the DAP (2 register stages: selection, compaction; hw/actdbb.py) and
+  the serializer's held block (1): F = 3; every block becomes ``nnz_a`` core steps, so
+  S = ceil(K / BZ) * nnz_a.
+* ``highlight``: the group sequencer's register (1): F = 1; each rank-1 group of H1 * H0 values
+  becomes T = ceil(G1 / (L_pe / G0)) steps (L_pe = 4 multipliers per cell in the default set),
+  so S = ceil(K / (H1 * H0)) * T: 4 steps for 4:4,4:4, 2 for 4:6,2:4, 1 for 4:7,1:4.
+
+SCNN (hw/scnn.py, ``ScnnPE`` and ``Scnn`` Timing)
+----------------------------------------------------
+One input word per cycle (the first, CONFIG, at cycle 0, i.e. edge 1). A WGT word's entry is
+usable the cycle after it is taken and meets every activation row of its channel, one row per
+cycle (an empty channel is one row of zeros). CONFIG and DRAIN wait until the FIFO is empty and
+the crossbar empties in that cycle: one cycle after the last (entry, row) pair issues, when no
+product conflicts. After DRAIN (cycle d): kc(Ht+R-1) horizontal-halo rows, kc(R-1) vertical,
+kc(Ht+R-1) drain rows, one per cycle, so the last output row leaves at edge
+d + 1 + kc(2(Ht+R-1) + R-1) and the next word (a next pass's CONFIG) is taken the cycle after.
+The cases use the default ``scnn`` build (2 x 2 PEs, f = i = 2, kc = 2, 6 x 6 tiles, 8 banks)
+and operands whose products never meet in a bank, so no conflict stall enters.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+from sparsegen.gen.registry import get_design, make_config
+from sparsegen.sim import scnn
+
+# -- GEMM cases ------------------------------------------------------------------------------
+# Configs whose fast-player builds tests/test_s2ta_cocotb.py, tests/test_highlight_cocotb.py
+# and tests/test_fast_player.py make already (same Verilog, same harness), so nothing new is
+# built here. nnz_a and pattern are run-time inputs: they do not change the Verilog.
+
+DENSE_4x3 = dict(rows=4, cols=3, zvcg=True)                 # L = 9
+DENSE_2x5 = dict(rows=2, cols=5, data_width=16, acc_width=40)    # L = 9
+S2TA_W = dict(variant="w", rows=3, cols=4, block_size=8, nnz_w=4)     # L = 9
+S2TA_A = dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8)   # L = 8
+S2TA_AW = dict(variant="aw", rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8)  # L = 9
+HIGHLIGHT = dict(rows=2, cols=3)                            # L = 7
+
+GEMM_CASES = [
+    # id, design, params, (M, K, N), cycles: derivation
+    ("dense-1tile", "dense-array", DENSE_4x3, (4, 5, 3), 17),         # 5 + 9 + 4 - 1
+    ("dense-4tiles", "dense-array", DENSE_4x3, (8, 20, 6), 92),       # 4*20 + 9 + 4 - 1
+    ("dense-drain-bound", "dense-array", DENSE_4x3, (8, 3, 3), 28),   # 3 + 13 + 12
+    ("dense-2x5", "dense-array", DENSE_2x5, (2, 7, 5), 17),           # 7 + 9 + 2 - 1
+    ("s2ta-w-1tile", "s2ta", S2TA_W, (3, 37, 4), 16),                 # S=5: 5 + 9 + 3 - 1
+    ("s2ta-w-drain-bound", "s2ta", S2TA_W, (6, 16, 8), 49),           # S=2: 2 + 3*12 + 11
+    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (3, 16, 3), 19),   # 3 + 2*3 + 8 + 3 - 1
+    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (3, 16, 3), 15),   # 3 + 2*1 + 8 + 3 - 1
+    ("s2ta-aw-1tile", "s2ta", dict(S2TA_AW, nnz_a=2), (4, 24, 3), 21),    # 3 + 3*2 + 9 + 4 - 1
+    ("s2ta-aw-drain-bound", "s2ta", dict(S2TA_AW, nnz_a=2), (8, 8, 6), 56),  # 3+2+3*13+12
+    ("hl-dense", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (2, 16, 3), 13),  # 1+4+7+1
+    ("hl-4:6,2:4", "highlight", dict(HIGHLIGHT, pattern="4:6,2:4"), (2, 72, 3), 15),  # 1+6+8
+    ("hl-4:7,1:4", "highlight", dict(HIGHLIGHT, pattern="4:7,1:4"), (2, 84, 3), 12),  # 1+3+8
+    ("hl-4tiles", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (4, 64, 6), 73),  # 1+4*16+8
+]
+"""Derivations (L, R as in the module docs):
+
+* dense-array 4x3 (L = 9, L + R = 13): 17 = S + L + R - 1 with S = K = 5; 92 = 4 tiles of
+  S = 20 >= 13: 4*20 + 12; 28 = 2 tiles of S = 3 < 13: 3 + 13 + 12. dense-array 2x5 (L = 9):
+  17 = 7 + 9 + 1.
+* s2ta w 3x4 (L = 9, L + R = 12): K = 37 is 5 blocks, 16 = 5 + 9 + 2; K = 16 is 2 blocks on 4
+  tiles: 2 + 3*12 + 11 = 49.
+* s2ta a 3x3 (L = 8): K = 16 is 2 blocks; nnz_a = 3 gives S = 6: 3 + 6 + 8 + 2 = 19;
+  nnz_a = 1 gives S = 2: 3 + 2 + 10 = 15.
+* s2ta aw 4x3 (L = 9, L + R = 13): 3 blocks x nnz_a 2 = 6 steps: 3 + 6 + 9 + 3 = 21; 4 tiles
+  of 1 block x 2 steps: 3 + 2 + 3*13 + 12 = 56.
+* highlight 2x3 (L = 7, L + R = 9): 4:4,4:4 has 16-value groups of T = 4 steps, K = 16 is one
+  group: 1 + 4 + 7 + 1 = 13; 4:6,2:4 has 24-value groups of T = 2, K = 72 is 3 groups:
+  1 + 6 + 8 = 15; 4:7,1:4 has 28-value groups of T = 1, K = 84 is 3 groups: 1 + 3 + 8 = 12;
+  4 tiles of K = 64 (4 groups x 4 = 16 steps >= 9): 1 + 4*16 + 8 = 73.
+"""
+
+
+def _operands(m, k, n, seed):
+    """Random int8 A, and W non-zero only at k = 0 mod 8: it meets DBB(8, nnz_w >= 1) and, at
+    most one non-zero in any 4 or 8 consecutive k, every HSS pattern of the default set (a
+    4:7 group of 28 holds at most 4 of them, each in its own rank-0 block)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (m, k))
+    w = np.zeros((k, n), dtype=np.int64)
+    w[::8] = rng.integers(-128, 128, w[::8].shape)
+    return a, w
+
+
+def _case_id(case):
+    return case[0]
+
+
+@pytest.mark.parametrize("case", GEMM_CASES, ids=_case_id)
+def test_model_gives_the_hand_count(case):
+    """The cycle model (what `sparsegen sim --model` and sweeps print) equals the hand count."""
+    _, name, params, (m, k, n), cycles = case
+    design = get_design(name)
+    config = make_config(design, params)
+    a, w = _operands(m, k, n, seed=m + k + n)
+    assert design.host.cycles(config, m, k, n) == cycles
+    assert design.host.model(design, config, a, w).cycles == cycles
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("case", GEMM_CASES, ids=_case_id)
+def test_rtl_gives_the_hand_count(case):
+    """The layer run on Verilator counts the hand-derived cycles (and matches golden)."""
+    _, name, params, (m, k, n), cycles = case
+    design = get_design(name)
+    config = make_config(design, params)
+    a, w = _operands(m, k, n, seed=m + k + n)
+    result = design.host.run(design, config, a, w)
+    assert result.matches_golden
+    assert result.cycles == cycles
+
+
+# -- SCNN cases ------------------------------------------------------------------------------
+
+
+def _filters(shape, index, value):
+    """Filters [K, C, R, S] of zeros but ``value`` at ``index``."""
+    f = np.zeros(shape, dtype=np.int64)
+    f[index] = value
+    return f
+
+
+SCNN_CASES = [
+    # id, ifmap, filters, pad, cycles
+    ("zero-acts-1x1", np.zeros((1, 2, 2), np.int64),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 12),
+    ("dense-acts-1x1", np.ones((1, 4, 4), np.int64),
+     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 21),
+    ("halo-3x3", np.zeros((1, 2, 2), np.int64),
+     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 28),
+    ("two-passes", np.zeros((1, 13, 2), np.int64),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 64),
+]
+"""Derivations (default scnn: 2 x 2 PEs, f = i = 2, kc = 2, wt_depth 4; cycle c is edge c + 1):
+
+* zero-acts-1x1: 2x2 plane, 1x1 filter: tiles Ht = Wt = 1. Words: CONFIG (c0), ACT x 4 (one
+  empty word per PE, c1-4), WGT (one entry: k = 0 and 1 of the block, c5), DRAIN. The entry
+  meets its channel's one (empty) row at c6; DRAIN at c7; exchange and drain
+  kc(2(Ht+R-1) + R-1) = 2*2 = 4 rows: last row at edge 8 + 4 = 12.
+* dense-acts-1x1: 4x4 plane of ones, K = 2: Ht = Wt = 2, 4 activations per PE = 2 rows of i = 2
+  (2 ACT words per PE, c1-8), WGT c9, rows issue at c10 and c11 (their 2 x 2 products hit
+  banks {0,1,4,5} and {2,3,6,7}: no conflict), the crossbar empties at c12 = DRAIN; 2*2*2 = 8
+  rows: last at edge 13 + 8 = 21.
+* halo-3x3: 2x2 plane, pad 1, 3x3 filter with only its centre non-zero: Ht = Wt = 2, one WGT
+  entry; as zero-acts-1x1 up to DRAIN at c7, then kc(2(Ht+R-1) + R-1) = 2(2*4 + 2) = 20: the
+  vertical halo phase costs kc(R-1) = 4 of them. Last at edge 8 + 20 = 28.
+* two-passes: 13x2 plane, 1x1 filter: Ht = 6 (the largest tile), Wt = 1, so the 13 output rows
+  take two passes (12 + 1). Each pass is zero-acts-1x1 with 2*2*6 = 24 exchange and drain rows:
+  pass 1 DRAIN at c7, last row at edge 8 + 24 = 32; pass 2's CONFIG at c32, its DRAIN at c39,
+  last row at edge 40 + 24 = 64.
+"""
+
+
+@pytest.fixture(scope="module")
+def scnn_design():
+    """The default ``scnn`` (the build of tests/test_sim_cli.py and tests/test_fast_player.py),
+    with its Verilog generated once for the module (elaborating SCNN takes seconds)."""
+    design = get_design("scnn")
+    config = make_config(design, {})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scnn, "generate", functools.cache(scnn.generate))
+        yield design, config
+
+
+@pytest.mark.parametrize("case", SCNN_CASES, ids=_case_id)
+def test_scnn_model_gives_the_hand_count(case):
+    _, ifmap, filters, pad, cycles = case
+    design = get_design("scnn")
+    config = make_config(design, {})
+    result = design.host.model(design, config, ifmap, filters, pad=pad)
+    assert (result.cycles, result.conflict_stalls) == (cycles, 0)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("case", SCNN_CASES, ids=_case_id)
+def test_scnn_rtl_gives_the_hand_count(case, scnn_design):
+    _, ifmap, filters, pad, cycles = case
+    design, config = scnn_design
+    result = design.host.run(design, config, ifmap, filters, pad=pad)
+    assert result.matches_golden
+    assert (result.cycles, result.conflict_stalls) == (cycles, 0)
+
