@@ -640,10 +640,10 @@ class _Weights(wiring.Component):
     Timing
     ------
     One word per cycle while the FIFO (``wt_depth`` entries) has room; an entry pushed at an
-    edge is on ``o`` from the next cycle (:data:`WEIGHT_ENTRY_DELAY`). Longest path, and
-    likely the PE's: the cursor through the ``f`` lanes' two restoring dividers each (by ``kc``,
-    then by ``S``: 10 compare-subtract steps per lane, in series from lane to lane), then the
-    ``base`` adders into the FIFO's write data.
+    edge is on ``o`` from the next cycle (:data:`WEIGHT_ENTRY_DELAY`). Longest path: the
+    cursor through the ``f`` lanes' two restoring dividers each (by ``kc``, then by ``S``: 10
+    compare-subtract steps per lane, in series from lane to lane), then the ``base`` adders
+    into the FIFO's write data.
     """
 
     def __init__(self, cfg):
@@ -841,10 +841,10 @@ class _Crossbar(wiring.Component):
     Timing
     ------
     A product is granted at the earliest the cycle after its pair loads; one pair per cycle
-    while every product finds its bank free within two cycles. Longest path, and the PE's in
-    the RUN state: the product registers' addresses through the pairwise bank comparisons and
-    the ``2*f*i``-deep priority chain to a grant, then the per-bank selection of row and
-    product, continuing into the accumulators' read-modify-write adder.
+    while every product finds its bank free within two cycles. Longest path: the product
+    registers' addresses through the pairwise bank comparisons and the ``2*f*i``-deep priority
+    chain to a grant, then the per-bank selection of row and product, continuing into the
+    accumulators' read-modify-write adder.
     """
 
     def __init__(self, cfg):
@@ -972,7 +972,8 @@ class _Accumulators(wiring.Component):
     the next cycle's read, so no forwarding is needed. Longest path: a halo row's window, its
     base address through the per-bank offset subtraction and compare to a bank row, the bank's
     read multiplexer over ``bank_depth`` rows and the ``acc_width`` adder into the write port.
-    The drain's read goes on through the rotation of banks to columns into :class:`_Drain`.
+    The drain's read goes on through the rotation of banks to columns into :class:`_Drain`:
+    the PE's critical path (see :class:`ScnnPE`).
     """
 
     def __init__(self, cfg):
@@ -1161,9 +1162,11 @@ class ScnnPE(wiring.Component):
     (R-1)`` of vertical exchange, then ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo
     rows are cleared without output), during which the input is not accepted
     (:func:`exchange_and_drain_cycles`). ``o`` back-pressure stalls the drain. All of this is
-    exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. The clock is limited by the
-    weight decode (:class:`_Weights`) or by the crossbar's arbitration into the accumulators'
-    read-modify-write (:class:`_Crossbar`), whichever the configuration makes longer.
+    exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as
+    measured by ``sparsegen synth`` (default config, sky130hd: 15.1 ns): the drain, from the
+    row walk's base address (``control``) through the drain window's bank rows and reads and
+    the bank-to-column rotation (``accumulators``) and the run-length chain across the row
+    (``drain``) to ``o.payload``.
     """
 
     def __init__(self, config: ScnnPEConfig):
