@@ -24,7 +24,8 @@ went into that region. With ``clk`` as the only top-level input, each cycle eval
 design's logic once, after the edge, as it runs inside the cocotb player's wrapper.
 
 Cycles are counted exactly as by the cocotb player: from the edge that accepts the first input
-step to the edge at which the last expected result leaves, both included; the tests in
+step to the edge at which the last expected result leaves, both included, and both harnesses
+run the same clocked rules (:func:`player_rules`), strictness window included; the tests in
 ``tests/test_fast_player.py`` hold the two harnesses to identical results and cycle counts.
 The harness is test code, not hardware; it is never synthesized.
 
@@ -53,8 +54,9 @@ import numpy as np
 from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
-__all__ = ["HARNESS_TOP", "STREAM_PORTS", "extra_ports", "harness_verilog", "main_cpp",
-           "FastModel", "build", "run", "hex_to_words", "bits_to_words", "words_to_hex"]
+__all__ = ["HARNESS_TOP", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
+           "player_rules", "harness_verilog", "main_cpp", "FastModel", "build", "run",
+           "hex_to_words", "bits_to_words", "words_to_hex"]
 
 HARNESS_TOP = "sparsegen_fastplay"
 
@@ -102,15 +104,112 @@ def _vector(width: int) -> str:
     return "" if width == 1 else f"[{width - 1}:0] "
 
 
+#: Cycles the players keep clocking after the last expected result, beyond the run's own tail
+#: (see :func:`player_rules`).
+SETTLE_MARGIN = 16
+
+#: The players' statistics registers besides ``done`` and ``settled``, all 64 bits.
+STATS = ("cycles", "in_count", "out_count", "in_at_done", "extra", "first_extra", "window")
+
+
+def player_rules(fetch: str, got: str, emit: str, *, word: str = "next_word",
+                 at_done: str = "") -> str:
+    """The clocked rules both players share (this module's wrapper and the cocotb player of
+    :mod:`.player`), as one Verilog ``always`` block.
+
+    ``fetch`` is a statement that reads the next input word into ``next_word`` and sets
+    ``code``; ``got`` the condition on ``code`` that a word was read; ``word`` the expression
+    of it that ``word`` takes; ``emit`` a statement that records ``o_payload`` and the cycle it
+    leaves at, ``cycles + 1``; ``at_done`` runs once, at the edge of the last expected result.
+
+    Rules: the next input word is offered as soon as the previous one was taken; ``o`` is
+    always accepted; ``cycles`` counts from the edge that takes the first input word to the
+    edge at which result ``expect_out`` leaves (``done``), both included. The run then goes on
+    for ``window`` more edges (``settled`` at the end), still offering any input left, to make
+    the run strict:
+
+    * ``in_at_done``: input words taken by the edge of ``done``. Every word is meant to be
+      consumed by then (each input of the arrays and of SCNN precedes the results it causes),
+      so fewer means words were left unconsumed.
+    * ``extra``: results after the expected ones, within the window (not recorded by ``emit``);
+      ``first_extra`` is the cycle of the first, counted as ``cycles`` counts.
+    * ``window`` = the run's tail (edges from the last input word taken to the last expected
+      result) + :data:`SETTLE_MARGIN`. A result of these in-order pipelines leaves at most one
+      pipeline depth after the input that causes it, and the tail is that depth as this run
+      measured it at its end: for the arrays the front end, the core latency and R - 1 rows
+      from a tile's last step to its last row, the deepest path any step takes; for SCNN the
+      wait for an idle crossbar plus the halo-exchange and drain walk after DRAIN. Every input
+      was taken
+      before the last expected result, so any result they cause leaves within the window; the
+      margin covers designs whose tail is a few edges (the echo design of the tests: 1).
+    """
+    return f"""\
+  wire take = have & i_ready;
+  wire give = o_valid;
+  wire fetch = !eof & (!have | take);
+  reg [63:0] last_take;   // `cycles` after the edge that took the latest input word
+  reg [63:0] left;        // edges of the window still to run
+  wire [63:0] span = cycles + 1 - (take ? cycles + 1 : last_take) + {SETTLE_MARGIN};
+
+  always @(posedge clk) begin
+    if (rst) begin
+      have <= 0; started <= 0; eof <= 0; done <= 0; settled <= 0;
+      cycles <= 0; in_count <= 0; out_count <= 0; in_at_done <= 0;
+      extra <= 0; first_extra <= 0; window <= 0; last_take <= 0; left <= 0;
+    end else if (!settled) begin
+      if (fetch) begin
+        {fetch}
+        if ({got}) begin
+          word <= {word};
+          have <= 1;
+        end else begin
+          eof <= 1;
+          have <= 0;
+        end
+      end else if (take) begin
+        have <= 0;
+      end
+      if (take) begin
+        in_count <= in_count + 1;
+        started <= 1;
+      end
+      if (!done) begin
+        if (take | started) cycles <= cycles + 1;
+        if (take) last_take <= cycles + 1;
+        if (give) begin
+          {emit}
+          out_count <= out_count + 1;
+          if (out_count + 1 == expect_out) begin
+            done <= 1;
+            in_at_done <= in_count + take;
+            window <= span;
+            left <= span;
+            {at_done}
+          end
+        end
+      end else begin
+        if (give) begin
+          if (extra == 0) first_extra <= cycles + window - left + 1;
+          extra <= extra + 1;
+        end
+        left <= left - 1;
+        if (left == 1) settled <= 1;
+      end
+    end
+  end
+"""
+
+
 def harness_verilog(meta: dict) -> str:
     """Verilog of the fast player's wrapper around the design described by ``meta``
     (``<top>.json``).
 
-    Its only input is ``clk``. Outputs: ``done``, the 64-bit counters ``cycles``, ``in_count``
-    and ``out_count``, and ``read_<n>``: the design's ``n``-th other output port (in the order
-    of :func:`extra_ports`). The design's ``n``-th other input port is held at the value
-    ``fastplay_setting(n, word)`` gives, 32 bits per word, from before reset on. DPI-C imports
-    (defined by :func:`main_cpp`): ``fastplay_fetch`` (next step, 0 at the end),
+    Its only input is ``clk``. Outputs: ``done``, ``settled``, the 64-bit statistics of
+    :data:`STATS` (see :func:`player_rules`), and ``read_<n>``: the design's ``n``-th other
+    output port (in the order of :func:`extra_ports`). The design's ``n``-th other input port
+    is held at the value ``fastplay_setting(n, word)`` gives, 32 bits per word, from before
+    reset on. DPI-C imports (defined by :func:`main_cpp`): ``fastplay_fetch`` (next step, 0 at
+    the end),
     ``fastplay_emit`` (one result), ``fastplay_setting`` and ``fastplay_expect``. Steps and
     results cross the DPI padded to whole 32-bit words.
     """
@@ -121,8 +220,8 @@ def harness_verilog(meta: dict) -> str:
     extras = extra_ports(meta)
     inputs = [p for p in extras if p["dir"] == "in"]
     outputs = [p for p in extras if p["dir"] == "out"]
-    ports = ["input clk", "output reg done", "output reg [63:0] cycles",
-             "output reg [63:0] in_count", "output reg [63:0] out_count"]
+    ports = ["input clk", "output reg done", "output reg settled"]
+    ports += [f"output reg [63:0] {name}" for name in STATS]
     ports += [f"output {_vector(p['width'])}read_{n}" for n, p in enumerate(outputs)]
     port_list = ",\n".join("  " + port for port in ports)
     settings = []
@@ -140,7 +239,8 @@ module {HARNESS_TOP} (
 {port_list}
 );
   import "DPI-C" function int fastplay_fetch(output bit [{iwp - 1}:0] step);
-  import "DPI-C" function void fastplay_emit(input bit [{owp - 1}:0] result);
+  import "DPI-C" function void fastplay_emit(input bit [{owp - 1}:0] result,
+                                             input longint cycle);
   import "DPI-C" function int fastplay_setting(input int port, input int word);
   import "DPI-C" function longint fastplay_expect();
 
@@ -175,41 +275,9 @@ module {HARNESS_TOP} (
     .o__payload(o_payload)
   );
 
-  // The cocotb player's rules (sim/player.py), with DPI in place of $fscanf and $fwrite.
-  wire take = have & i_ready;
-  wire give = o_valid;
-  wire fetch = !eof & (!have | take);
-
-  always @(posedge clk) begin
-    if (rst) begin
-      have <= 0; started <= 0; eof <= 0; done <= 0;
-      cycles <= 0; in_count <= 0; out_count <= 0;
-    end else if (!done) begin
-      if (fetch) begin
-        code = fastplay_fetch(next_word);
-        if (code != 0) begin
-          word <= next_word[{iw - 1}:0];
-          have <= 1;
-        end else begin
-          eof <= 1;
-          have <= 0;
-        end
-      end else if (take) begin
-        have <= 0;
-      end
-      if (take) begin
-        in_count <= in_count + 1;
-        started <= 1;
-      end
-      if (take | started) cycles <= cycles + 1;
-      if (give) begin
-        fastplay_emit({emitted});
-        out_count <= out_count + 1;
-        if (out_count + 1 == expect_out) done <= 1;
-      end
-    end
-  end
-endmodule
+  // The rules of both players (player_rules), with DPI in place of $fscanf and $fwrite.
+{player_rules("code = fastplay_fetch(next_word);", "code != 0",
+              f"fastplay_emit({emitted}, cycles + 1);", word=f"next_word[{iw - 1}:0]")}endmodule
 """
 
 
@@ -239,6 +307,7 @@ constexpr uint64_t kResetEdges = 2;             // made by the wrapper
 std::vector<uint32_t> g_steps;
 std::size_t g_next = 0;
 std::vector<uint32_t> g_results;
+std::vector<uint64_t> g_cycles;  // the cycle at which each result left
 std::vector<std::vector<uint32_t>> g_settings;
 uint64_t g_expect = 0;
 
@@ -299,8 +368,9 @@ int fastplay_fetch(svBitVecVal* step) {
     return 1;
 }
 
-void fastplay_emit(const svBitVecVal* result) {
+void fastplay_emit(const svBitVecVal* result, long long cycle) {
     g_results.insert(g_results.end(), result, result + kOutWords);
+    g_cycles.push_back(static_cast<uint64_t>(cycle));
 }
 
 int fastplay_setting(int port, int word) {
@@ -311,17 +381,19 @@ int fastplay_setting(int port, int word) {
 long long fastplay_expect() { return static_cast<long long>(g_expect); }
 
 int main(int argc, char** argv) {
-    if (argc != 6 + kInputs) {
-        std::fprintf(stderr, "usage: %s STEPS RESULTS STATS EXPECT TIMEOUT @USAGE@\n", argv[0]);
+    if (argc != 7 + kInputs) {
+        std::fprintf(stderr, "usage: %s STEPS RESULTS CYCLES STATS EXPECT TIMEOUT @USAGE@\n",
+                     argv[0]);
         return 2;
     }
     const char* results_path = argv[2];
-    const char* stats_path = argv[3];
-    g_expect = std::strtoull(argv[4], nullptr, 10);
-    const uint64_t timeout = std::strtoull(argv[5], nullptr, 10);
+    const char* cycles_path = argv[3];
+    const char* stats_path = argv[4];
+    g_expect = std::strtoull(argv[5], nullptr, 10);
+    const uint64_t timeout = std::strtoull(argv[6], nullptr, 10);
     g_steps = slurp(argv[1]);
     g_results.reserve((g_expect < (1u << 20) ? g_expect : (1u << 20)) * kOutWords);
-    for (int n = 0; n < kInputs; ++n) g_settings.push_back(parse_hex(argv[6 + n]));
+    for (int n = 0; n < kInputs; ++n) g_settings.push_back(parse_hex(argv[7 + n]));
 
     auto context = std::make_unique<VerilatedContext>();
     auto dut = std::make_unique<Vdut>(context.get());
@@ -329,7 +401,8 @@ int main(int argc, char** argv) {
     uint64_t edges = 0;
     const auto start = std::chrono::steady_clock::now();
     const std::clock_t cpu_start = std::clock();
-    while (!dut->done && edges < limit) {
+    // The window after `done` is bounded by the run itself (see player_rules).
+    while (!dut->settled && (dut->done || edges < limit)) {
         dut->clk = 0;
         dut->eval();
         dut->clk = 1;
@@ -347,14 +420,18 @@ int main(int argc, char** argv) {
         fail("cannot write", results_path);
     }
     std::fclose(out);
+    FILE* cyc = std::fopen(cycles_path, "wb");
+    if (!cyc || std::fwrite(g_cycles.data(), sizeof(uint64_t), g_cycles.size(), cyc)
+        != g_cycles.size()) {
+        fail("cannot write", cycles_path);
+    }
+    std::fclose(cyc);
     FILE* stats = std::fopen(stats_path, "w");
     if (!stats) fail("cannot write", stats_path);
-    std::fprintf(stats, "{\"done\": %s, \"cycles\": %" PRIu64 ", \"in_count\": %" PRIu64
-                 ", \"out_count\": %" PRIu64 ", \"seconds\": %.9f, \"cpu_seconds\": %.9f"
-                 ", \"read\": {",
-                 done ? "true" : "false", static_cast<uint64_t>(dut->cycles),
-                 static_cast<uint64_t>(dut->in_count), static_cast<uint64_t>(dut->out_count),
-                 seconds.count(), cpu_seconds);
+    std::fprintf(stats, "{\"done\": %s, \"seconds\": %.9f, \"cpu_seconds\": %.9f",
+                 done ? "true" : "false", seconds.count(), cpu_seconds);
+@STATS@
+    std::fputs(", \"read\": {", stats);
 @READ_OUTPUTS@
     std::fputs("}}\n", stats);
     std::fclose(stats);
@@ -368,12 +445,13 @@ def main_cpp(meta: dict) -> str:
     """The C++ ``main`` of the fast player for the design described by ``meta``
     (``<top>.json``), with the DPI-C functions :func:`harness_verilog` imports.
 
-    Command line of the built program: ``STEPS RESULTS STATS EXPECT TIMEOUT`` followed by one
-    hex value per run-time input port, in the order of :func:`extra_ports`. ``STEPS`` holds the
-    steps of ``i`` as little-endian 32-bit words, ``ceil(width / 32)`` per step; ``RESULTS``
-    receives the payloads of ``o`` the same way; ``STATS`` receives JSON with ``done``,
-    ``cycles``, ``in_count``, ``out_count``, ``seconds`` and ``cpu_seconds`` (wall and
-    processor time of the clocked loop alone) and ``read``
+    Command line of the built program: ``STEPS RESULTS CYCLES STATS EXPECT TIMEOUT`` followed
+    by one hex value per run-time input port, in the order of :func:`extra_ports`. ``STEPS``
+    holds the steps of ``i`` as little-endian 32-bit words, ``ceil(width / 32)`` per step;
+    ``RESULTS`` receives the payloads of ``o`` the same way; ``CYCLES`` the cycle at which each
+    left (little-endian 64-bit, counted as ``cycles``); ``STATS`` receives JSON with ``done``, the
+    counters of :data:`STATS`, ``seconds`` and ``cpu_seconds`` (wall and processor time of
+    the clocked loop alone) and ``read``
     (the design's other output ports, by name, as hex strings). Exit status 0 when ``EXPECT``
     results left within ``TIMEOUT`` edges after reset, 3 on a timeout, 2 on bad arguments or
     files.
@@ -397,6 +475,9 @@ def main_cpp(meta: dict) -> str:
         "INPUTS": str(len(inputs)),
         "USAGE": " ".join(p["name"].upper() for p in inputs),
         "READ_OUTPUTS": "\n".join(read_outputs),
+        "STATS": "\n".join(
+            f'    std::fprintf(stats, ", \\"{name}\\": %" PRIu64, '
+            f'static_cast<uint64_t>(dut->{name}));' for name in STATS),
     }
     text = _MAIN
     for name, value in fields.items():
@@ -537,8 +618,10 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
     spares making and parsing the text).
 
     Returns the results (hex lines of ``o``, as the cocotb player writes them) and the
-    statistics (``cycles``, ``in_count``, ``out_count``, ``seconds`` of the clocked loop, and
-    ``read``: the final values of the output ports named in ``read``). The run's files live in
+    statistics (the counters of :data:`STATS`, ``seconds`` of the clocked loop, ``read``: the
+    final values of the output ports named in ``read``, and ``result_cycles``: the cycle at
+    which each result left, an int64 array); the caller judges the counters
+    (:func:`~.player.check_strict`). The run's files live in
     a folder under ``<build_root>/runs`` that is removed after a successful run and kept after
     a failed one.
 
@@ -575,7 +658,8 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
     log = folder / "run.log"
     steps.tofile(folder / "steps.bin")
     command = [str(model.binary), str(folder / "steps.bin"), str(folder / "results.bin"),
-               str(folder / "stats.json"), str(expect), str(timeout_cycles), *arguments]
+               str(folder / "cycles.bin"), str(folder / "stats.json"), str(expect),
+               str(timeout_cycles), *arguments]
     with open(log, "w") as out:
         result = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode not in (0, 3):
@@ -587,6 +671,7 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
                               f"{stats['in_count']} steps in, {stats['out_count']} results out; "
                               f"see {log}")
     results = np.fromfile(folder / "results.bin", dtype="<u4").reshape(-1, _words(out_width))
+    stats["result_cycles"] = np.fromfile(folder / "cycles.bin", dtype="<u8").astype(np.int64)
     stats["read"] = {name: int(stats["read"][name], 16) for name in read}
     shutil.rmtree(folder)
     return words_to_hex(results, out_width), stats

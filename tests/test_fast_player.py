@@ -19,7 +19,9 @@ import pytest
 from sparsegen.gen.cli import main
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
-from sparsegen.sim import fastplay
+from sparsegen.sim import fastplay, layer
+from sparsegen.sim.golden import gemm
+from sparsegen.sim.golden import scnn as gscnn
 from sparsegen.sim.highlight import random_hss_weights
 from sparsegen.sim.player import HARNESS_ENV, play
 from sparsegen.sim.stimulus import random_operands
@@ -164,6 +166,78 @@ def test_scnn_reads_conflict_stalls(tmp_path, capsys, monkeypatch):
     assert (out == (expected + half) % (2 * half) - half).all()
 
 
+# -- where a mismatching run first diverges -------------------------------------------------
+
+
+@pytest.mark.verilator
+def test_mismatch_names_its_first_divergence(tmp_path, capsys, monkeypatch):
+    """A golden model corrupted at O[5, 4] (and O[8, 6], later in the stream): `sparsegen sim`
+    fails naming the first in stream order, in the error line and in the JSON. 9 x 23 @ 23 x 7
+    on 4 x 3 is 3 x 3 tiles of 23 steps (>= L + R = 13): tile t's rows leave at edges
+    23(t + 1) + 9 ... + 12, so O[5, 4], tile (1, 1) = t 4, row 1, leaves at 115 + 10 = 125."""
+    rng = np.random.default_rng(11)
+    a = random_operands(rng, (9, 23), 8)
+    w = random_operands(rng, (23, 7), 8)
+    golden = gemm.gemm
+
+    def corrupted(*args, **kwargs):
+        o = golden(*args, **kwargs).copy()
+        o[5, 4] += 1
+        o[8, 6] -= 3
+        return o
+
+    monkeypatch.setattr(gemm, "gemm", corrupted)
+    args = ["sim", "dense-array", *_params(dict(rows=4, cols=3, zvcg="true")),
+            *_save(tmp_path, A=a, W=w), "--json"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    got = int((a @ w)[5, 4])
+    assert report["matches_golden"] is False
+    assert report["first_divergence"] == {
+        "index": [5, 4], "tile": [1, 1], "row": 1, "column": 1, "got": got,
+        "expected": got + 1, "cycle": 125, "mismatches": 2}
+    assert captured.err == (
+        f"sparsegen: error: the Verilog output differs from the golden model: first at O[5, 4] "
+        f"(tile (1, 1), row 1, column 1, cycle 125): {got}, golden {got + 1}; 2 value(s) "
+        f"differ\n")
+
+
+@pytest.mark.verilator
+def test_scnn_mismatch_names_its_first_divergence(monkeypatch):
+    """The same for SCNN, on the two-pass case of tests/test_cycle_oracles.py (13 x 2 plane,
+    Ht = 6, Wt = 1, kc = 2): O[0, 12, 1] is pass 1, PE (0, 1), row 0, the first row of the
+    second DRAIN. That DRAIN is taken at edge 40; kc(Ht + R - 1) = 12 horizontal-halo rows
+    (edges 41-52) come first, so the row leaves at edge 53."""
+    ifmap = np.zeros((1, 13, 2), dtype=np.int64)
+    filters = np.full((1, 1, 1, 1), 3, dtype=np.int64)
+    golden = gscnn.conv_einsum
+
+    def corrupted(*args, **kwargs):
+        o = golden(*args, **kwargs).copy()
+        o[0, 12, 1] = 7
+        return o
+
+    monkeypatch.setattr(gscnn, "conv_einsum", corrupted)
+    design = get_design("scnn")
+    result = design.host.run(design, make_config(design, {}), ifmap, filters)
+    assert result.matches_golden is False
+    assert result.as_json()["first_divergence"] == {
+        "index": [0, 12, 1], "pass": 1, "tile": [0, 1], "row": 0, "column": 0, "got": 0,
+        "expected": 7, "cycle": 53, "mismatches": 1}
+
+
+def test_first_divergence_is_in_stream_order():
+    """O[0, 3] (tile (0, 1)) leaves after O[3, 0] (tile (0, 0), row 3) on a 4 x 3 array."""
+    o = np.zeros((8, 6), dtype=np.int64)
+    expected = o.copy()
+    expected[0, 3] = expected[3, 0] = expected[7, 5] = 1
+    first = layer.first_divergence(o, expected, (2, 2), 4, 3, np.arange(16) + 100)
+    assert first == {"index": [3, 0], "tile": [0, 0], "row": 3, "column": 0, "got": 0,
+                     "expected": 1, "cycle": 103, "mismatches": 3}
+    assert layer.first_divergence(o, o, (2, 2), 4, 3) is None
+
+
 # -- the stream itself -----------------------------------------------------------------------
 
 
@@ -190,6 +264,10 @@ def test_play_results_identical(dense):
     assert runs[0].results.count("\n") == 12
     assert all(run.results == runs[0].results for run in runs)
     assert all(run.cycles == runs[0].cycles for run in runs)
+    assert all(run.window == runs[0].window for run in runs)
+    # 3 tiles of 5 steps on 4 x 3 (L = 9, L + R = 13): rows leave at 14-17, 27-30, 40-43.
+    leave = [14, 15, 16, 17, 27, 28, 29, 30, 40, 41, 42, 43]
+    assert all(run.result_cycles.tolist() == leave for run in runs)
     assert all(run.read == {} for run in runs)
 
 
@@ -199,6 +277,44 @@ def test_timeout_raises(dense, harness):
     generated, bits = dense
     with pytest.raises(SimulationError, match="timed out after 300 cycles"):
         play(generated, bits, expect=13, timeout_cycles=300, harness=harness)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("harness", ["fast", "cocotb"])
+def test_extra_results_fail(dense, harness):
+    """A design that makes one result more than expected fails the run. The stream's 3 tiles
+    of 5 steps on the 4 x 3 array (L = 9, L + R = 13): last steps taken at edges 5, 18, 31,
+    result rows leaving at 14-17, 27-30, 40-43. With 11 expected, the run is done at edge 42,
+    and the 12th row leaves at 43, inside the window of tail 42 - 31 plus 16 edges."""
+    generated, bits = dense
+    message = (r"`dense_array` produced 1 more result\(s\) than the 11 expected, the first at "
+               r"cycle 43, within 27 cycles after the last expected one \(cycle 42\)$")
+    with pytest.raises(SimulationError, match=message):
+        play(generated, bits, expect=11, timeout_cycles=500, harness=harness)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("harness", ["fast", "cocotb"])
+def test_unconsumed_inputs_fail(dense, harness):
+    """One tile too many in the stream (as a host that mis-counts its tiles would send): its
+    4 first steps are taken at edges 32-35, but its last step waits for the drain of the last
+    expected tile (edge 44, after the run is done at 43): unconsumed, and its rows, leaving at
+    53-56, are extra results within the window (43 - 35 + 16 = 24 edges)."""
+    generated, bits = dense
+    more = np.concatenate([bits, bits[:5]])
+    message = (r"`dense_array` left 1 of its 20 input words unconsumed when its last expected "
+               r"result left \(cycle 43\) and took 1 of them in the 24 cycles after; it also "
+               r"produced 4 more result\(s\) than the 12 expected, the first at cycle 53")
+    with pytest.raises(SimulationError, match=message):
+        play(generated, more, expect=12, timeout_cycles=500, harness=harness)
+
+
+@pytest.mark.verilator
+def test_strict_run_reports_its_window(dense):
+    """A right run: nothing after the 12th row within 43 - 31 + 16 = 28 edges."""
+    generated, bits = dense
+    run = play(generated, bits, expect=12, timeout_cycles=500, harness="fast")
+    assert (run.cycles, run.window) == (43, 28)
 
 
 @pytest.mark.verilator
