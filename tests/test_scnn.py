@@ -285,3 +285,28 @@ def test_config_variants_match_golden_and_model(config, shape, pad, ad, wd):
     expected = gs.conv_direct(ifmap, filters, pad, config.acc_width, config.data_width)
     assert (out == expected).all()
     assert (cycles, stalls) == host.model_cycles(program)
+
+
+# One small representative of each shape class of VARIANTS (slow) in the default suite: F != I
+# both ways, kc not dividing K, a one-row and a one-column grid (multi-pass runs on Verilator
+# in tests/test_scnn_cocotb.py). Tiny tiles and banks keep each simulation to a few seconds.
+SMALL_VARIANTS = [
+    # F=2 > I=1, kc=3 for K=4, a 1 x 2 grid with the halo between its PEs, R != S
+    (ScnnConfig(pe_rows=1, pe_cols=2, f=2, i=1, kc=3, max_tile_w=3, max_tile_h=3, max_r=2,
+                max_s=2, bank_depth=14, act_depth=9), (2, 4, 3, 5, 2, 2), 0),
+    # F=1 < I=2, a 2 x 1 grid (vertical halo only)
+    (ScnnConfig(pe_rows=2, pe_cols=1, f=1, i=2, kc=1, max_tile_w=3, max_tile_h=3, max_r=2,
+                max_s=2, bank_depth=4, act_depth=5), (2, 2, 5, 3, 2, 2), 0),
+]
+
+
+@pytest.mark.parametrize("config, shape, pad", SMALL_VARIANTS,
+                         ids=["f2i1-kc3-1x2", "f1i2-2x1"])
+def test_small_config_variants_match_golden_and_model(config, shape, pad):
+    ifmap, filters = conv_operands(sum(shape), *shape, 0.7, 0.7, width=config.data_width)
+    program = host.build_program(config, ifmap, filters, pad)
+    assert config.f != config.i and 1 in (config.pe_rows, config.pe_cols)
+    out, cycles, stalls = run_amaranth(config, program)
+    expected = gs.conv_direct(ifmap, filters, pad, config.acc_width, config.data_width)
+    assert (out == expected).all()
+    assert (cycles, stalls) == host.model_cycles(program)

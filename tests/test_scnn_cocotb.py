@@ -155,3 +155,28 @@ def test_cli_sim_scnn(tmp_path, capsys):
     assert main(["sim", "scnn", "--ifmap", str(tmp_path / "I.npy"), "--filters",
                  str(tmp_path / "big.npy")]) == 2
     assert "R=4 exceeds `max_r` (3)" in capsys.readouterr().err
+
+
+@pytest.mark.verilator
+def test_layer_run_passes_chunks_and_wrap():
+    """The default-suite representative of the slow test above, on the ARRAY_PARAMS build:
+    two spatial passes (a 14-row plane, 6-row tiles), channel chunks (three near-dense channels
+    of a 6 x 6 tile need about 3 x 17 rows of the 32-row activation buffers), kc = 2 not
+    dividing K = 3, and 16-bit operands whose sums wrap the 24-bit accumulators. The expected
+    output is a direct int64 loop, wrapped explicitly."""
+    design, config, _ = _generated("scnn", ARRAY_PARAMS)
+    ifmap, filters = conv_operands(21, 3, 3, 14, 9, 3, 3, 0.95, 0.6)
+    program = host.build_program(config, ifmap, filters, 1)
+    configs = sum(word[0].name == "CONFIG" for word in program.words)
+    assert len(program.plan.passes) == 2 and configs > 2
+    x = np.pad(ifmap, ((0, 0), (1, 1), (1, 1)))
+    exact = np.zeros((3, 14, 9), dtype=np.int64)
+    for k, c, r, s in np.ndindex(filters.shape):
+        exact[k] += filters[k, c, r, s] * x[c, r:r + 14, s:s + 9]
+    expected = (exact + (1 << 23)) % (1 << 24) - (1 << 23)
+    assert (expected != exact).any()
+    result = host.run_conv(design, config, ifmap, filters, pad=1)
+    assert result.passes == 2
+    assert (result.output == expected).all() and result.matches_golden
+    assert result.cycles == result.model_cycles
+    assert result.conflict_stalls == result.model_conflict_stalls
