@@ -4,24 +4,125 @@ The JSON is what simulation and synthesis read instead of guessing: the design a
 the port list derived from the component's signature, and for every port whose shape is a
 ``data.Layout`` its field tree (offsets, widths, signedness), so a testbench can pack and unpack
 payload bits without importing Amaranth.
+
+Blocks that repeat (the cells of a systolic array, S2TA's per-row DAPs) are registered through
+:func:`~sparsegen.hw.hier.shared`; :func:`generate` converts the design with a
+:class:`SharedModules` platform, so each distinct block is elaborated and emitted once, as a
+module of its own, and instantiated wherever it occurs.
 """
 
 import dataclasses
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
-from amaranth import Shape
-from amaranth.back import verilog
+from amaranth import ClockSignal, Const, ResetSignal, Shape, Value
+from amaranth.back import rtlil, verilog
+from amaranth.hdl import Instance
+from amaranth.hdl._ir import PortDirection  # what convert() takes in `ports=`; not re-exported
 from amaranth.lib import data, wiring
 
+from ..hw.hier import ModuleSharing
 from . import __version__
 from .errors import UsageError
 from .registry import Design
 
-__all__ = ["Generated", "generate", "describe_shape", "write_outputs"]
+__all__ = ["Generated", "SharedModules", "generate", "describe_shape", "write_outputs"]
+
+_RTLIL_MODULE = re.compile(r"^module \\(\S+)$", re.M)
+# Port declarations of Amaranth's RTLIL: `wire width 1 input 2  \clk`.
+_RTLIL_PORT = re.compile(r"^\s*wire width \d+ (?:input|output|inout) \d+\s+(?:signed )?\\(\S+)$",
+                         re.M)
+
+
+class SharedModules(ModuleSharing):
+    """The platform :func:`generate` converts with: one module per distinct shared block.
+
+    The first component met for a (class, signature, key) triple is converted to RTLIL on the
+    spot, with this object as its platform (so blocks shared inside it are shared too), as a
+    module named ``<prefix>.<name>``; a base name already taken gets ``_2``, ``_3``... in the
+    order met, so names are deterministic. Every occurrence, the first included, becomes an
+    ``Instance`` of that module wired to the component's ports; the other components are never
+    elaborated. :func:`generate` turns the top's RTLIL and :attr:`rtlil` into Verilog in one
+    Yosys run (a run costs about half a second to start).
+
+    Parameters
+    ----------
+    prefix : str
+        Start of every module name: the top's name, as Amaranth starts its submodules' names.
+
+    Members
+    -------
+    rtlil : list of str
+        The shared modules' RTLIL, in the order first met.
+    names : list of str
+        Their module names, in the same order.
+    """
+
+    def __init__(self, prefix: str):
+        self._prefix = prefix
+        self._modules: dict = {}            # (class, signature, key) -> (name, clock ports)
+        self.rtlil: list[str] = []
+        self.names: list[str] = []
+
+    def instance(self, component, *, name, key):
+        ports = _component_ports(component)
+        ident = (type(component), repr(component.signature), key)
+        if ident not in self._modules:
+            module = self._unique(f"{self._prefix}.{name}")
+            text = rtlil.convert(component, name=module, platform=self, ports=ports,
+                                 emit_src=False)
+            clocks = [p for p in _RTLIL_PORT.findall(text) if p not in ports]
+            self._modules[ident] = (module, clocks)
+            self.rtlil.append(text)
+            self.names.append(module)
+        module, clocks = self._modules[ident]
+        # The Instance stands for the component, which is otherwise never elaborated: tell
+        # Amaranth it is used (as Amaranth's own Memory does for ports a platform replaces).
+        component._MustUse__used = True
+        connections = {("i_" if direction == PortDirection.Input else "o_") + port: value
+                       for port, (value, direction) in ports.items()}
+        for port in clocks:
+            connections[f"i_{port}"] = _domain_signal(port, module)
+        return Instance(module, **connections)
+
+    def _unique(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.names:
+            n += 1
+            name = f"{base}_{n}"
+        return name
+
+
+def _component_ports(component) -> dict:
+    """Port name -> (signal, direction) of a component, as ``verilog.convert`` names them.
+
+    Constant members (the ``ready`` of an ``always_ready`` stream) and zero-width ones are not
+    ports.
+    """
+    ports = {}
+    for path, member, value in component.signature.flatten(component):
+        value = Value.cast(value)
+        if isinstance(value, Const) or len(value) == 0:
+            continue
+        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
+        ports["__".join(map(str, path))] = (value, direction)
+    return ports
+
+
+def _domain_signal(port: str, module: str):
+    """The clock or reset a module port that is not a signature member stands for:
+    ``clk``/``rst`` of ``sync``, ``<domain>_clk``/``<domain>_rst`` of another domain."""
+    domain, _, what = port.rpartition("_")
+    if what == "clk":
+        return ClockSignal(domain or "sync")
+    if what == "rst":
+        return ResetSignal(domain or "sync")
+    raise ValueError(f"shared module `{module}` has port `{port}`, which is neither a member "
+                     f"of its signature nor a clock or reset")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +184,16 @@ def generate(design: Design, config) -> Generated:
     byte-identical output on every machine.
     """
     block = design.component(config)
-    text = verilog.convert(block, name=design.top, emit_src=False, strip_internal_attrs=True)
+    library = SharedModules(design.top)
+    top = rtlil.convert(block, name=design.top, platform=library, emit_src=False)
+    clash = set(_RTLIL_MODULE.findall(top)) & set(library.names)
+    if clash:
+        raise RuntimeError(f"shared module names {sorted(clash)} are also submodule paths of "
+                           f"`{design.top}`: give the shared blocks other names")
+    # verilog.convert() is rtlil.convert() and this call; it is made here once for the top and
+    # every shared module together.
+    text = verilog._convert_rtlil_text("".join([top, *library.rtlil]),
+                                       strip_internal_attrs=True)
     metadata = {
         "generator": f"sparsegen {__version__}",
         "design": design.name,

@@ -34,6 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from .actdbb import ActDBB, ActDBBConfig, act_dbb_output_layout
 from .dbb import weight_slot_layout
+from .hier import shared
 from .params import Config, check_config, param
 from .systolic import CellKind, SystolicCore, core_latency, step_layout
 
@@ -312,7 +313,9 @@ class S2TA(wiring.Component):
         daps = []
         for r in range(cfg.rows):
             dap = ActDBB(dap_cfg, side=side if r == 0 else 1)
-            m.submodules[f"dap{r}"] = dap
+            # One Verilog module for DAP 0, one for all the others (hw/hier.py).
+            m.submodules[f"dap{r}"] = shared(platform, dap, name="dap_w" if r == 0 else "dap",
+                                             key=dap_cfg)
             daps.append(dap)
         block_layout = act_dbb_output_layout(cfg.block_size, cfg.nnz_max, cfg.data_width)
         m.submodules.serializer = ser = _Serializer(

@@ -8,10 +8,24 @@ column tokens of the same step together, r + c cycles after they entered. The la
 tile carries ``last``; when a cell sees it, it copies its sum into a result register and starts
 the next tile from zero, so the next tile's steps stream in while this tile drains.
 
-The array itself never stalls: tokens carry a valid bit and gaps travel as bubbles. What a cell
-does with its tokens is a :class:`CellKind`: a list of (x, y) multiplier lanes built from the
-two tokens. The dense baseline has one lane (a * w); S2TA's cells mux their lanes' operands out
-of blocks.
+The array itself never stalls: gaps between steps travel as bubbles. What a cell does with its
+tokens is a :class:`CellKind`: a list of (x, y) multiplier lanes built from the two tokens. The
+dense baseline has one lane (a * w); S2TA's cells mux their lanes' operands out of blocks.
+
+Control along anti-diagonals: a step reaches every cell with r + c = k at the same edge, so all
+cells of an anti-diagonal share its step's ``valid`` and ``last``. One chain of R + C stages in
+the core carries them, and each cell reads its anti-diagonal's taps, instead of every cell
+registering its own copies (4 flip-flops per cell that a flattening synthesis merges anyway,
+and a hierarchical one cannot).
+
+Hierarchy: :class:`SystolicCore` (skew, control chain, drain control) holds C identical
+:class:`SystolicColumn` blocks, each a stack of R identical :class:`SystolicCell` blocks with
+its column's R:1 drain mux. Both are registered through :func:`~.hier.shared`, so generated
+Verilog holds one cell module and one column module (instantiated R and C times) and
+synthesis maps each once. Columns rather than a flat R x C grid of cells (as Gemmini groups PEs
+into the tiles of a mesh): the core then wires C blocks, not R x C, and only the row tokens
+cross between them, while the column tokens and all sums but the selected one stay inside a
+column; that keeps the netlist the core holds, and the time to generate it, small.
 
 Drain and stalls: when every cell has captured a tile, the result rows leave through ``o``, one
 row of C sums per transfer, top row first (an R:1 mux per column). A tile's ``last`` step is
@@ -22,11 +36,14 @@ overwritten before they are read; all other steps are always accepted.
 import dataclasses
 from collections.abc import Callable
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["CellKind", "SystolicCore", "step_layout", "core_latency"]
+from .hier import shared
+
+__all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "step_layout",
+           "control_layout", "core_latency"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +71,189 @@ def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
     })
 
 
+def control_layout() -> data.StructLayout:
+    """The control of one step on one anti-diagonal: ``valid`` and ``last`` (of the tile)."""
+    return data.StructLayout({"valid": 1, "last": 1})
+
+
 def core_latency(rows: int, cols: int) -> int:
     """Edges from accepting a tile's ``last`` step to its first result row leaving through
     ``o`` (with ``o.ready`` high): step register 1, skew r, cell input c + 1, product 1,
     result 1, output 1 -> rows + cols + 2 for the bottom-right cell."""
     return rows + cols + 2
+
+
+class SystolicCell(wiring.Component):
+    """One cell of a systolic array: passes its tokens on and accumulates its lanes' products.
+
+    Parameters
+    ----------
+    kind : CellKind
+        What the cell multiplies.
+    data_width, acc_width : int
+        Operand and accumulator widths; the sum wraps at ``acc_width``.
+    zvcg : bool
+        Zero-value clock gating: a lane with a zero operand keeps its product register (no
+        toggling in the multiplier output path) and adds a forced zero.
+
+    Members
+    -------
+    i_row : In(kind.row)
+        Row token from the left neighbour.
+    i_col : In(kind.col)
+        Column token from the neighbour above.
+    o_row : Out(kind.row)
+        ``i_row`` one edge later, for the right neighbour: the cell's row token register.
+    o_col : Out(kind.col)
+        ``i_col`` one edge later, for the neighbour below: the cell's column token register.
+    i_step : In(1)
+        The tokens in ``o_row``/``o_col`` are a step: multiply them (its anti-diagonal's
+        ``valid``, from the array).
+    i_sum : In(control_layout())
+        ``valid``: the product registers hold a step, add them to the sum; ``last``: it is the
+        tile's last step (the anti-diagonal's control one edge after ``i_step``).
+    o_sum : Out(signed(acc_width))
+        Sum of the last finished tile; it holds until the next tile's ``last`` step.
+
+    Timing
+    ------
+    Three register stages: the tokens (``o_row``/``o_col``), the lanes' products, the sum. A
+    step whose tokens are sampled at edge E has its products registered at E + 1 and added at
+    E + 2; with ``last`` the tile's sum is on ``o_sum`` after E + 2 and the accumulator
+    restarts from zero at the same edge, so tiles follow each other without a gap. The clock is
+    limited by the product stage: the kind's operand selection (S2TA's BZ:1 muxes, HighLight's
+    block and lane muxes) in series with a ``data_width`` x ``data_width`` multiplier; the sum
+    stage is an adder over the lanes' products plus the ``acc_width`` accumulator adder.
+    """
+
+    def __init__(self, kind: CellKind, data_width: int, acc_width: int, zvcg: bool = False):
+        self._kind, self._data_width = kind, data_width
+        self._acc_width, self._zvcg = acc_width, zvcg
+        super().__init__({
+            "i_row": In(kind.row),
+            "i_col": In(kind.col),
+            "o_row": Out(kind.row),
+            "o_col": Out(kind.col),
+            "i_step": In(1),
+            "i_sum": In(control_layout()),
+            "o_sum": Out(signed(acc_width)),
+        })
+
+    @property
+    def key(self) -> tuple:
+        """What the cell's hardware depends on (the ``key`` of :func:`~.hier.shared`)."""
+        return (self._kind, self._data_width, self._acc_width, self._zvcg)
+
+    def elaborate(self, platform):
+        m = Module()
+        width = self._data_width
+        m.d.sync += [self.o_row.eq(self.i_row), self.o_col.eq(self.i_col)]
+        products = []
+        for j, (x, y) in enumerate(self._kind.lanes(self.o_row, self.o_col)):
+            prod = Signal(signed(2 * width), name=f"prod{j}")
+            if self._zvcg:
+                gated = Signal(name=f"gated{j}")
+                m.d.sync += gated.eq((x == 0) | (y == 0))
+                with m.If(self.i_step & (x != 0) & (y != 0)):
+                    m.d.sync += prod.eq(x * y)
+                products.append(Mux(gated, 0, prod))
+            else:
+                with m.If(self.i_step):
+                    m.d.sync += prod.eq(x * y)
+                products.append(prod)
+        total = products[0]
+        for p in products[1:]:
+            total = total + p
+
+        acc = Signal(signed(self._acc_width))
+        with m.If(self.i_sum.valid):
+            with m.If(self.i_sum.last):
+                m.d.sync += [self.o_sum.eq(acc + total), acc.eq(0)]
+            with m.Else():
+                m.d.sync += acc.eq(acc + total)
+        return m
+
+
+class SystolicColumn(wiring.Component):
+    """A column of R :class:`SystolicCell` blocks and the R:1 mux that drains their sums.
+
+    Parameters
+    ----------
+    kind : CellKind
+    rows : int
+        Cells in the column.
+    data_width, acc_width, zvcg
+        As :class:`SystolicCell`.
+
+    Members
+    -------
+    i_row : In(rows * width of kind.row)
+        The row tokens entering the cells from the left: an ``ArrayLayout(kind.row, rows)``,
+        row 0 in the least significant bits.
+    o_row : Out(rows * width of kind.row)
+        The row tokens leaving to the right, each one edge after it entered, as ``i_row``.
+    i_col : In(kind.col)
+        The column token entering the top cell; it moves one cell down per edge.
+    i_valid, i_last : In(rows + 1)
+        Taps of the array's control chain: bit j is the ``valid`` / ``last`` of the step that
+        reaches the column's row-j cell now (for j = rows, row rows - 1 one edge later).
+    sel : In(range(max(rows, 2)))
+        The row whose sum ``o_sum`` shows.
+    o_sum : Out(signed(acc_width))
+        ``o_sum`` of cell ``sel``.
+
+    The row tokens are plain bit vectors (viewed as their layout inside): a layout-typed port
+    makes Amaranth name every field of it, in the column and in the core for each of the C
+    columns, which took most of the generation time of large arrays.
+
+    Timing
+    ------
+    Cell r samples ``i_row[r]`` at the edge where the column token that entered ``i_col`` r
+    edges earlier reaches it; each cell's sum follows as in :class:`SystolicCell`. ``o_sum`` is
+    combinational from ``sel`` (an R:1 mux of ``acc_width`` bits, off the cells' paths).
+    """
+
+    def __init__(self, kind: CellKind, rows: int, data_width: int, acc_width: int,
+                 zvcg: bool = False):
+        self._kind, self._rows, self._data_width = kind, rows, data_width
+        self._acc_width, self._zvcg = acc_width, zvcg
+        self._tokens = data.ArrayLayout(kind.row, rows)
+        super().__init__({
+            "i_row": In(self._tokens.size),
+            "o_row": Out(self._tokens.size),
+            "i_col": In(kind.col),
+            "i_valid": In(rows + 1),
+            "i_last": In(rows + 1),
+            "sel": In(range(max(rows, 2))),
+            "o_sum": Out(signed(acc_width)),
+        })
+
+    @property
+    def key(self) -> tuple:
+        """What the column's hardware depends on (the ``key`` of :func:`~.hier.shared`)."""
+        return (self._kind, self._rows, self._data_width, self._acc_width, self._zvcg)
+
+    def elaborate(self, platform):
+        m = Module()
+        i_row = data.View(self._tokens, self.i_row)
+        o_row = data.View(self._tokens, self.o_row)
+        sums = Signal(data.ArrayLayout(signed(self._acc_width), self._rows))
+        above = self.i_col
+        for r in range(self._rows):
+            cell = SystolicCell(self._kind, self._data_width, self._acc_width, self._zvcg)
+            m.submodules[f"cell{r}"] = shared(platform, cell, name="cell", key=cell.key)
+            m.d.comb += [
+                cell.i_row.eq(i_row[r]),
+                o_row[r].eq(cell.o_row),
+                cell.i_col.eq(above),
+                cell.i_step.eq(self.i_valid[r]),
+                cell.i_sum.valid.eq(self.i_valid[r + 1]),
+                cell.i_sum.last.eq(self.i_last[r + 1]),
+                sums[r].eq(cell.o_sum),
+            ]
+            above = cell.o_col
+        m.d.comb += self.o_sum.eq(sums[self.sel])
+        return m
 
 
 class SystolicCore(wiring.Component):
@@ -103,7 +298,6 @@ class SystolicCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         rows, cols, kind = self._rows, self._cols, self._kind
-        row_token = data.StructLayout({"valid": 1, "last": 1, "data": kind.row})
 
         # -- input acceptance: everything but a `last` that would overwrite undrained results
         pending = Signal()      # a tile's last step is in; its results are not all out yet
@@ -111,102 +305,68 @@ class SystolicCore(wiring.Component):
         take = Signal()
         m.d.comb += take.eq(self.i.valid & self.i.ready)
 
-        # -- step register and skew
+        # -- step register
         step = Signal(step_layout(kind, rows, cols))
         step_valid = Signal()
         m.d.sync += step_valid.eq(take)
         with m.If(take):
             m.d.sync += step.eq(self.i.payload)
 
-        row_in, col_in = [], []
+        # -- control chain: bit k of `valid`/`last` is the step that reaches anti-diagonal
+        # r + c = k - 1 now (cell (r, c) samples its tokens at tap r + c + 1).
+        valid_regs = Signal(rows + cols, name="diag_valid")
+        last_regs = Signal(rows + cols, name="diag_last")
+        m.d.sync += [valid_regs.eq(Cat(step_valid, valid_regs[:-1])),
+                     last_regs.eq(Cat(step.last, last_regs[:-1]))]
+        valid = Cat(step_valid, valid_regs)
+        last = Cat(step.last, last_regs)
+
+        # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
+        # a layout-typed signal costs far more to elaborate, and there are R(R-1)/2 + C(C-1)/2.
+        row_in = []
         for r in range(rows):
-            token = Signal(row_token, name=f"row{r}_skew0")
-            m.d.comb += [token.valid.eq(step_valid), token.last.eq(step.last),
-                         token.data.eq(step.a[r])]
+            value = Value.cast(step.a[r])
             for d in range(r):
-                delayed = Signal(row_token, name=f"row{r}_skew{d + 1}")
-                m.d.sync += delayed.eq(token)
-                token = delayed
-            row_in.append(token)
-        for c in range(cols):
-            token = step.w[c]
-            for d in range(c):
-                delayed = Signal(kind.col, name=f"col{c}_skew{d + 1}")
-                m.d.sync += delayed.eq(token)
-                token = delayed
-            col_in.append(token)
+                reg = Signal(len(value), name=f"row{r}_skew{d + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            row_in.append(value)
 
-        # -- the grid of cells
-        results = [[None] * cols for _ in range(rows)]
-        a_regs = [[Signal(row_token, name=f"a_{r}_{c}") for c in range(cols)]
-                  for r in range(rows)]
-        w_regs = [[Signal(kind.col, name=f"w_{r}_{c}") for c in range(cols)]
-                  for r in range(rows)]
-        for r in range(rows):
-            for c in range(cols):
-                m.d.sync += [
-                    a_regs[r][c].eq(row_in[r] if c == 0 else a_regs[r][c - 1]),
-                    w_regs[r][c].eq(col_in[c] if r == 0 else w_regs[r - 1][c]),
-                ]
-                results[r][c] = self._cell(m, f"{r}_{c}", a_regs[r][c], w_regs[r][c])
-
-        # -- capture timing: the bottom-right cell captures core_latency - 1 edges after the
-        # last step was accepted; then the drain starts.
-        captured = Signal()
-        delay = take & self.i.payload.last
-        for d in range(core_latency(rows, cols) - 1):
-            stage = Signal(name=f"last_delay{d}")
-            m.d.sync += stage.eq(delay)
-            delay = stage
-        m.d.comb += captured.eq(delay)
-
+        # -- the columns: row tokens pass from each column to the next
         row_sel = Signal(range(max(rows, 2)))     # range(1) would be a 0-bit signal
+        tokens = Cat(*row_in)
+        column_sums = []
+        for c in range(cols):
+            column = SystolicColumn(kind, rows, self._data_width, self._acc_width, self._zvcg)
+            m.submodules[f"col{c}"] = shared(platform, column, name="column", key=column.key)
+            value = Value.cast(step.w[c])
+            for d in range(c):
+                reg = Signal(len(value), name=f"col{c}_skew{d + 1}")
+                m.d.sync += reg.eq(value)
+                value = reg
+            m.d.comb += [
+                column.i_row.eq(tokens),
+                column.i_col.eq(value),
+                column.i_valid.eq(valid[c + 1:c + rows + 2]),
+                column.i_last.eq(last[c + 1:c + rows + 2]),
+                column.sel.eq(row_sel),
+            ]
+            tokens = column.o_row
+            column_sums.append(column.o_sum)
+
+        # -- drain: the bottom-right cell adds the last step at tap rows + cols; at that edge
+        # its sum is final and the drain starts.
+        captured = Signal()
+        m.d.comb += captured.eq(valid[rows + cols] & last[rows + cols])
         draining = Signal()
         with m.If(take & self.i.payload.last):
             m.d.sync += pending.eq(1)
         with m.If(captured):
             m.d.sync += [draining.eq(1), row_sel.eq(0)]
         m.d.comb += self.o.valid.eq(draining)
-        for c in range(cols):
-            column = data.ArrayLayout(signed(self._acc_width), rows)
-            col_results = Signal(column, name=f"col{c}_results")
-            m.d.comb += [col_results[r].eq(results[r][c]) for r in range(rows)]
-            m.d.comb += self.o.payload[c].eq(col_results[row_sel])
+        m.d.comb += [self.o.payload[c].eq(column_sums[c]) for c in range(cols)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += row_sel.eq(row_sel + 1)
             with m.If(row_sel == rows - 1):
                 m.d.sync += [draining.eq(0), pending.eq(0)]
         return m
-
-    def _cell(self, m, name, a_tok, w_data):
-        """One cell: per-lane product registers, then accumulate; returns its result register.
-        """
-        width, acc_width = self._data_width, self._acc_width
-        lanes = self._kind.lanes(a_tok.data, w_data)
-        prod_valid = Signal(name=f"pv_{name}")
-        prod_last = Signal(name=f"pl_{name}")
-        m.d.sync += [prod_valid.eq(a_tok.valid), prod_last.eq(a_tok.last)]
-        products = []
-        for j, (x, y) in enumerate(lanes):
-            prod = Signal(signed(2 * width), name=f"p{j}_{name}")
-            if self._zvcg:
-                gated = Signal(name=f"g{j}_{name}")
-                m.d.sync += gated.eq((x == 0) | (y == 0))
-                with m.If(a_tok.valid & (x != 0) & (y != 0)):
-                    m.d.sync += prod.eq(x * y)
-                products.append(Mux(gated, 0, prod))
-            else:
-                with m.If(a_tok.valid):
-                    m.d.sync += prod.eq(x * y)
-                products.append(prod)
-        total = products[0]
-        for p in products[1:]:
-            total = total + p
-        acc = Signal(signed(acc_width), name=f"acc_{name}")
-        result = Signal(signed(acc_width), name=f"res_{name}")
-        with m.If(prod_valid):
-            with m.If(prod_last):
-                m.d.sync += [result.eq(acc + total), acc.eq(0)]
-            with m.Else():
-                m.d.sync += acc.eq(acc + total)
-        return result
