@@ -53,7 +53,8 @@ from pathlib import Path
 __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
     "cache_root", "tech_missing", "liberty_sources", "ClockError", "check_clock_ns",
-    "sta_version", "timing_missing", "static_timing", "TIMING_IGNORES",
+    "sta_version", "timing_missing", "static_timing", "TIMING_IGNORES", "map_netlist",
+    "static_power",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -62,6 +63,7 @@ _SCRIPT = _CONSTRAINTS / "synth.ys"
 _TECHS_TOML = _CONSTRAINTS / "techs.toml"
 _STA_SCRIPT = _CONSTRAINTS / "sta.tcl"
 _SDC = _CONSTRAINTS / "clock.sdc"
+_POWER_SCRIPT = _CONSTRAINTS / "energy" / "power.tcl"
 
 CLOCK_NS_RANGE = (0.01, 10_000.0)
 """Accepted clock periods in ns (100 GHz to 100 kHz): anything outside is a typo."""
@@ -784,3 +786,128 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     tmp.write_text(json.dumps(result.as_json(), indent=1) + "\n")
     os.replace(tmp, cached_file)
     return result
+
+
+# --- Additive helpers for power (gen/energy.py): the same mapping, kept; OpenSTA report_power ---
+
+def map_netlist(verilog: str, top: str, tech: str, folder: Path, *,
+                clock_ns: float | None = None, cache_dir: Path | None = None) -> dict:
+    """Map ``verilog`` to ``tech``'s cells exactly as :func:`synthesize` does, keeping the netlist.
+
+    The same ``constraints/synth.ys`` runs in ``folder`` (which must exist and is left in place:
+    ``design.v``, ``netlist.v``, ``yosys.log``, the ``stat`` reports). Nothing is cached here.
+
+    Returns
+    -------
+    dict
+        ``netlist`` (Path of ``netlist.v``), ``area_um2`` (total cell area), ``cell_types``
+        (liberty cell name -> count in the flattened hierarchy), ``clock_ns``.
+
+    Raises
+    ------
+    SynthError
+        ``tech`` has no liberty, a liberty file is missing, or Yosys failed (the log path).
+    """
+    if tech not in TECHS:
+        raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    spec = _techs()[tech]
+    if "liberty" not in spec:
+        raise SynthError(f"`{tech}` has no liberty: mapping to cells needs a liberty tech")
+    clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    liberty = _liberty_files(tech, spec, root)
+    folder = Path(folder)
+    log = folder / "yosys.log"
+    try:
+        (folder / "design.v").write_text(verilog)
+        (folder / "abc.constr").write_text(f"set_driving_cell {spec['abc_driving_cell']}\n"
+                                           f"set_load {spec['abc_load_ff']}\n")
+        _run(_commands(_SCRIPT.read_text(), top, liberty, spec.get("dont_use", []), clock),
+             folder, log)
+        stat = json.loads((folder / "liberty_stat.json").read_text())
+        modules, children, order = _hierarchy(stat, top)
+    except (SynthError, OSError, ValueError, KeyError) as exc:
+        raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") from None
+    instances = dict.fromkeys(order, 0)
+    instances[top] = 1
+    for name in order:
+        for child, count in children[name].items():
+            instances[child] += count * instances[name]
+    types: dict[str, int] = {}
+    for name in order:
+        for cell, count in modules[name].get("num_cells_by_type", {}).items():
+            if cell not in modules:
+                types[cell] = types.get(cell, 0) + count * instances[name]
+    area = round(stat["design"]["area"] * float(spec.get("area_scale", 1.0)), 6)
+    return {"netlist": folder / "netlist.v", "area_um2": area, "cell_types": types,
+            "clock_ns": clock}
+
+
+_POWER_LINE = re.compile(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.M)
+
+
+def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = None, *,
+                 activity: float, input_activity: float | None = None,
+                 cache_dir: Path | None = None, log: Path | None = None) -> dict:
+    """OpenSTA ``report_power`` of a mapped netlist at a uniform switching activity.
+
+    ``constraints/energy/power.tcl`` reads the liberty and the netlist as
+    ``constraints/sta.tcl`` does, applies ``constraints/clock.sdc`` (one ideal clock of
+    ``clock_ns``; no wires) and sets ``set_power_activity -global -activity`` to ``activity``
+    and ``-input`` to ``input_activity`` (default ``activity``). OpenSTA's activity is
+    transitions per clock period on a net (0.5: random data, a bit changes in half the
+    cycles); with a global activity OpenSTA 2.0.17 gives every non-clock pin that figure (it
+    does not derive internal activities from the inputs); clock pins toggle twice a period.
+    Clock-tree, wire and glitch power are not counted.
+
+    Returns
+    -------
+    dict
+        ``internal_w``, ``switching_w``, ``leakage_w``, ``total_w`` (watts), ``clock_ns``,
+        ``activity``, ``input_activity``.
+
+    Raises
+    ------
+    SynthError
+        No timing for ``tech`` or no OpenSTA (:func:`timing_missing`), an activity outside
+        0..2, or OpenSTA reporting an error (its first error line and the log path).
+    """
+    missing = timing_missing(tech)
+    if missing:
+        raise SynthError(missing)
+    input_activity = activity if input_activity is None else input_activity
+    for value in (activity, input_activity):
+        if isinstance(value, bool) or not 0.0 <= float(value) <= 2.0:
+            raise SynthError(f"switching activity must be 0 to 2 transitions per clock period, "
+                             f"not {value!r}")
+    spec = _techs()[tech]
+    clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    liberty = _liberty_files(tech, spec, root)
+    netlist = Path(netlist).resolve()
+    log = Path(log) if log is not None else netlist.parent / "power.log"
+    script = netlist.parent / "power_run.tcl"
+    variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
+                 "clock_port": _CLOCK_PORT, "sdc": _SDC,
+                 "operating_conditions": spec.get("operating_conditions", ""),
+                 "activity": float(activity), "input_activity": float(input_activity)}
+    preamble = "".join(f"set {name} {_tcl_value(value)}\n" for name, value in variables.items())
+    script.write_text(preamble + _POWER_SCRIPT.read_text())
+    with open(log, "w") as out:
+        try:
+            status = subprocess.run([_sta_binary(), "-no_init", "-exit", str(script)],
+                                    cwd=netlist.parent, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT).returncode
+        except OSError as exc:
+            raise SynthError(f"cannot run OpenSTA: {exc}") from None
+    text = log.read_text(errors="replace")
+    errors = [line.strip() for line in text.splitlines() if line.startswith("Error")]
+    total = _POWER_LINE.search(text)
+    if errors or status != 0 or total is None:
+        detail = errors[0] if errors else (f"exit status {status}" if status
+                                           else "no `Total` line in report_power")
+        raise SynthError(f"OpenSTA power failed on `{top}` for {tech}: {detail} (log: {log})")
+    internal, switching, leakage, whole = map(float, total.groups())
+    return {"internal_w": internal, "switching_w": switching, "leakage_w": leakage,
+            "total_w": whole, "clock_ns": clock, "activity": float(activity),
+            "input_activity": float(input_activity)}
