@@ -489,8 +489,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     table = energy_table(args.tech) if args.output is None else tomllib.loads(path.read_text())
     prov = table["provenance"]
-    print(f"{path}: {prov['tech']}, clock {prov['clock_ns']} ns, activity {prov['activity']}, "
-          f"{prov['sta_version']}, {prov['yosys_version']}")
+    print(f"{path}: {prov['tech']} ({', '.join(prov['liberty'])}), clock {prov['clock_ns']} ns, "
+          f"activity {prov['activity']} (clock {prov['clock_transitions_per_period']:g} "
+          f"transitions per period), {prov['sta_version']}, {prov['yosys_version']}")
     for name, entry in table["actions"].items():
         print(f"  {name:14s} {entry['pj']:10.4f} pJ  {entry['description']}")
     print(f"  leakage        {table['leakage']['w_per_um2']:.3e} W/um^2")
