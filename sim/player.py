@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import fastplay
-from .fastplay import STATS, extra_ports, player_rules
+from .fastplay import STATS, extra_ports, player_rules, probe_ports, probe_rules
 from .tb.bits import hex_lines
 from .tb.runner import SimulationError, build_root, build_sources, run
 
@@ -59,15 +59,18 @@ def _decl(port, direction):
     return f"  {direction} {'' if width == 1 else f'[{width - 1}:0] '}{port['name']} {_PUBLIC}"
 
 
-def player_verilog(meta: dict) -> str:
-    """Verilog of the player wrapped around the design described by ``meta`` (``<top>.json``).
+def player_verilog(meta: dict, probes: dict | None = None) -> str:
+    """Verilog of the player wrapped around the design described by ``meta`` (``<top>.json``),
+    with the counters of ``probes`` (:func:`~.fastplay.probe_rules`, shared with the fast
+    player).
     """
     layouts = meta["layouts"]
     iw, ow = layouts["i__payload"]["width"], layouts["o__payload"]["width"]
     extras = extra_ports(meta)
     decls = [_decl(p, "input" if p["dir"] == "in" else "output") + "," for p in extras]
     conns = [f"    .{p['name']}({p['name']})," for p in extras]
-    stats = ",\n".join(f"  output reg [63:0] {name} {_PUBLIC}" for name in STATS)
+    stats = ",\n".join(f"  output reg [63:0] {name} {_PUBLIC}"
+                       for name in (*STATS, *probe_ports(probes)))
     rules = player_rules('code = $fscanf(fin, "%h\\n", next_word);', "code == 1",
                          '$fwrite(fout, "%h\\n", o_payload); $fwrite(fcyc, "%0d\\n", cycles + 1);',
                          at_done="$fflush(fout); $fflush(fcyc);")
@@ -118,7 +121,7 @@ module {PLAYER_TOP} (
     if (!$value$plusargs("expect=%d", expect_out)) $fatal(1, "player: no +expect=N");
   end
 
-{rules}endmodule
+{rules}{probe_rules(probes)}endmodule
 """
 
 
@@ -154,18 +157,23 @@ class PlayerRun:
     read: dict
     window: int = 0
     result_cycles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
+    probes: dict = dataclasses.field(default_factory=dict)
 
 
-def check_strict(top: str, stats: dict, *, expect: int, words: int) -> None:
+def check_strict(top: str, stats: dict, *, expect: int, words: int, recorded: int) -> None:
     """Fail a run whose design left any of its ``words`` input words unconsumed when its last
-    expected result left, or made more results than ``expect`` within the window after it.
+    expected result left, or made more results than ``expect`` within the window after it, or
+    whose harness ``recorded`` a number of results other than ``expect`` (a harness fault).
 
     Raises
     ------
     SimulationError
-        Saying which (both when both), with the counts and the cycle of the first extra result.
+        Saying which (all that apply), with the counts and the cycle of the first extra result.
     """
     problems = []
+    if recorded != expect or len(stats["result_cycles"]) != expect:
+        problems.append(f"had {recorded} results recorded by the harness (and "
+                        f"{len(stats['result_cycles'])} cycles), not the {expect} expected")
     if stats["in_at_done"] != words:
         later = stats["in_count"] - stats["in_at_done"]
         problems.append(
@@ -183,7 +191,8 @@ def check_strict(top: str, stats: dict, *, expect: int, words: int) -> None:
 
 
 def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int, inputs=None,
-         read=(), status=None, harness: str | None = None) -> PlayerRun:
+         read=(), status=None, harness: str | None = None,
+         probes: dict | None = None) -> PlayerRun:
     """Stream ``words`` (hex payload words of ``i``, one per line, or their ``[count, width]``
     bit matrix from :func:`~sparsegen.sim.tb.bits.pack_many`) through ``generated``'s Verilog
     on Verilator until ``expect`` results have left ``o``.
@@ -191,7 +200,10 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
     ``inputs`` sets the design's other input ports (run-time settings) before reset ends;
     ``read`` names output ports whose final values are returned. ``harness`` is one of
     :data:`HARNESSES`; ``None`` takes ``$SPARSEGEN_HARNESS``, else ``"fast"``. Both give the
-    same results and cycle counts. The model is built once per Verilog (keyed by its hash).
+    same results and cycle counts. ``probes`` (name -> 1-bit Verilog expressions under the
+    design's top, as the hardware declares them) are counted every cycle by both harnesses
+    alike (:func:`~.fastplay.probe_rules`) and returned in ``PlayerRun.probes``.
+    The model is built once per Verilog (keyed by its hash).
     ``status`` is an optional callable taking a one-line progress message.
 
     The run is strict: after the last expected result the harness goes on for a window of
@@ -217,7 +229,7 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
     say(f"building the {harness} Verilator model of {generated.design} (reused when unchanged)")
     if harness == "fast":
         start = time.perf_counter()
-        model = fastplay.build(generated)
+        model = fastplay.build(generated, probes)
         build_seconds = time.perf_counter() - start
         say(f"simulating {count:,} input words on Verilator")
         results, stats = fastplay.run(model, words, expect=expect, timeout_cycles=timeout_cycles,
@@ -227,20 +239,21 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
             words = hex_lines(words)
         results, stats, build_seconds = _play_cocotb(
             generated, words, expect=expect, timeout_cycles=timeout_cycles, inputs=inputs,
-            read=read, say=say)
-    check_strict(generated.top, stats, expect=expect, words=count)
+            read=read, say=say, probes=probes)
+    check_strict(generated.top, stats, expect=expect, words=count,
+                 recorded=results.count("\n"))
     return PlayerRun(results=results, cycles=stats["cycles"], seconds=stats["seconds"],
                      build_seconds=build_seconds, read=stats["read"], window=stats["window"],
-                     result_cycles=stats["result_cycles"])
+                     result_cycles=stats["result_cycles"], probes=stats.get("probes", {}))
 
 
-def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say):
+def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say, probes=None):
     """:func:`play` on the cocotb harness (built without ``--public-flat-rw``): the results,
     the statistics and the build time."""
     start = time.perf_counter()
     build_dir = build_sources(f"{generated.design}-player", PLAYER_TOP, {
         f"{generated.top}.v": generated.verilog,
-        "player.v": player_verilog(generated.metadata),
+        "player.v": player_verilog(generated.metadata, probes),
     }, public=False)
     build_seconds = time.perf_counter() - start
     run_dir = build_root() / "runs" / f"{generated.design}-{uuid.uuid4().hex[:12]}"
@@ -251,7 +264,8 @@ def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say)
             (tmp / "steps.hex").write_text(words)
             stats_path = tmp / "stats.json"
             job = {"inputs": dict(inputs or {}), "timeout_cycles": timeout_cycles,
-                   "stats": str(stats_path), "read": list(read)}
+                   "stats": str(stats_path), "read": list(read),
+                   "probes": probe_ports(probes)}
             say(f"simulating {words.count(chr(10)):,} input words on Verilator")
             run(generated, "sparsegen.sim.tb.player_tb", build_dir=build_dir, top=PLAYER_TOP,
                 test_dir=tmp, plusargs=[f"+steps={tmp / 'steps.hex'}",
@@ -260,6 +274,8 @@ def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say)
                 extra_env={"SPARSEGEN_PLAYER": json.dumps(job)})
             stats = json.loads(stats_path.read_text())
             results = (tmp / "results.hex").read_text()
+            stats["probes"] = {name: stats["read"].pop(f"probe_{name}")
+                               for name in (probes or {})}
             stats["result_cycles"] = np.array((tmp / "cycles.txt").read_text().split(),
                                               dtype=np.int64)
     finally:
