@@ -36,14 +36,14 @@ overwritten before they are read; all other steps are always accepted.
 import dataclasses
 from collections.abc import Callable
 
-from amaranth import Cat, Module, Mux, Signal, Value, signed
+from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .hier import shared
 
 __all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "step_layout",
-           "control_layout", "core_latency"]
+           "control_layout", "core_latency", "token_bits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +81,11 @@ def core_latency(rows: int, cols: int) -> int:
     ``o`` (with ``o.ready`` high): step register 1, skew r, cell input c + 1, product 1,
     result 1, output 1 -> rows + cols + 2 for the bottom-right cell."""
     return rows + cols + 2
+
+
+def token_bits(kind: CellKind) -> int:
+    """Bits of a cell's token registers (``o_row`` and ``o_col``), written every edge."""
+    return Shape.cast(kind.row).width + Shape.cast(kind.col).width
 
 
 class SystolicCell(wiring.Component):
@@ -143,6 +148,35 @@ class SystolicCell(wiring.Component):
     def key(self) -> tuple:
         """What the cell's hardware depends on (the ``key`` of :func:`~.hier.shared`)."""
         return (self._kind, self._data_width, self._acc_width, self._zvcg)
+
+    @staticmethod
+    def probes(kind: CellKind, zvcg: bool, path: str) -> dict[str, list[str]]:
+        """Where a layer harness sees the actions of a cell of ``kind`` (with ``zvcg``),
+        without changing its hardware.
+
+        Returns probe name -> 1-bit Verilog expressions over the signals the generated cell
+        module declares (its ports and named registers), each name prefixed with ``path``
+        (the cell instance's hierarchical path, ending in ``.``). A harness adds up the true
+        expressions of each probe every cycle:
+
+        * ``step``: the sum stage takes a step (``i_sum.valid``): one accumulator add, and the
+          ``kind.multipliers`` lanes' multiplies of the step (the products registered one edge
+          before) and their operand selections;
+        * ``last``: ... and it is the tile's last step: ``o_sum`` is written;
+        * ``gated`` (``zvcg`` only): one term per lane, true when that step's lane had a zero
+          operand, so its product register was held (``gated<j>``) and no multiply was done;
+        * ``idle`` (``zvcg`` only): every lane of the step was gated, so the accumulator adds
+          zero and keeps its value.
+        """
+        layout = control_layout()
+        valid = f"{path}i_sum[{layout['valid'].offset}]"
+        last = f"{path}i_sum[{layout['last'].offset}]"
+        probes = {"step": [valid], "last": [f"{valid} & {last}"]}
+        if zvcg:
+            probes["gated"] = [f"{valid} & {path}gated{j}" for j in range(kind.multipliers)]
+            probes["idle"] = [" & ".join([valid, *(f"{path}gated{j}"
+                                                   for j in range(kind.multipliers))])]
+        return probes
 
     def elaborate(self, platform):
         m = Module()
@@ -294,6 +328,20 @@ class SystolicCore(wiring.Component):
             "i": In(stream.Signature(step_layout(kind, rows, cols))),
             "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width), cols))),
         })
+
+    @staticmethod
+    def probes(kind: CellKind, rows: int, cols: int, zvcg: bool,
+               path: str) -> dict[str, list[str]]:
+        """The :meth:`SystolicCell.probes` of every cell of a core with these arguments,
+        merged: ``path`` is the core's instance path (ending in ``.``); cell (r, c) is
+        ``<path>col<c>.cell<r>`` (the submodule names :meth:`elaborate` gives)."""
+        merged: dict[str, list[str]] = {}
+        for c in range(cols):
+            for r in range(rows):
+                for name, terms in SystolicCell.probes(kind, zvcg,
+                                                       f"{path}col{c}.cell{r}.").items():
+                    merged.setdefault(name, []).extend(terms)
+        return merged
 
     def elaborate(self, platform):
         m = Module()

@@ -44,6 +44,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -55,7 +56,8 @@ from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["HARNESS_TOP", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
-           "player_rules", "harness_verilog", "main_cpp", "FastModel", "build", "run",
+           "player_rules", "probe_rules", "probe_ports", "harness_verilog", "main_cpp",
+           "FastModel", "build", "run",
            "hex_to_words", "bits_to_words", "words_to_hex"]
 
 HARNESS_TOP = "sparsegen_fastplay"
@@ -200,7 +202,48 @@ def player_rules(fetch: str, got: str, emit: str, *, word: str = "next_word",
 """
 
 
-def harness_verilog(meta: dict) -> str:
+_NAME = re.compile(r"(?<![\w.$\]])([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)")
+
+
+def _in_dut(match) -> str:
+    return f"dut.{match.group(1)}"
+
+
+def probe_ports(probes: dict | None) -> list[str]:
+    """The players' probe counter outputs, ``probe_<name>`` (64 bits), in ``probes`` order."""
+    return [f"probe_{name}" for name in (probes or {})]
+
+
+def probe_rules(probes: dict | None) -> str:
+    """The probe counters both players share, as one Verilog ``always`` block.
+
+    ``probes`` maps a counter name to 1-bit Verilog expressions over hierarchical names under
+    the design's top (the hardware's own probe declarations, e.g.
+    :meth:`~sparsegen.hw.systolic.SystolicCell.probes`); each name is reached through the
+    ``dut`` instance (a cross-module reference: the design is not changed). On every edge
+    after reset until ``done`` (the edge of the last expected result included), counter
+    ``probe_<name>`` adds how many of its expressions are true. Every action of a layer
+    happens before its last result leaves, so nothing is missed.
+    """
+    if not probes:
+        return ""
+    resets = " ".join(f"{port} <= 0;" for port in probe_ports(probes))
+    adds = []
+    for name, terms in probes.items():
+        summed = " + ".join(f"{{63'b0, |({_NAME.sub(_in_dut, t)})}}" for t in terms)
+        adds.append(f"      probe_{name} <= probe_{name} + {summed or '0'};")
+    return f"""\
+  always @(posedge clk) begin
+    if (rst) begin
+      {resets}
+    end else if (!done) begin
+{chr(10).join(adds)}
+    end
+  end
+"""
+
+
+def harness_verilog(meta: dict, probes: dict | None = None) -> str:
     """Verilog of the fast player's wrapper around the design described by ``meta``
     (``<top>.json``).
 
@@ -223,6 +266,7 @@ def harness_verilog(meta: dict) -> str:
     ports = ["input clk", "output reg done", "output reg settled"]
     ports += [f"output reg [63:0] {name}" for name in STATS]
     ports += [f"output {_vector(p['width'])}read_{n}" for n, p in enumerate(outputs)]
+    ports += [f"output reg [63:0] {port}" for port in probe_ports(probes)]
     port_list = ",\n".join("  " + port for port in ports)
     settings = []
     for n, p in enumerate(inputs):
@@ -277,7 +321,8 @@ module {HARNESS_TOP} (
 
   // The rules of both players (player_rules), with DPI in place of $fscanf and $fwrite.
 {player_rules("code = fastplay_fetch(next_word);", "code != 0",
-              f"fastplay_emit({emitted}, cycles + 1);", word=f"next_word[{iw - 1}:0]")}endmodule
+              f"fastplay_emit({emitted}, cycles + 1);", word=f"next_word[{iw - 1}:0]")}
+{probe_rules(probes)}endmodule
 """
 
 
@@ -441,7 +486,7 @@ int main(int argc, char** argv) {
 """
 
 
-def main_cpp(meta: dict) -> str:
+def main_cpp(meta: dict, probes: dict | None = None) -> str:
     """The C++ ``main`` of the fast player for the design described by ``meta``
     (``<top>.json``), with the DPI-C functions :func:`harness_verilog` imports.
 
@@ -477,7 +522,8 @@ def main_cpp(meta: dict) -> str:
         "READ_OUTPUTS": "\n".join(read_outputs),
         "STATS": "\n".join(
             f'    std::fprintf(stats, ", \\"{name}\\": %" PRIu64, '
-            f'static_cast<uint64_t>(dut->{name}));' for name in STATS),
+            f'static_cast<uint64_t>(dut->{name}));' for name in (*STATS,
+                                                                 *probe_ports(probes))),
     }
     text = _MAIN
     for name, value in fields.items():
@@ -508,9 +554,10 @@ class FastModel:
 
     binary: Path
     meta: dict
+    probes: tuple = ()
 
 
-def build(generated) -> FastModel:
+def build(generated, probes: dict | None = None) -> FastModel:
     """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`) in
     the fast player's wrapper, with its ``main``.
 
@@ -524,8 +571,8 @@ def build(generated) -> FastModel:
         Verilator or the C++ compiler failed (the message names the build log).
     """
     files = {f"{generated.top}.v": generated.verilog,
-             f"{HARNESS_TOP}.v": harness_verilog(generated.metadata),
-             "main.cpp": main_cpp(generated.metadata)}
+             f"{HARNESS_TOP}.v": harness_verilog(generated.metadata, probes),
+             "main.cpp": main_cpp(generated.metadata, probes)}
     key = hashlib.sha256("\n".join([
         HARNESS_TOP, *(f"{n}\n{t}" for n, t in sorted(files.items())),
         *_VERILATOR_ARGS, *WAIVERS, verilator_version(), _compiler_version(),
@@ -548,7 +595,8 @@ def build(generated) -> FastModel:
                                   f"(exit status {result.returncode}); see {log}")
 
     folder = cached_build(f"{generated.design}-fast", key, make)
-    return FastModel(binary=folder / _BINARY, meta=generated.metadata)
+    return FastModel(binary=folder / _BINARY, meta=generated.metadata,
+                     probes=tuple(probes or ()))
 
 
 def hex_to_words(text: str, width: int) -> np.ndarray:
@@ -673,5 +721,6 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
     results = np.fromfile(folder / "results.bin", dtype="<u4").reshape(-1, _words(out_width))
     stats["result_cycles"] = np.fromfile(folder / "cycles.bin", dtype="<u8").astype(np.int64)
     stats["read"] = {name: int(stats["read"][name], 16) for name in read}
+    stats["probes"] = {name: stats.pop(f"probe_{name}") for name in model.probes}
     shutil.rmtree(folder)
     return words_to_hex(results, out_width), stats

@@ -40,7 +40,8 @@ async def play(dut):
     seconds = time.perf_counter() - start
     stats = {"done": done, "seconds": seconds,
              **{name: int(getattr(dut, name).value) for name in STATS},
-             "read": {name: int(getattr(dut, name).value) for name in job.get("read", [])}}
+             "read": {name: int(getattr(dut, name).value)
+                      for name in (*job.get("read", []), *job.get("probes", []))}}
     with open(job["stats"], "w") as f:
         json.dump(stats, f)
     assert stats["done"], (f"player timed out after {job['timeout_cycles']} cycles: "

@@ -1,0 +1,289 @@
+"""Energy per layer of the systolic arrays: actions counted in the RTL run, times per-action
+energies characterised on the liberty, plus leakage.
+
+Method
+------
+``energy_pj = sum(count x per-action energy) + leakage_w_per_um2 x area_um2 x time``, with
+``time_us = cycles / fmax_mhz`` and ``edp = energy_pj x time_us`` (pJ x us). The per-action
+energies are the committed table of :func:`sparsegen.gen.energy.energy_table` (sky130hd:
+OpenSTA ``report_power`` of small circuits at 10 ns, random data); area and fmax come from
+:func:`sparsegen.gen.synth.synthesize` of the same Verilog (cached), and the flip-flop count
+from the same mapping (:func:`flop_bits`, cached).
+
+Counting (RTL runs). The hardware declares where its actions are seen, once, in ``hw/``:
+:meth:`~sparsegen.hw.systolic.SystolicCell.probes` names the 1-bit conditions of one cell
+(``step``: its sum stage takes a step; ``last``: its result register is written; ``gated``:
+a ZVCG lane held its product register), the arrays (``DenseArray``, ``S2TA``, ``HighLight``)
+collect them over their cells and add ``block`` (a K-block entering S2TA's DAPs), and
+``cell_actions()`` says what a step costs besides (lanes, token register bits, operand muxes,
+the DAP's comparisons). Both stream harnesses count the probes every cycle through
+hierarchical references into the unchanged design (:func:`sparsegen.sim.fastplay.probe_rules`,
+one set of rules for the fast and the cocotb player). :func:`counts_from_probes` turns them
+into action counts:
+
+============== ================================================================== ==========
+action          count                                                              priced as
+============== ================================================================== ==========
+mul             lane multiplies done: steps x lanes - gated                       mul<w>
+mul_gated       ZVCG lanes that held their product register                       mul<w>_gated
+add             accumulator adds of a non-zero addend: steps - idle               add<acc>
+add_idle        ZVCG steps whose lanes were all gated: the accumulator adds zero  acc bits x
+                and keeps its value                                               reg_bit_hold
+lane_add        adds summing a cell's lanes: steps x (lanes - 1)                  add<2w>
+mux             operand selections: steps x the cell's muxes (ways, bits)         mux8x8 scaled
+dap_cmp         S2TA a/aw: blocks x rows x BZ(BZ-1)/2 magnitude comparisons       cmp8 scaled
+reg_bit_write   token register bits of each step, result register bits per tile  reg_bit_write
+reg_bit_hold    every other flip-flop-cycle: flops x cycles - the bits above     reg_bit_hold
+                and the product and accumulator registers the mul/add entries
+                already include
+leakage         leakage_w_per_um2 x area_um2 x time                               W/um^2
+============== ================================================================== ==========
+
+Widths the table does not hold are scaled from the nearest characterised entry by a stated
+rule: a multiply by the square of the operand width (``mul8 x (w/8)^2``), a gated multiply
+linearly (its cost is the held product register: ``mul8_gated x w/8``), an add linearly in its
+width (``add32 x bits/32``), a ways:1 mux of b bits as ``mux8x8 x (ways-1)/7 x b/8`` (a ways:1
+mux is ways-1 two-input muxes per bit), a comparison linearly (``cmp8 x w/8``).
+
+Model counts (``sim --model``): the same actions in closed form from the operands (steps
+through the core, tiles, non-zero products of the multiplied operands for ZVCG, DAP blocks);
+tests/test_energy_layer.py holds them equal to the RTL counts.
+
+What it ignores: wires and placement (pin loads only), the clock tree (a flip-flop pays its
+own clock pins, nothing upstream), glitches and real data statistics (every action is priced
+at random data, a held register at activity 0), SRAM (no design declares a macro yet: its
+buffers are flip-flops, priced as such), and logic no action covers: control, the skew and
+drain muxes, the front ends' datapaths besides the DAP comparisons (the serializer's and the
+HSS sequencer's muxes), buffers ABC inserts. The committed cross-check of the table found its
+action sum 0.874 of OpenSTA's whole-design power on ``dense-array`` 2x2 at uniform activity;
+the layer-level cross-check (tests/test_energy_layer.py) compares a run's estimate with OpenSTA
+at the activity measured in the run.
+
+SCNN (``scnn``) reports null energy fields with a reason: its actions (crossbar transfers,
+bank reads and writes, decoder work) are not probed yet.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..gen import synth
+from ..gen.energy import EnergyTableError, energy_table, flop_count
+
+__all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "counts_from_model",
+           "nonzero_steps", "action_energy", "flop_bits", "layer_energy", "no_energy"]
+
+DEFAULT_TECH = "sky130hd"
+"""The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
+
+ACTIONS = ("mul", "mul_gated", "add", "add_idle", "lane_add", "mux", "dap_cmp", "reg_bit_write",
+           "reg_bit_hold")
+"""The action kinds of :func:`counts_from_probes`, in breakdown order (``leakage`` follows)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerEnergy:
+    """Energy figures of one layer run; :meth:`as_json` gives the ``sim --json`` keys.
+
+    All figures are ``None`` when ``reason`` says why there are none (a tech without an energy
+    table or a liberty, no OpenSTA, a design whose actions are not probed)."""
+
+    tech: str
+    energy_pj: float | None = None
+    energy_breakdown: dict | None = None
+    time_us: float | None = None
+    edp: float | None = None
+    fmax_mhz: float | None = None
+    area_um2: float | None = None
+    counts: dict | None = None
+    reason: str | None = None
+
+    def as_json(self) -> dict:
+        out = {"tech": self.tech, "energy_pj": self.energy_pj,
+               "energy_breakdown": self.energy_breakdown, "time_us": self.time_us,
+               "edp": self.edp, "fmax_mhz": self.fmax_mhz, "area_um2": self.area_um2,
+               "energy_counts": self.counts}
+        if self.reason:
+            out["energy_note"] = self.reason
+        return out
+
+
+def no_energy(tech: str, reason: str) -> LayerEnergy:
+    """Null energy fields for ``tech`` with a one-line ``reason``."""
+    return LayerEnergy(tech=tech, reason=reason)
+
+
+def _fixed(cell: dict, config) -> dict:
+    return {"lanes": cell["lanes"], "token_bits": cell["token_bits"],
+            "selections": [tuple(s) for s in cell["selections"]], "dap": cell["dap"],
+            "data_width": config.data_width, "acc_width": config.acc_width,
+            "zvcg": bool(getattr(config, "zvcg", False)), "cells": config.rows * config.cols}
+
+
+def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
+            blocks: int) -> dict:
+    """Action counts from the per-cell event totals (summed over cells)."""
+    lanes, width, acc = fixed["lanes"], fixed["data_width"], fixed["acc_width"]
+    counts = {
+        "mul": steps * lanes - gated,
+        "mul_gated": gated,
+        "add": steps - idle,
+        "add_idle": idle,
+        "lane_add": steps * (lanes - 1),
+        "mux": steps * len(fixed["selections"]),
+        "dap_cmp": 0,
+        "reg_bit_write": steps * fixed["token_bits"] + lasts * acc,
+    }
+    if fixed["dap"] is not None:
+        rows, bz = fixed["dap"]
+        counts["dap_cmp"] = blocks * rows * bz * (bz - 1) // 2
+    # Register bits the mul / mul_gated / add entries include (product register, ZVCG flag,
+    # accumulator), so the hold term does not price them again.
+    counts["_covered_bits"] = ((counts["mul"] + gated) * 2 * width + gated + steps * acc
+                               + counts["reg_bit_write"])
+    return counts
+
+
+def counts_from_probes(cell: dict, config, probes: dict) -> dict:
+    """Action counts of an RTL run from its probe counters (``PlayerRun.probes``).
+
+    ``cell`` is the design's ``cell_actions()``; ``probes`` holds ``step``, ``last`` and,
+    as declared, ``gated``, ``idle`` and ``block`` (see the module docs)."""
+    return _counts(_fixed(cell, config), steps=probes["step"], lasts=probes["last"],
+                   gated=probes.get("gated", 0), idle=probes.get("idle", 0),
+                   blocks=probes.get("block", 0))
+
+
+def counts_from_model(cell: dict, config, *, core_steps: int, tiles: int, transfers: int,
+                      nonzero: int, nonzero_steps: int) -> dict:
+    """The same counts in closed form: ``core_steps`` steps through the core (every cell takes
+    each once), ``tiles`` output tiles, ``transfers`` input transfers (S2TA's DAP blocks),
+    ``nonzero`` products with both operands non-zero (the multiplies ZVCG does not gate) and
+    ``nonzero_steps`` cell steps with at least one of them (:func:`nonzero_steps`)."""
+    fixed = _fixed(cell, config)
+    cells = fixed["cells"]
+    steps = core_steps * cells
+    zvcg = fixed["zvcg"]
+    return _counts(fixed, steps=steps, lasts=tiles * cells,
+                   gated=steps * fixed["lanes"] - nonzero if zvcg else 0,
+                   idle=steps - nonzero_steps if zvcg else 0, blocks=transfers)
+
+
+def nonzero_steps(a, w, k_per_step: int | None) -> int:
+    """(m, n, step) triples whose step's ``k_per_step`` K elements hold a product with both
+    operands non-zero: the cell steps ZVCG does not leave idle (``None``: not counted, 0)."""
+    if k_per_step is None:
+        return 0
+    k = a.shape[1]
+    pad = -k % k_per_step
+    a_nz = np.pad(a != 0, ((0, 0), (0, pad))).reshape(a.shape[0], -1, k_per_step)
+    w_nz = np.pad(w != 0, ((0, pad), (0, 0))).reshape(-1, k_per_step, w.shape[1])
+    hits = np.einsum("mbk,bkn->mbn", a_nz.astype(np.int64), w_nz.astype(np.int64))
+    return int((hits > 0).sum())
+
+
+def _entry(table: dict, name: str) -> float | None:
+    entry = table["actions"].get(name)
+    return None if entry is None else float(entry["pj"])
+
+
+def action_energy(table: dict, fixed_or_cell: dict, config) -> dict:
+    """pJ per action of each kind (``mux`` per step of a cell: all its selections) for the
+    design's widths, by the scaling rules of the module docs."""
+    width, acc = config.data_width, config.acc_width
+    lanes = fixed_or_cell["lanes"]
+    mul = _entry(table, f"mul{width}")
+    mul = mul if mul is not None else _entry(table, "mul8") * (width / 8) ** 2
+    gated = _entry(table, f"mul{width}_gated")
+    gated = gated if gated is not None else _entry(table, "mul8_gated") * width / 8
+
+    def add(bits):
+        exact = _entry(table, f"add{bits}")
+        return exact if exact is not None else _entry(table, "add32") * bits / 32
+
+    mux8 = _entry(table, "mux8x8")
+    selections = [tuple(s) for s in fixed_or_cell["selections"]]
+    per_step_mux = sum(mux8 * (ways - 1) / 7 * bits / 8 for ways, bits in selections)
+    return {
+        "mul": mul, "mul_gated": gated, "add": add(acc),
+        "add_idle": acc * _entry(table, "reg_bit_hold"),
+        "lane_add": add(2 * width) if lanes > 1 else 0.0,
+        "mux": per_step_mux / len(selections) if selections else 0.0,
+        "dap_cmp": _entry(table, "cmp8") * width / 8,
+        "reg_bit_write": _entry(table, "reg_bit_write"),
+        "reg_bit_hold": _entry(table, "reg_bit_hold"),
+    }
+
+
+def flop_bits(verilog: str, top: str, tech: str) -> int:
+    """Flip-flops of ``verilog`` mapped to ``tech`` by the designs' flow
+    (:func:`~sparsegen.gen.synth.map_netlist`), cached in ``<cache>/energy-flops`` by content.
+    """
+    root = synth.cache_root()
+    key = hashlib.sha256(json.dumps(
+        [verilog, top, tech, synth.yosys_version(),
+         (Path(synth.__file__).parent.parent / "constraints" / "synth.ys").read_text()]
+    ).encode()).hexdigest()
+    folder = root / "energy-flops"
+    cached = folder / f"{key}.json"
+    if cached.is_file():
+        return int(json.loads(cached.read_text())["flops"])
+    folder.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=folder, prefix=f"{key[:12]}-"))
+    mapped = synth.map_netlist(verilog, top, tech, work)
+    flops = flop_count(mapped["cell_types"])
+    shutil.rmtree(work, ignore_errors=True)
+    tmp = folder / f".{key}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps({"top": top, "tech": tech, "flops": flops}) + "\n")
+    os.replace(tmp, cached)
+    return flops
+
+
+def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycles: int,
+                 tech: str = DEFAULT_TECH) -> LayerEnergy:
+    """The energy figures of a layer of ``cycles`` cycles with action ``counts``
+    (:func:`counts_from_probes` or :func:`counts_from_model`) on the design ``verilog``
+    (top module ``top``), priced on ``tech``.
+
+    A tech without an energy table, without a liberty or without OpenSTA gives null figures
+    and the reason (:func:`no_energy`), not an error.
+
+    Raises
+    ------
+    UnknownTechError
+        ``tech`` is not a known tech.
+    SynthError
+        Yosys or OpenSTA failed on the design.
+    """
+    try:
+        table = energy_table(tech)
+    except EnergyTableError as exc:
+        return no_energy(tech, str(exc))
+    missing = synth.timing_missing(tech)
+    if missing:
+        return no_energy(tech, missing)
+    result = synth.synthesize(verilog, top, tech)
+    if result.fmax_mhz is None or result.area_um2 is None:
+        return no_energy(tech, result.timing_missing or f"no area or fmax for `{tech}`")
+    flops = flop_bits(verilog, top, tech)
+    counts = dict(counts)
+    covered = counts.pop("_covered_bits")
+    counts["reg_bit_hold"] = max(0, flops * cycles - covered)
+    fixed = _fixed(cell, config)
+    pj = action_energy(table, fixed, config)
+    breakdown = {name: counts[name] * pj[name] for name in ACTIONS}
+    time_us = cycles / result.fmax_mhz
+    breakdown["leakage"] = (table["leakage"]["w_per_um2"] * result.area_um2 * time_us * 1e6)
+    energy = sum(breakdown.values())
+    return LayerEnergy(
+        tech=tech, energy_pj=round(energy, 3),
+        energy_breakdown={k: round(v, 3) for k, v in breakdown.items()},
+        time_us=round(time_us, 6), edp=round(energy * time_us, 3),
+        fmax_mhz=result.fmax_mhz, area_um2=result.area_um2,
+        counts={**counts, "flops": flops, "cycles": cycles})
