@@ -12,6 +12,7 @@ module of its own, and instantiated wherever it occurs.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -27,8 +28,8 @@ from amaranth.lib import data, wiring
 
 from ..hw.hier import ModuleSharing
 from . import __version__
+from .design import Design
 from .errors import UsageError
-from .registry import Design
 
 __all__ = ["Generated", "SharedModules", "generate", "describe_shape", "write_outputs"]
 
@@ -75,7 +76,8 @@ class SharedModules(ModuleSharing):
             module = self._unique(f"{self._prefix}.{name}")
             text = rtlil.convert(component, name=module, platform=self, ports=ports,
                                  emit_src=False)
-            clocks = [p for p in _RTLIL_PORT.findall(text) if p not in ports]
+            clocks = [p for p in _RTLIL_PORT.findall(_rtlil_module(text, module))
+                      if p not in ports]
             self._modules[ident] = (module, clocks)
             self.rtlil.append(text)
             self.names.append(module)
@@ -95,6 +97,13 @@ class SharedModules(ModuleSharing):
             n += 1
             name = f"{base}_{n}"
         return name
+
+
+def _rtlil_module(text: str, name: str) -> str:
+    """The body of module ``name`` in RTLIL ``text`` (which also holds its submodules, whose
+    ports are not the module's)."""
+    start = text.index(f"module \\{name}\n")
+    return text[start:text.index("\nend\n", start)]
 
 
 def _component_ports(component) -> dict:
@@ -181,8 +190,17 @@ def generate(design: Design, config) -> Generated:
     """Elaborate ``design`` for ``config`` and convert it to Verilog.
 
     The Verilog carries no source locations or absolute paths, so the same config gives
-    byte-identical output on every machine.
+    byte-identical output on every machine. Results are remembered per (design, config) within
+    a process (a layer run, a bench or a test asks for the same design many times; elaborating
+    a large array takes seconds); each call returns its own copy of the metadata.
     """
+    text, metadata = _generate(design, config)
+    return Generated(design.name, design.top, text, json.loads(metadata))
+
+
+@functools.lru_cache(maxsize=16)
+def _generate(design: Design, config) -> tuple[str, str]:
+    """The Verilog and the metadata (as JSON text) of ``design`` for ``config``."""
     block = design.component(config)
     library = SharedModules(design.top)
     top = rtlil.convert(block, name=design.top, platform=library, emit_src=False)
@@ -204,7 +222,7 @@ def generate(design: Design, config) -> Generated:
         "layouts": _port_layouts(block.signature),
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
-    return Generated(design.name, design.top, text, metadata)
+    return text, json.dumps(metadata)
 
 
 def write_outputs(out_dir: Path, files: dict[str, str | bytes]) -> tuple[Path, ...]:

@@ -56,6 +56,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .hier import shared
 from .params import Config, check_config, param
 
 __all__ = [
@@ -1274,7 +1275,10 @@ class Scnn(wiring.Component):
         pes = {}
         for y in range(cfg.pe_rows):
             for x in range(cfg.pe_cols):
-                pes[y, x] = m.submodules[f"pe{y}_{x}"] = ScnnPE(cfg.pe)
+                # One Verilog module for all PEs (hw/hier.py). Edge PEs keep their halo logic
+                # with constant inputs, as identical PE macros in a chip would.
+                pes[y, x] = pe = ScnnPE(cfg.pe)
+                m.submodules[f"pe{y}_{x}"] = shared(platform, pe, name="pe", key=cfg.pe)
         order = [pes[y, x] for y in range(cfg.pe_rows) for x in range(cfg.pe_cols)]
         readies = Cat(*(pe.i.ready for pe in order))
         m.d.comb += self.i.ready.eq(readies.all())
