@@ -12,9 +12,15 @@ import dataclasses
 import time
 
 import numpy as np
+from rich import box
+from rich.table import Table
 
 from ..hw.pe import DBBPEConfig, DensePEConfig
 from ..hw.s2ta import DenseArrayConfig, S2TAConfig
+from ..sim.golden.dbb import prune_activations
+from ..sim.layer import im2col
+from . import bench_highlight, bench_scnn, bench_tools
+from .bench_common import at_fmax
 from .generate import generate
 from .registry import get_design
 from .synth import synthesize
@@ -61,8 +67,6 @@ def workloads(seed: int = 2022) -> list[Workload]:
     Activations are ReLU-like (about half zeros, the rest positive and small-biased); weights
     are magnitude-pruned to DBB 4/8 along K, the static weight sparsity S2TA assumes.
     """
-    from ..sim.golden.dbb import prune_activations
-    from ..sim.layer import im2col
     rng = np.random.default_rng(seed)
 
     def relu_acts(shape):
@@ -84,19 +88,19 @@ def workloads(seed: int = 2022) -> list[Workload]:
 def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None) -> dict:
     """Cycles and areas at equal multipliers (64): dense-array 8x8 (ZVCG), s2ta w 4x4 PEs of
     4 multipliers (DBB 4/8), s2ta a and aw 8x8 time-unrolled PEs of 1 multiplier."""
-    from ..sim.cycles import ideal_speedup
-    from ..sim.layer import run_gemm
+    s2ta = get_design("s2ta")
     arrays = {
         "dense": ("dense-array", DenseArrayConfig(rows=8, cols=8, zvcg=True)),
         "w": ("s2ta", S2TAConfig(variant="w", rows=4, cols=4, nnz_w=4)),
         "a": ("s2ta", S2TAConfig(variant="a", rows=8, cols=8, nnz_max=8)),
         "aw": ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_w=4, nnz_max=8)),
     }
-    areas = {}
+    areas, fmax = {}, {}
     for key, (name, config) in arrays.items():
         if progress:
             progress(f"synthesizing {key} array for {tech}")
-        areas[key] = _area(name, config, tech).area_um2
+        synthesized = _area(name, config, tech)
+        areas[key], fmax[key] = synthesized.area_um2, synthesized.fmax_mhz
     rows = []
     sim_cycles = sim_seconds = 0
     for load in workloads():
@@ -107,9 +111,12 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
             if (key, config) not in cache:
                 if progress:
                     progress(f"{load.name}: simulating {key} {config}")
-                result = run_gemm(get_design(name), config, load.a, load.w)
-                if not result.matches_golden:
-                    raise RuntimeError(f"{key} on {load.name} does not match golden")
+                design = get_design(name)
+                result = design.host.run(design, config, load.a, load.w)
+                if not result.matches_golden or result.cycles != result.model_cycles:
+                    raise RuntimeError(f"{key} on {load.name}: golden {result.matches_golden}, "
+                                       f"cycles {result.cycles} vs model "
+                                       f"{result.model_cycles}")
                 cache[(key, config)] = result
             return cache[(key, config)]
 
@@ -117,21 +124,23 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
         w_run = cycles_of("w", arrays["w"][1])
         for nnz_a in nnz_a_values:
             row = {"workload": load.name, "label": load.label, "nnz_a": nnz_a,
-                   "dense": dense.cycles,
-                   "w": w_run.cycles}
+                   "macs": dense.macs_total, "dense": dense.cycles, "w": w_run.cycles}
             for key in ("a", "aw"):
                 config = dataclasses.replace(arrays[key][1], nnz_a=nnz_a)
                 row[key] = cycles_of(key, config).cycles
-                row[f"ideal_{key}"] = ideal_speedup(config)
-            row["ideal_w"] = ideal_speedup(arrays["w"][1])
+                row[f"ideal_{key}"] = s2ta.host.ideal_speedup(config)
+            row["ideal_w"] = s2ta.host.ideal_speedup(arrays["w"][1])
             for key in ("w", "a", "aw"):
                 row[f"speedup_{key}"] = dense.cycles / row[key]
                 row[f"per_area_{key}"] = row[f"speedup_{key}"] * areas["dense"] / areas[key]
+            for key in ("dense", "w", "a", "aw"):
+                row[f"time_us_{key}"], row[f"gops_mm2_{key}"] = at_fmax(
+                    row["macs"], row[key], fmax[key], areas[key])
             rows.append(row)
         for result in cache.values():
             sim_cycles += result.cycles
             sim_seconds += result.sim_seconds
-    return {"tech": tech, "areas_um2": areas,
+    return {"tech": tech, "areas_um2": areas, "fmax_mhz": fmax,
             "multipliers": {k: c.multipliers for k, (_, c) in arrays.items()},
             "configs": {k: c.as_dict() for k, (_, c) in arrays.items()},
             "rows": rows, "simulated_cycles": sim_cycles,
@@ -140,7 +149,6 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
 
 
 def print_pe_area(console, report):
-    from rich.table import Table
     table = Table(title=f"PE area at one BZ=8 block per cycle ({report['tech']}, "
                         f"{report['yosys_version']})", title_justify="left")
     for column in ("design", "NNZ", "multipliers", "area um^2", "vs dense-pe", "cells"):
@@ -155,23 +163,31 @@ def print_pe_area(console, report):
 def print_s2ta(console, report):
     """One row per array and setting: dense and ``w`` once per workload (they do not depend on
     ``nnz_a``), ``a`` and ``aw`` per ``nnz_a``."""
-    from rich import box
-    from rich.table import Table
     areas, mults = report["areas_um2"], report["multipliers"]
+    fmax = report.get("fmax_mhz") or {}
     table = Table(title=f"S2TA vs dense systolic array (ZVCG) at {mults['dense']} multipliers, "
-                        f"weights DBB 4/8, areas um^2 {report['tech']}",
+                        f"weights DBB 4/8, {report['tech']}",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   padding=(0, 1, 0, 0),
-                  caption="speedup = dense cycles / cycles; ideal = dense MAC slots / slots the "
-                          "array cannot skip; per area = speedup x dense area / area",
+                  caption="sources: cycles measured (Verilator, equal to the cycle model and "
+                          "golden); area measured (Yosys); fmax measured (OpenSTA, logic "
+                          "only); speedup, ideal, per area, time and GOPS/mm2 formula. "
+                          "speedup = dense cycles / cycles (equal clocks); ideal = dense MAC "
+                          "slots / slots the array cannot skip; per area = speedup x dense "
+                          "area / area; time = cycles / fmax; GOPS/mm2 = 2 x M x N x K / "
+                          "time / area, each design at its own fmax",
                   caption_justify="left")
     for column in ("load", "array", "nnz_a", "cycles", "speedup", "ideal", "%ideal",
-                   "mults", "area", "per area"):
+                   "mults", "area um2", "per area", "fmax MHz", "time us", "GOPS/mm2"):
         table.add_column(column, justify="left" if column in ("load", "array") else "right",
                          no_wrap=True)
     by_load: dict[str, list] = {}
     for row in report["rows"]:
         by_load.setdefault(row["workload"], []).append(row)
+
+    def opt(value, fmt):
+        return "-" if value is None else fmt.format(value)
+
     for n, (workload, rows) in enumerate(by_load.items()):
         label = rows[0].get("label", workload)
 
@@ -181,7 +197,10 @@ def print_s2ta(console, report):
             per_area = speedup * areas["dense"] / areas[key]
             table.add_row(label if first else "", key, nnz_a, f"{row[key]:,}",
                           f"{speedup:.2f}", f"{ideal:.2f}", f"{speedup / ideal:.0%}",
-                          str(mults[key]), f"{areas[key]:,.0f}", f"{per_area:.2f}")
+                          str(mults[key]), f"{areas[key]:,.0f}", f"{per_area:.2f}",
+                          opt(fmax.get(key), "{:.1f}"), opt(row.get(f"time_us_{key}"),
+                                                           "{:,.1f}"),
+                          opt(row.get(f"gops_mm2_{key}"), "{:.2f}"))
 
         add("dense", "-", rows[0], first=True)
         add("w", "-", rows[0])
@@ -199,22 +218,19 @@ def print_s2ta(console, report):
 
 
 BENCHES = {
-    "pe-area": "sparsegen.gen.bench:pe_area:print_pe_area",
-    "s2ta": "sparsegen.gen.bench:s2ta_bench:print_s2ta",
-    # SCNN (issue 4) and HighLight (issue 5) add their benchmarks below this line.
-    "scnn": "sparsegen.gen.bench_scnn:run:print_table",
-    "highlight": "sparsegen.gen.bench_highlight:run:print_table",
+    "pe-area": (pe_area, print_pe_area),
+    "s2ta": (s2ta_bench, print_s2ta),
+    "scnn": (bench_scnn.run, bench_scnn.print_table),
+    "highlight": (bench_highlight.run, bench_highlight.print_table),
+    "tools": (bench_tools.run, bench_tools.print_table),
 }
-"""Benchmark name -> ``module:run:print``. ``run(tech=..., progress=...)`` returns a
-JSON-able report dict; ``print(console, report)`` prints its table."""
+"""Benchmark name -> ``(run, print)``: ``run(tech=..., progress=...)`` returns a JSON-able
+report dict; ``print(console, report)`` prints its table."""
 
 
 def load_bench(name: str):
     """Return the ``(run, print)`` functions of benchmark ``name``."""
-    import importlib
-    module, run, printer = BENCHES[name].split(":")
-    module = importlib.import_module(module)
-    return getattr(module, run), getattr(module, printer)
+    return BENCHES[name]
 
 
 def run_bench(name: str, console, tech: str, as_json: bool) -> dict:

@@ -15,11 +15,14 @@ speedup per area.
 import dataclasses
 
 import numpy as np
+from rich.table import Table
 
 from ..hw.highlight import HighLightConfig, pattern_text
 from ..hw.hss import DEFAULT_PATTERNS, GHFlatConfig, HSSMuxConfig, flat_ratios
 from ..hw.pe import DensePEConfig
 from ..hw.s2ta import DenseArrayConfig
+from ..sim.golden import hss as ghss
+from .bench_common import at_fmax
 from .generate import generate
 from .registry import get_design
 from .synth import synthesize
@@ -73,18 +76,14 @@ def _workload(seed: int = 5):
 
 def run(tech: str = "sky130hd", progress=None) -> dict:
     """Cycles of every pattern against the dense array, and the PE areas (module docs)."""
-    from ..sim.golden import hss as ghss
-    from ..sim.highlight import ideal_speedup
-    from ..sim.highlight import run_gemm as run_highlight
-    from ..sim.layer import run_gemm as run_dense
-
     a, w = _workload()
+    dense_design, highlight = get_design("dense-array"), get_design("highlight")
     m, k, n = GEMM_SHAPE
     dense_cfg = DenseArrayConfig(rows=8, cols=8)
     base = HighLightConfig(rows=4, cols=4)
     if progress:
         progress("simulating dense-array 8x8 on Verilator")
-    dense = run_dense(get_design("dense-array"), dense_cfg, a, w)
+    dense = dense_design.host.run(dense_design, dense_cfg, a, w)
     if not dense.matches_golden:
         raise RuntimeError("dense-array does not match golden")
     rows = []
@@ -95,7 +94,7 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
         if progress:
             progress(f"simulating highlight 4x4, pattern {text}, on Verilator")
         pruned = ghss.prune_weights(w, text)
-        result = run_highlight(get_design("highlight"), config, a, pruned)
+        result = highlight.host.run(highlight, config, a, pruned)
         if not result.matches_golden or result.cycles != result.model_cycles:
             raise RuntimeError(f"highlight {text}: golden match {result.matches_golden}, "
                                f"cycles {result.cycles} vs model {result.model_cycles}")
@@ -106,28 +105,39 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
             "flat_ratio": f"{g1 * g0}:{h1 * h0}",
             "cycles": result.cycles, "model_cycles": result.model_cycles,
             "dense_cycles": dense.cycles, "speedup": dense.cycles / result.cycles,
-            "ideal_speedup": ideal_speedup(config), "matches_golden": result.matches_golden,
+            "ideal_speedup": highlight.host.ideal_speedup(config),
+            "matches_golden": result.matches_golden,
         })
         sim_cycles += result.cycles
         sim_seconds += result.sim_seconds
     areas = _areas(tech, progress)
-    arrays = {}
+    arrays, fmax = {}, {}
     for name, config in (("dense-array", dense_cfg), ("highlight", base)):
         if progress:
             progress(f"synthesizing the {name} array for {tech}")
         generated = generate(get_design(name), config)
-        arrays[name] = synthesize(generated.verilog, generated.top, tech).area_um2
+        synthesized = synthesize(generated.verilog, generated.top, tech)
+        arrays[name], fmax[name] = synthesized.area_um2, synthesized.fmax_mhz
+    macs = m * k * n
     for row in rows:
         row["speedup_per_area"] = row["speedup"] * arrays["dense-array"] / arrays["highlight"]
-    return {"array_areas_um2": arrays, "tech": tech, "gemm": dict(zip("MKN", GEMM_SHAPE)),
+        for name, cycles in (("dense-array", row["dense_cycles"]), ("highlight", row["cycles"])):
+            key = "dense" if name == "dense-array" else "highlight"
+            row[f"time_us_{key}"], row[f"gops_mm2_{key}"] = at_fmax(macs, cycles, fmax[name],
+                                                                     arrays[name])
+    return {"array_areas_um2": arrays, "fmax_mhz": fmax, "tech": tech,
+            "gemm": dict(zip("MKN", GEMM_SHAPE)),
             "highlight": base.as_dict(), "dense_array": dense_cfg.as_dict(),
             "multipliers": {"highlight": base.multipliers, "dense-array": dense_cfg.multipliers},
             "rows": rows, "areas": areas, "yosys_version": areas[0]["yosys_version"],
             "simulated_cycles": sim_cycles, "simulation_seconds": round(sim_seconds, 2)}
 
 
+def _opt(value) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def print_table(console, report):
-    from rich.table import Table
     gemm = report["gemm"]
     areas = report["areas"]
     lines = [f"PE areas, {report['tech']}, {report['yosys_version'].split(' (')[0]} "
@@ -138,22 +148,31 @@ def print_table(console, report):
                      f"{row['vs_dense_pe']:5.2f}x | seq {row['sequencer_um2']:>6,.0f} "
                      f"mux {row['mux_um2']:>5,.0f} | cell {cell:>6,.0f}")
     arrays = report["array_areas_um2"]
+    fmax = report.get("fmax_mhz") or {}
     lines.append(f"Array areas: highlight 4x4 {arrays['highlight']:,.0f} um^2, dense-array 8x8 "
                  f"{arrays['dense-array']:,.0f} um^2 (per area = speedup x dense / highlight)")
+    lines.append("fmax (OpenSTA, logic only): " + ", ".join(
+        f"{name} {'-' if fmax.get(name) is None else f'{fmax[name]:.1f}'} MHz"
+        for name in ("highlight", "dense-array")))
+    lines.append("sources: cycles measured (Verilator; model cyc = the cycle model); areas and "
+                 "fmax measured (Yosys, OpenSTA); speedup, ideal, per area, GOPS/mm2 formula "
+                 "(GOPS/mm2 = 2 x M x N x K / (cycles / own fmax) / area)")
     table = Table(
         title=f"HighLight 4x4 PEs x 4 multipliers vs dense-array 8x8 "
               f"({report['multipliers']['dense-array']} multipliers each), GEMM "
               f"M={gemm['M']} K={gemm['K']} N={gemm['N']}, weights HSS-pruned per pattern",
         title_justify="left", caption="\n".join(lines), caption_justify="left")
     for column in ("pattern", "density", "weights nz", "flat G:H", "highlight cyc",
-                   "model cyc", "dense cyc", "speedup", "ideal", "per area"):
+                   "model cyc", "dense cyc", "speedup", "ideal", "per area", "GOPS/mm2",
+                   "dense GOPS/mm2"):
         table.add_column(column, justify="left" if column == "pattern" else "right")
     for row in report["rows"]:
         table.add_row(row["pattern"], f"{row['density_bound']:.3f}",
                       f"{row['weight_density']:.3f}", row["flat_ratio"],
                       f"{row['cycles']:,}", f"{row['model_cycles']:,}",
                       f"{row['dense_cycles']:,}", f"{row['speedup']:.2f}",
-                      f"{row['ideal_speedup']:.2f}", f"{row['speedup_per_area']:.2f}")
+                      f"{row['ideal_speedup']:.2f}", f"{row['speedup_per_area']:.2f}",
+                      _opt(row.get("gops_mm2_highlight")), _opt(row.get("gops_mm2_dense")))
     console.print(table)
     console.print(f"[dim]simulated {report['simulated_cycles']:,} cycles in "
                   f"{report['simulation_seconds']} s of Verilator; every run matched golden "

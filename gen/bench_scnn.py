@@ -6,9 +6,9 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
 * a 2 x 2 array of F=I=4 PEs (64 multipliers) simulated on its generated Verilog (Verilator,
   stream player), with the cycle model alongside; the baseline is ``dense-array`` 8 x 8
   (64 multipliers) running the im2col GEMM on its RTL (its cycles do not depend on the data:
-  one run, checked against ``array_cycles``);
+  one run, checked against ``dense_cycles``);
 * the paper's design point, 8 x 8 PEs of F=I=4 (1024 multipliers), through the cycle model,
-  against ``array_cycles`` of a 32 x 32 dense array;
+  against ``dense_cycles`` of a 32 x 32 dense array;
 * the sky130hd area split of one PE from the per-module synthesis breakdown: multipliers,
   crossbar (product register, arbitration, scatter), accumulator banks, buffers (activation
   buffer and weight FIFO), and the rest (decoders, halo/drain datapath, control). The PE is
@@ -19,9 +19,15 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
 import dataclasses
 
 import numpy as np
+from rich import box
+from rich.table import Table
 
 from ..hw.s2ta import DenseArrayConfig
 from ..hw.scnn import ScnnConfig, ScnnPEConfig
+from ..sim.cycles import dense_cycles
+from ..sim.layer import im2col
+from ..sim.scnn import build_program, model_cycles
+from ..sim.stimulus import random_operands
 from .generate import generate
 from .registry import get_design
 from .synth import synthesize
@@ -44,7 +50,6 @@ _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
 
 
 def _operands(density: float, seed: int):
-    from ..sim.stimulus import random_operands
     rng = np.random.default_rng(seed)
     ly = LAYER
     ifmap = random_operands(rng, (ly["c"], ly["h"], ly["w"]), 16, density)
@@ -70,10 +75,6 @@ def area_split(tech: str, config: ScnnPEConfig) -> dict:
 
 def run(tech: str = "sky130hd", progress=None) -> dict:
     """Cycles, speedups, utilization, stalls and the PE area split (see the module docs)."""
-    from ..sim.cycles import array_cycles
-    from ..sim.layer import im2col, run_gemm
-    from ..sim.scnn import build_program, model_cycles, run_conv
-
     say = progress or (lambda message: None)
     ly = LAYER
     small = ScnnConfig(pe_rows=2, pe_cols=2, **PE_PARAMS)
@@ -85,16 +86,17 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
     say("dense-array 8x8 on the im2col GEMM (RTL)")
     ifmap, filters = _operands(1.0, 0)
     a, w, _ = im2col(ifmap, filters, padding=ly["pad"])
-    dense_run = run_gemm(get_design("dense-array"), dense_small, a, w)
+    dense_design = get_design("dense-array")
+    dense_run = dense_design.host.run(dense_design, dense_small, a, w)
     if not dense_run.matches_golden or dense_run.cycles != dense_run.model_cycles:
         raise RuntimeError("dense-array run does not match its golden model or cycle model")
-    dense_paper_cycles = array_cycles(dense_paper, *a.shape, w.shape[1])
+    dense_paper_cycles = dense_cycles(dense_paper, *a.shape, w.shape[1])
 
     rows = []
     for n, density in enumerate(DENSITIES):
         ifmap, filters = _operands(density, 100 + n)
         say(f"density {density}: scnn 2x2 on Verilator")
-        result = run_conv(scnn_design, small, ifmap, filters, pad=ly["pad"])
+        result = scnn_design.host.run(scnn_design, small, ifmap, filters, pad=ly["pad"])
         if not result.matches_golden:
             raise RuntimeError(f"scnn output differs from the golden conv at density {density}")
         say(f"density {density}: scnn 8x8 cycle model")
@@ -134,8 +136,6 @@ def _break_even(points):
 
 
 def print_table(console, report):
-    from rich import box
-    from rich.table import Table
     ly = report["layer"]
     mults = report["multipliers"]
     table = Table(title=f"SCNN vs dense-array at equal multipliers, conv C={ly['c']} "

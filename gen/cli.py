@@ -6,15 +6,40 @@ unless all of it can be.
 """
 
 import argparse
+import io
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from ..sim.energy import DEFAULT_TECH as ENERGY_TECH
+from ..sim.golden.dbb import DBBViolation
+from ..sim.golden.numeric import check_tensor
+from ..sim.layer import describe_divergence, im2col
+from ..sim.tb.runner import SimulationError
+from ..sim.verilator import LintError, lint
 from . import __version__
+from .bench import BENCHES, load_bench, run_bench
 from .errors import UsageError
+from .generate import generate, write_outputs
 from .registry import DESIGNS, get_design, make_config, parse_params
+from .sweep import load_spec, points, run_sweep, write_results
+from .synth import (
+    TECHS,
+    TIMING_IGNORES,
+    ClockError,
+    SynthError,
+    check_clock_ns,
+    synthesize,
+    timing_missing,
+)
 
 __all__ = ["main"]
 
@@ -65,8 +90,15 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", type=Path, metavar="O.npy",
                    help="write the output tensor (O[M, N], or [K, P, Q] for a convolution)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--model", action="store_true",
+                   help="answer from the RTL-validated cycle model and the golden model, "
+                        "without building RTL (seconds for any layer size)")
+    p.add_argument("--tech", default=ENERGY_TECH,
+                   help=f"technology the layer's energy, time and EDP are priced on (default "
+                        f"{ENERGY_TECH}); one without an energy table or liberty gives null "
+                        f"energy figures and says why")
 
-    from .bench import BENCHES
+
     p = sub.add_parser("bench", help=f"measure and print a comparison table "
                                      f"({', '.join(BENCHES)})")
     p.add_argument("name", choices=list(BENCHES), help="which benchmark")
@@ -116,7 +148,6 @@ def _cmd_list(args, console):
                        for s in d.params},
         } for name, d in DESIGNS.items()}, indent=2))
         return
-    from rich.table import Table
     for name, design in DESIGNS.items():
         table = Table(title=f"[bold]{name}[/bold]: {design.summary}", title_justify="left",
                       show_edge=False)
@@ -129,7 +160,6 @@ def _cmd_list(args, console):
 
 
 def _cmd_gen(args, console):
-    from .generate import generate
     design, config = _design_and_config(args)
     start = time.perf_counter()
     generated = generate(design, config)
@@ -141,10 +171,6 @@ def _cmd_gen(args, console):
 
 
 def _cmd_lint(args, console):
-    import tempfile
-
-    from ..sim.verilator import LintError, lint
-    from .generate import generate
     design, config = _design_and_config(args)
     generated = generate(design, config)
     with tempfile.TemporaryDirectory(prefix="sparsegen-lint-") as tmp:
@@ -158,8 +184,6 @@ def _cmd_lint(args, console):
 
 
 def _cmd_synth(args, console):
-    from .generate import generate
-    from .synth import TECHS, ClockError, SynthError, check_clock_ns, synthesize, timing_missing
     if args.tech not in TECHS:
         raise UsageError(f"unknown tech `{args.tech}` (choose from {', '.join(TECHS)})")
     if args.clock_ns is not None:
@@ -191,7 +215,6 @@ def _cmd_synth(args, console):
 
 
 def _print_synth(console, report):
-    from rich.table import Table
     area = report["area_um2"]
     table = Table(title=f"{report['design']} on {report['tech']}", title_justify="left",
                   show_edge=False)
@@ -216,7 +239,6 @@ def _print_synth(console, report):
 
 
 def _print_timing(console, report):
-    from .synth import TIMING_IGNORES
     if report.get("critical_path_ns") is None:
         console.print(f"no timing: {report['timing_missing']}", soft_wrap=True)
         return
@@ -233,7 +255,6 @@ def _print_timing(console, report):
 
 
 def _load_tensor(path: Path, name: str):
-    import numpy as np
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -242,11 +263,6 @@ def _load_tensor(path: Path, name: str):
 
 
 def _save_tensor(path: Path, array):
-    import io
-
-    import numpy as np
-
-    from .generate import write_outputs
     buffer = io.BytesIO()
     np.save(buffer, array)
     path = path if path.suffix == ".npy" else path.with_suffix(path.suffix + ".npy")
@@ -254,22 +270,22 @@ def _save_tensor(path: Path, array):
 
 
 def _cmd_sim(args, console):
-    from ..sim.golden.dbb import DBBViolation
-    from ..sim.layer import im2col
-    from ..sim.tb.runner import SimulationError
     design, config = _design_and_config(args)
-    if design.sim is None:
+    host = design.host
+    if host is None:
         raise UsageError(f"`sim` runs layers on arrays ("
-                         f"{', '.join(d.name for d in DESIGNS.values() if d.sim)}); "
+                         f"{', '.join(d.name for d in DESIGNS.values() if d.host)}); "
                          f"`{design.name}` is a building block: its tests simulate it")
-    if args.prune and not design.prune:
+
+    def taking(option):
+        return ", ".join(d.name for d in DESIGNS.values() if d.host and option in d.host.options)
+
+    if args.prune and "prune" not in host.options:
         raise UsageError(f"--prune is for designs with a weight pattern to prune to "
-                         f"({', '.join(d.name for d in DESIGNS.values() if d.prune)}), "
-                         f"not `{design.name}`")
-    if args.relu and not design.relu:
+                         f"({taking('prune')}), not `{design.name}`")
+    if args.relu and "relu" not in host.options:
         raise UsageError(f"--relu is for designs that apply ReLU as they drain "
-                         f"({', '.join(d.name for d in DESIGNS.values() if d.relu)}), "
-                         f"not `{design.name}`")
+                         f"({taking('relu')}), not `{design.name}`")
     conv = args.ifmap is not None or args.filters is not None
     if conv:
         if args.ifmap is None or args.filters is None:
@@ -280,10 +296,10 @@ def _cmd_sim(args, console):
             raise UsageError(f"--stride must be at least 1, not {args.stride}")
         if args.pad < 0:
             raise UsageError(f"--pad must not be negative, not {args.pad}")
-        if design.sim == "conv" and args.stride != 1:
+        if host.workload == "conv" and args.stride != 1:
             raise UsageError(f"`{design.name}` runs stride-1 convolutions only, "
                              f"not --stride {args.stride}")
-    elif design.sim == "conv":
+    elif host.workload == "conv":
         raise UsageError(f"`{design.name}` runs convolutions: give --ifmap I.npy "
                          f"--filters F.npy [--pad P]")
     elif args.a is None or args.w is None:
@@ -291,13 +307,15 @@ def _cmd_sim(args, console):
     if args.out is not None and not args.out.parent.exists():
         raise UsageError(f"output folder {args.out.parent} does not exist")
     options = {name: True for name in ("prune", "relu") if getattr(args, name)}
-    runner = design.load_runner()
+    if args.tech not in TECHS:
+        raise UsageError(f"unknown tech `{args.tech}` (choose from {', '.join(TECHS)})")
+    options["tech"] = args.tech
+    runner = host.model if args.model else host.run
     quiet = args.json or not console.is_terminal
     try:
         with console.status("", spinner="dots") if not quiet else _nullcontext() as status:
             say = (lambda msg: status.update(msg)) if status is not None else None
             if conv:
-                from ..sim.golden.numeric import check_tensor
                 ifmap = check_tensor(_load_tensor(args.ifmap, "ifmap"), config.data_width,
                                      "ifmap", ndim=3)
                 filters = check_tensor(_load_tensor(args.filters, "filters"),
@@ -306,7 +324,7 @@ def _cmd_sim(args, console):
                               "W": int(ifmap.shape[2]), "K": int(filters.shape[0]),
                               "R": int(filters.shape[2]), "S": int(filters.shape[3]),
                               "stride": args.stride, "pad": args.pad}
-            if design.sim == "conv":
+            if host.workload == "conv":
                 result = runner(design, config, ifmap, filters, pad=args.pad, status=say,
                                 **options)
                 output = result.output
@@ -332,6 +350,10 @@ def _cmd_sim(args, console):
         print(f"sparsegen: error: simulation failed: {str(exc).splitlines()[0]}",
               file=sys.stderr)
         return 1
+    except SynthError as exc:
+        print(f"sparsegen: error: energy needs synthesis, which failed: "
+              f"{str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
     if args.out is not None:
         _save_tensor(args.out, output)
     report = {"design": design.name, "config": config.as_dict(), "shape": shape,
@@ -340,8 +362,10 @@ def _cmd_sim(args, console):
         print(json.dumps(report, indent=2))
     else:
         _print_sim(console, report)
-    if not result.matches_golden:
-        print("sparsegen: error: the Verilog output differs from the golden model",
+    if result.matches_golden is False:
+        where = (f": {describe_divergence(result.first_divergence)}"
+                 if result.first_divergence else "")
+        print(f"sparsegen: error: the Verilog output differs from the golden model{where}",
               file=sys.stderr)
         return 1
     return 0
@@ -368,8 +392,27 @@ _SIM_ROWS = [
 """Report keys shown first, in this order; any other scalar key of the report follows."""
 
 
+_ENERGY_KEYS = ("tech", "energy_pj", "energy_breakdown", "time_us", "edp", "fmax_mhz",
+                "area_um2", "energy_counts", "energy_note")
+
+
+def _energy_rows(table, report):
+    """The energy rows of the sim table: figures and breakdown, or the one-line reason."""
+    tech = report.get("tech")
+    if report.get("energy_pj") is None:
+        table.add_row(f"energy ({tech})", f"none: {report.get('energy_note') or 'not priced'}")
+        return
+    table.add_row("fmax", f"{report['fmax_mhz']:,.1f} MHz ({tech})")
+    table.add_row("area", f"{report['area_um2']:,.0f} um^2")
+    table.add_row("time", f"{report['time_us']:,.3f} us")
+    table.add_row("energy", f"{report['energy_pj'] / 1e3:,.3f} nJ")
+    for kind, pj in report["energy_breakdown"].items():
+        if pj:
+            table.add_row(f"  {kind.replace('_', ' ')}", f"{pj / 1e3:,.3f} nJ")
+    table.add_row("EDP", f"{report['edp'] / 1e3:,.3f} nJ x us")
+
+
 def _print_sim(console, report):
-    from rich.table import Table
     shape = report["shape"]
     if "M" in shape:
         what = f"GEMM M={shape['M']} K={shape['K']} N={shape['N']}"
@@ -384,27 +427,36 @@ def _print_sim(console, report):
                   show_header=False)
     table.add_column("", style="bold")
     table.add_column("", justify="right")
-    ok = "[green]yes[/green]" if report["matches_golden"] else "[red]NO[/red]"
-    table.add_row("matches golden", ok)
+    model = report.get("source") == "model"
+    if model:
+        table.add_row("source", "cycle model + golden model (no RTL run)")
+    else:
+        ok = "[green]yes[/green]" if report["matches_golden"] else "[red]NO[/red]"
+        table.add_row("matches golden", ok)
     shown = {"design", "config", "shape", "matches_golden", "sim_seconds", "cycles_per_second",
-             "build_seconds"}
+             "build_seconds", "source", *_ENERGY_KEYS}
     for key, label, fmt in _SIM_ROWS:
+        if model and key == "model_cycles":
+            shown.add(key)
+            continue
         if report.get(key) is not None:
-            table.add_row(label, fmt.format(report[key]))
+            table.add_row("cycles (model)" if model and key == "cycles" else label,
+                          fmt.format(report[key]))
         shown.add(key)
     for key, value in report.items():
         if key not in shown and isinstance(value, (int, float, str, bool)):
             table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int)
                           and not isinstance(value, bool) else str(value))
-    if report.get("sim_seconds") is not None:
+    _energy_rows(table, report)
+    if model:
+        table.add_row("model time", f"{report['sim_seconds']:.2f} s")
+    elif report.get("sim_seconds") is not None:
         table.add_row("simulation", f"{report['sim_seconds']:.2f} s, "
                                     f"{report.get('cycles_per_second') or 0:,} cycles/s")
     console.print(table)
 
 
 def _cmd_bench(args, console):
-    from .bench import load_bench, run_bench
-    from .synth import TECHS, SynthError
     if args.tech not in TECHS or args.tech == "generic":
         raise UsageError(f"bench needs a liberty tech for areas (choose from "
                          f"{', '.join(t for t in TECHS if t != 'generic')}), not `{args.tech}`")
@@ -420,8 +472,6 @@ def _cmd_bench(args, console):
 
 
 def _cmd_sweep(args, console):
-    from .sweep import load_spec, points, run_sweep, write_results
-    from .synth import SynthError
     if args.jobs < 1:
         raise UsageError(f"-j must be at least 1, not {args.jobs}")
     spec = load_spec(args.spec)
@@ -432,7 +482,6 @@ def _cmd_sweep(args, console):
         if args.json or not console.is_terminal:
             report = run_sweep(spec, args.jobs)
         else:
-            from rich.progress import Progress
             with Progress(console=console, transient=True) as bar:
                 task = bar.add_task(f"sweeping {spec.design.name} ({total} points, "
                                     f"{spec.tech})", total=total)
@@ -444,7 +493,6 @@ def _cmd_sweep(args, console):
     if args.json:
         print(json.dumps(report, indent=2))
         return
-    from rich.table import Table
     table = Table(title=f"{spec.design.name} sweep, {spec.tech}"
                         + (f", GEMM {spec.workload['m']}x{spec.workload['k']}x"
                            f"{spec.workload['n']}" if spec.workload else ""),
@@ -469,7 +517,6 @@ _COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cm
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sparsegen`` script; returns the exit status."""
-    from rich.console import Console
     console = Console(stderr=False, highlight=False)
     try:
         args = _build_parser().parse_args(argv)

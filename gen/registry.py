@@ -1,66 +1,34 @@
-"""The registry of designs: name -> config class, component, and a one-line summary.
+"""The catalogue of designs: one declaration per design says everything the layers above
+``hw/`` need.
 
-A design is anything ``sparsegen gen`` can emit. Its parameters are the fields of its config
-dataclass (see :mod:`sparsegen.hw.params`), so listing, parsing and validating them needs no
-per-design code here.
+A design is anything ``sparsegen gen`` can emit: a config class, a component and a summary
+(:class:`~sparsegen.gen.design.Design`). The arrays that run whole layers also name their
+host (:class:`~sparsegen.gen.design.Host`, from a host module of ``sim/``): how ``sim`` runs them
+on RTL and on the models, their cycle model and ideal speedup, and their run options. Their
+parameters are the fields of the config dataclass (see :mod:`sparsegen.hw.params`), so listing,
+parsing and validating them needs no per-design code here.
+
+Adding a design: one ``hw/`` module (config + component), one host in ``sim/`` if it runs
+layers, and one entry below (README, "Adding a design").
+
+This module is the app layer's (it imports ``sim/``); ``gen.design``, ``gen.generate`` and
+``gen.synth`` are the build layer below ``sim/``.
 """
 
-import dataclasses
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-
-from amaranth.lib import wiring
 
 from ..hw import actdbb, highlight, hss, pe, s2ta, scnn
 from ..hw.params import Config, ParamSpec
+from ..sim import highlight as highlight_host
+from ..sim import layer as gemm_hosts
+from ..sim import scnn as scnn_host
+from .design import Design, Host
 from .errors import UsageError
 
-__all__ = ["Design", "DESIGNS", "get_design", "read_toml", "parse_params", "make_config"]
-
-
-@dataclasses.dataclass(frozen=True)
-class Design:
-    """A generatable design."""
-
-    name: str
-    config_cls: type[Config]
-    component: Callable[[Config], wiring.Component]
-    summary: str
-    sim: str | None = None
-    """What ``sparsegen sim`` feeds the design: ``"gemm"`` (``--a/--w``, or a convolution
-    lowered by im2col), ``"conv"`` (``--ifmap/--filters`` natively, stride 1) or ``None``
-    (a building block, simulated only by its tests)."""
-    runner: str = "sparsegen.sim.layer:run_gemm"
-    """``module:function`` that runs a layer on the design's Verilog. A ``"gemm"`` runner is
-    called as ``f(design, config, a, w, status=..., **options)``, a ``"conv"`` runner as
-    ``f(design, config, ifmap, filters, pad=..., status=..., **options)``; both return an object
-    with ``output``, ``matches_golden`` and ``as_json()``."""
-    prune: bool = False
-    """The runner takes ``prune=True`` (``sparsegen sim --prune``): prune dense weights to the
-    design's sparsity pattern with the golden prune before running."""
-    relu: bool = False
-    """The runner takes ``relu=True`` (``sparsegen sim --relu``): the hardware applies ReLU to
-    the outputs as it drains them, and the golden model does too."""
-
-    @property
-    def gemm(self) -> bool:
-        return self.sim == "gemm"
-
-    def load_runner(self) -> Callable:
-        """Import and return the layer runner named by :attr:`runner`."""
-        import importlib
-        module, _, function = self.runner.partition(":")
-        return getattr(importlib.import_module(module), function)
-
-    @property
-    def top(self) -> str:
-        """Verilog module name of the design's top level."""
-        return self.name.replace("-", "_")
-
-    @property
-    def params(self) -> tuple[ParamSpec, ...]:
-        return self.config_cls.param_specs()
+__all__ = ["Design", "Host", "DESIGNS", "get_design", "read_toml", "parse_params",
+           "make_config"]
 
 
 DESIGNS: dict[str, Design] = {d.name: d for d in [
@@ -72,18 +40,16 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "S2TA dynamic activation DBB unit (DAP): top-nnz_a of each block, mask + values"),
     Design("dense-array", s2ta.DenseArrayConfig, s2ta.DenseArray,
            "dense output-stationary systolic array of scalar MACs (optional ZVCG): baseline",
-           sim="gemm"),
+           host=gemm_hosts.DENSE.host()),
     Design("s2ta", s2ta.S2TAConfig, s2ta.S2TA,
            "S2TA systolic tensor array: variant w (weight DBB), a (activation DBB, "
-           "time-unrolled) or aw (both)", sim="gemm"),
-    # SCNN (issue 4): add its designs below this line.
+           "time-unrolled) or aw (both)", host=gemm_hosts.S2TA.host()),
     Design("scnn-pe", scnn.ScnnPEConfig, scnn.ScnnPE,
            "SCNN PE: F x I Cartesian-product multipliers, scatter crossbar into A "
            "accumulator banks, halo ports, ReLU + RLE drain"),
     Design("scnn", scnn.ScnnConfig, scnn.Scnn,
            "SCNN array: planar-tiled PE grid, weight broadcast, hardware halo exchange "
-           "(PT-IS-CP-sparse)", sim="conv", runner="sparsegen.sim.scnn:run_conv", relu=True),
-    # HighLight (issue 5): add its designs below this line.
+           "(PT-IS-CP-sparse)", host=scnn_host.SCNN),
     Design("hss-mux", hss.HSSMuxConfig, hss.HSSMuxPE,
            "HighLight HSS PE: rank-1 groups skipped in time, rank-0 G0-of-H0 muxes, run-time "
            "pattern"),
@@ -91,7 +57,7 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "flat multi-ratio G:H PE (one mux configuration per ratio): HighLight's strawman"),
     Design("highlight", highlight.HighLightConfig, highlight.HighLight,
            "HighLight array of HSS PEs: any pattern of the set at run time, dense included",
-           sim="gemm", runner="sparsegen.sim.highlight:run_gemm", prune=True),
+           host=highlight_host.HIGHLIGHT.host()),
 ]}
 
 

@@ -33,32 +33,19 @@ import dataclasses
 import io
 import itertools
 import json
-from collections.abc import Callable
 from pathlib import Path
 
 from .errors import UsageError
-from .registry import Design, get_design, make_config, read_toml
+from .generate import generate, write_outputs
+from .registry import DESIGNS, Design, get_design, make_config, read_toml
+from .synth import TECHS, synthesize
 
-__all__ = ["SweepSpec", "load_spec", "points", "run_sweep", "write_results", "CYCLE_MODELS"]
-
-
-def _array_cycles(config, m, k, n):
-    from ..sim.cycles import array_cycles
-    return array_cycles(config, m, k, n)
+__all__ = ["SweepSpec", "load_spec", "points", "run_sweep", "write_results"]
 
 
-def _highlight_cycles(config, m, k, n):
-    from ..sim.highlight import highlight_cycles
-    return highlight_cycles(config, m, k, n)
-
-
-CYCLE_MODELS: dict[str, Callable] = {
-    "dense-array": _array_cycles,
-    "s2ta": _array_cycles,
-    "highlight": _highlight_cycles,
-}
-"""Designs whose cycles on an M x K x N GEMM have a closed-form model (checked against the RTL
-in the tests): ``f(config, m, k, n) -> cycles``."""
+def _closed_form(design: Design):
+    """The design's closed-form GEMM cycle model ``f(config, m, k, n)``, or ``None``."""
+    return design.host.cycles if design.host is not None else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +61,6 @@ class SweepSpec:
 
 def load_spec(path: Path) -> SweepSpec:
     """Read and check a sweep spec; every problem is one :class:`UsageError` line."""
-    from .synth import TECHS
     table = read_toml(path, "sweep spec")
     unknown = set(table) - {"design", "tech", "params", "workload"}
     if unknown:
@@ -100,9 +86,10 @@ def load_spec(path: Path) -> SweepSpec:
             fixed[name] = value
     workload = table.get("workload")
     if workload is not None:
-        if design.name not in CYCLE_MODELS:
+        if _closed_form(design) is None:
+            with_model = [d.name for d in DESIGNS.values() if _closed_form(d) is not None]
             raise UsageError(f"sweep spec {path}: `{design.name}` has no closed-form cycle "
-                             f"model (designs with one: {', '.join(CYCLE_MODELS)}); drop "
+                             f"model (designs with one: {', '.join(with_model)}); drop "
                              f"[workload] for an area-only sweep")
         if set(workload) != {"m", "k", "n"} or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1
@@ -133,8 +120,6 @@ def points(spec: SweepSpec) -> list:
 
 
 def _evaluate(spec: SweepSpec, config) -> dict:
-    from .generate import generate
-    from .synth import synthesize
     generated = generate(spec.design, config)
     result = synthesize(generated.verilog, generated.top, spec.tech)
     row = {**config.as_dict(),
@@ -143,7 +128,7 @@ def _evaluate(spec: SweepSpec, config) -> dict:
            "transistors": result.transistors}
     if spec.workload is not None:
         w = spec.workload
-        cycles = CYCLE_MODELS[spec.design.name](config, w["m"], w["k"], w["n"])
+        cycles = _closed_form(spec.design)(config, w["m"], w["k"], w["n"])
         row["cycles"] = cycles
         row["dense_macs_per_cycle"] = round(w["m"] * w["k"] * w["n"] / cycles, 3)
     return row, result.yosys_version
@@ -169,7 +154,6 @@ def run_sweep(spec: SweepSpec, jobs: int = 1, progress=None) -> dict:
 
 def write_results(out_dir: Path, report: dict) -> tuple[Path, ...]:
     """Write ``sweep.csv`` and ``sweep.json`` into ``out_dir``, both or neither."""
-    from .generate import write_outputs
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(report["rows"][0]), lineterminator="\n")
     writer.writeheader()

@@ -54,7 +54,7 @@ __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
     "cache_root", "tech_missing", "liberty_sources", "ClockError", "check_clock_ns",
     "sta_version", "timing_missing", "static_timing", "TIMING_IGNORES", "map_netlist",
-    "static_power",
+    "static_power", "elaborated_verilog",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -583,6 +583,28 @@ def _run(commands: list[str], work: Path, log: Path) -> None:
         text = log.read_text(errors="replace")
         errors = [line.strip() for line in text.splitlines() if "ERROR" in line]
         raise SynthError(errors[-1] if errors else f"Yosys exited with status {status}")
+
+
+def elaborated_verilog(verilog: str, top: str, *, flatten: bool) -> str:
+    """``verilog`` after Yosys' ``proc`` and, with ``flatten``, ``flatten`` (the start of a
+    ``synth -flatten``), written back as Verilog.
+
+    For comparing hierarchical synthesis (each shared module mapped once) with flat synthesis
+    of the same design: put both sides through this round trip, which alone moves the mapped
+    area by up to a few percent, so that the comparison sees only the hierarchy.
+
+    Raises
+    ------
+    SynthError
+        Yosys failed (its last error line).
+    """
+    with tempfile.TemporaryDirectory(prefix="sparsegen-elaborate-") as work:
+        work = Path(work)
+        (work / "design.v").write_text(verilog)
+        _run(["read_verilog -sv design.v", f"hierarchy -check -top {top}", "proc",
+              *(["flatten"] if flatten else []), "opt_clean", "write_verilog -noattr out.v"],
+             work, work / "yosys.log")
+        return (work / "out.v").read_text()
 
 
 def _hierarchy(stat: dict, top: str) -> tuple[dict, dict, list[str]]:

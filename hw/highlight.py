@@ -43,7 +43,7 @@ from .hss import (
     select_hss_lanes,
 )
 from .params import Config, check_config, param
-from .systolic import CellKind, SystolicCore, core_latency
+from .systolic import CellKind, SystolicCore, core_latency, token_bits
 
 __all__ = ["HighLightConfig", "HighLight", "highlight_input_layout", "pattern_text"]
 
@@ -142,10 +142,14 @@ class HighLight(wiring.Component):
     then waits, and with it the sequencer and ``i.ready``.
     """
 
+    #: Register stages of the group sequencer in front of the systolic core; the cycle model
+    #: (sim/highlight.py) reads it here.
+    SEQUENCER_STAGES = 1
+
     def __init__(self, config: HighLightConfig):
         check_config(self, config, HighLightConfig)
         self._config = config
-        self.LATENCY = core_latency(config.rows, config.cols) + 1
+        self.LATENCY = core_latency(config.rows, config.cols) + self.SEQUENCER_STAGES
         super().__init__({
             "pattern": In(range(len(config.pattern_set))),
             "i": In(stream.Signature(highlight_input_layout(config))),
@@ -155,6 +159,30 @@ class HighLight(wiring.Component):
     @property
     def config(self) -> HighLightConfig:
         return self._config
+
+    @staticmethod
+    def _kind_of(cfg: HighLightConfig) -> CellKind:
+        return CellKind("hss", group_acts_layout(cfg), hss_step_layout(cfg), cfg.lanes,
+                        lambda a, w: select_hss_lanes(cfg, a, w))
+
+    @staticmethod
+    def probes(cfg: HighLightConfig) -> dict[str, list[str]]:
+        """Energy probes of every cell (:meth:`~.systolic.SystolicCell.probes`), for a layer
+        harness to count; paths are relative to this design's top module."""
+        return SystolicCore.probes(HighLight._kind_of(cfg), cfg.rows, cfg.cols, False, "core.")
+
+    @staticmethod
+    def cell_actions(cfg: HighLightConfig) -> dict:
+        """What one cell step costs besides its multiplies and add: ``lanes``, ``token_bits``,
+        ``selections`` ((ways, bits) per step: ``L / min G0`` H1max:1 block muxes of H0
+        values and L H0:1 lane muxes, :func:`~.hss.select_hss_lanes`), ``dap`` (none),
+        ``steps_per_transfer``: T(pattern) core steps per rank-1 group, for the run-time
+        ``pattern``; ``k_per_step``: ``None`` (no ZVCG, so no gated steps to count)."""
+        blocks = [(cfg.h1_max, cfg.h0 * cfg.data_width)] * cfg.slots
+        lanes = [(cfg.h0, cfg.data_width)] * cfg.lanes
+        return {"lanes": cfg.lanes, "token_bits": token_bits(HighLight._kind_of(cfg)),
+                "selections": blocks + lanes, "dap": None,
+                "steps_per_transfer": cfg.steps(cfg.active), "k_per_step": None}
 
     def elaborate(self, platform):
         m = Module()

@@ -36,7 +36,7 @@ from .actdbb import ActDBB, ActDBBConfig, act_dbb_output_layout
 from .dbb import weight_slot_layout
 from .hier import shared
 from .params import Config, check_config, param
-from .systolic import CellKind, SystolicCore, core_latency, step_layout
+from .systolic import CellKind, SystolicCore, core_latency, step_layout, token_bits
 
 __all__ = [
     "DenseArrayConfig", "S2TAConfig", "DenseArray", "S2TA", "array_input_layout",
@@ -136,6 +136,16 @@ def _tu_dbb_kind(bz, nnz, width):
                     data.ArrayLayout(weight_slot_layout(bz, width), nnz), 1, lanes)
 
 
+def _s2ta_kind(cfg) -> CellKind:
+    """The cell kind of an :class:`S2TA` of ``cfg``."""
+    bz, width = cfg.block_size, cfg.data_width
+    if cfg.variant == "w":
+        return _wmux_kind(bz, cfg.nnz_w, width)
+    if cfg.variant == "a":
+        return _tu_dense_kind(bz, width)
+    return _tu_dbb_kind(bz, cfg.nnz_w, width)
+
+
 def array_input_layout(config) -> data.StructLayout:
     """Payload of an array's input stream: one step (dense array, s2ta w) or one K-block of
     every row and column (s2ta a/aw, serialized inside)."""
@@ -187,6 +197,24 @@ class DenseArray(wiring.Component):
     @property
     def config(self) -> DenseArrayConfig:
         return self._config
+
+    @staticmethod
+    def probes(cfg: DenseArrayConfig) -> dict[str, list[str]]:
+        """Energy probes of every cell (:meth:`~.systolic.SystolicCell.probes`), for a layer
+        harness to count; paths are relative to this design's top module."""
+        return SystolicCore.probes(_dense_kind(cfg.data_width), cfg.rows, cfg.cols, cfg.zvcg,
+                                   "core.")
+
+    @staticmethod
+    def cell_actions(cfg: DenseArrayConfig) -> dict:
+        """What one cell step costs besides its multiplies and add: ``lanes`` (multipliers
+        per cell), ``token_bits`` (token registers), ``selections`` ((ways, bits) of each
+        operand mux a step goes through: none here), ``dap`` (none), ``steps_per_transfer``
+        (core steps per input transfer: 1), ``k_per_step`` (K elements a step's lanes
+        cover: 1)."""
+        kind = _dense_kind(cfg.data_width)
+        return {"lanes": 1, "token_bits": token_bits(kind), "selections": [], "dap": None,
+                "steps_per_transfer": 1, "k_per_step": 1}
 
     def elaborate(self, platform):
         m = Module()
@@ -276,22 +304,58 @@ class S2TA(wiring.Component):
         }
         if config.act_dbb:
             members["nnz_a"] = In(range(1, config.nnz_max + 1), init=config.nnz_max)
-        # DAP (2) + serializer (1) in front of the core, for the last block's last step.
-        self.LATENCY = core_latency(config.rows, config.cols) + (3 if config.act_dbb else 0)
+        self.LATENCY = core_latency(config.rows, config.cols) + self.front_end_stages(config)
         super().__init__(members)
+
+    #: Register stages of the serializer (its held block) between the DAPs and the core.
+    SERIALIZER_STAGES = 1
+
+    @classmethod
+    def front_end_stages(cls, config: S2TAConfig) -> int:
+        """Register stages in front of the systolic core: for ``a``/``aw`` the DAP
+        (:attr:`ActDBB.LATENCY`) and the serializer, for ``w`` none. The cycle models read it
+        here; it is stated nowhere else."""
+        return ActDBB.LATENCY + cls.SERIALIZER_STAGES if config.act_dbb else 0
 
     @property
     def config(self) -> S2TAConfig:
         return self._config
 
-    def _kind(self):
-        cfg = self._config
+    @staticmethod
+    def probes(cfg: S2TAConfig) -> dict[str, list[str]]:
+        """Energy probes of every cell (:meth:`~.systolic.SystolicCell.probes`) and, for
+        ``a``/``aw``, ``block``: a K-block of every row enters the DAPs (the input transfer).
+        Paths are relative to this design's top module."""
+        probes = SystolicCore.probes(_s2ta_kind(cfg), cfg.rows, cfg.cols, cfg.zvcg, "core.")
+        if cfg.act_dbb:
+            probes["block"] = ["i__valid & i__ready"]
+        return probes
+
+    @staticmethod
+    def cell_actions(cfg: S2TAConfig) -> dict:
+        """What one cell step costs besides its multiplies and add: ``lanes``, ``token_bits``,
+        ``selections`` ((ways, bits) of each operand mux per step: ``w`` a BZ:1 activation mux
+        per lane, ``a`` one BZ:1 weight mux, ``aw`` the nnz_w-way index match, priced as an
+        nnz_w:1 mux), and ``dap``: (rows, BZ) magnitude comparisons BZ(BZ-1)/2 per row and
+        block (:func:`~.actdbb.rank_keep`) for ``a``/``aw``, else ``None``;
+        ``steps_per_transfer``: core steps per input block (the run-time ``nnz_a`` for
+        ``a``/``aw``, else 1); ``k_per_step``: K elements a step's lanes cover (``w``: a
+        block of BZ; ``a``/``aw``: one kept activation)."""
         bz, width = cfg.block_size, cfg.data_width
+        kind = _s2ta_kind(cfg)
         if cfg.variant == "w":
-            return _wmux_kind(bz, cfg.nnz_w, width)
-        if cfg.variant == "a":
-            return _tu_dense_kind(bz, width)
-        return _tu_dbb_kind(bz, cfg.nnz_w, width)
+            selections = [(bz, width)] * cfg.nnz_w
+        elif cfg.variant == "a":
+            selections = [(bz, width)]
+        else:
+            selections = [(cfg.nnz_w, width)]
+        return {"lanes": kind.multipliers, "token_bits": token_bits(kind),
+                "selections": selections, "dap": (cfg.rows, bz) if cfg.act_dbb else None,
+                "steps_per_transfer": cfg.nnz_a if cfg.act_dbb else 1,
+                "k_per_step": 1 if cfg.act_dbb else bz}
+
+    def _kind(self):
+        return _s2ta_kind(self._config)
 
     def elaborate(self, platform):
         m = Module()

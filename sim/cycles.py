@@ -1,20 +1,18 @@
-"""Closed-form cycle models of the arrays, for sweeps where RTL simulation is too slow.
+"""Closed-form cycle models of the systolic arrays, for sweeps where RTL simulation is too slow.
 
 ``cycles`` everywhere means clock cycles of the design for a whole layer, all tiles: from the
 clock edge that accepts the first input step to the edge at which the last result row leaves,
 both included, with the input fed at full rate and the output never back-pressured (what the
-stream player does). Tests check these models against the RTL cycle for cycle.
+stream player does). Pipeline depths are read from ``hw/`` (stated once there); tests check
+these models against the RTL cycle for cycle and against hand-derived counts.
 """
 
 import math
 
-from ..hw.s2ta import DenseArrayConfig, S2TAConfig
+from ..hw.s2ta import S2TA
 from ..hw.systolic import core_latency
 
-__all__ = ["core_cycles", "array_cycles", "tile_counts", "ideal_speedup"]
-
-#: DAP (2 register stages) plus the serializer's block register, in front of the s2ta core.
-ACT_FRONT_END = 3
+__all__ = ["core_cycles", "tile_counts", "dense_cycles", "s2ta_cycles", "s2ta_ideal_speedup"]
 
 
 def core_cycles(steps_per_tile: list[int], rows: int, cols: int) -> int:
@@ -40,29 +38,32 @@ def tile_counts(m: int, n: int, rows: int, cols: int) -> int:
     return math.ceil(m / rows) * math.ceil(n / cols)
 
 
-def array_cycles(config, m: int, k: int, n: int) -> int:
-    """Cycles of ``dense-array`` or ``s2ta`` (with its ``nnz_a``) on O[M,N] = A[M,K] W[K,N].
+def dense_cycles(config, m: int, k: int, n: int) -> int:
+    """Cycles of ``dense-array`` on O[M,N] = A[M,K] W[K,N]: one K step per cycle per tile."""
+    tiles = tile_counts(m, n, config.rows, config.cols)
+    return core_cycles([k] * tiles, config.rows, config.cols)
+
+
+def s2ta_cycles(config, m: int, k: int, n: int) -> int:
+    """Cycles of ``s2ta`` (with its run-time ``nnz_a``) on O[M,N] = A[M,K] W[K,N].
+
+    ``w``: one K block per cycle. ``a``/``aw``: ``nnz_a`` core steps per block, behind the
+    activation front end (:data:`~sparsegen.hw.s2ta.S2TA.front_end_stages`).
     """
     tiles = tile_counts(m, n, config.rows, config.cols)
-    if isinstance(config, DenseArrayConfig):
-        return core_cycles([k] * tiles, config.rows, config.cols)
-    if not isinstance(config, S2TAConfig):
-        raise TypeError(f"no cycle model for {type(config).__name__}")
     blocks = math.ceil(k / config.block_size)
     if config.act_dbb:
-        steps = blocks * config.nnz_a
-        return ACT_FRONT_END + core_cycles([steps] * tiles, config.rows, config.cols)
+        return (S2TA.front_end_stages(config)
+                + core_cycles([blocks * config.nnz_a] * tiles, config.rows, config.cols))
     return core_cycles([blocks] * tiles, config.rows, config.cols)
 
 
-def ideal_speedup(config) -> float:
+def s2ta_ideal_speedup(config) -> float:
     """Dense MAC slots over the slots the variant cannot skip, per multiplier.
 
     ``w``: BZ/nnz_w (each of its nnz_w multipliers covers BZ/nnz_w dense slots per cycle);
     ``a`` and ``aw``: BZ/nnz_a (a block costs nnz_a cycles of one multiplier instead of BZ).
     """
-    if isinstance(config, DenseArrayConfig):
-        return 1.0
     if config.act_dbb:
         return config.block_size / config.nnz_a
     return config.block_size / config.nnz_w

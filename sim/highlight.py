@@ -1,7 +1,7 @@
 """HighLight on the host: HSS group layout, GEMM tiling, cycle model and layer runs.
 
-``sparsegen sim highlight -p pattern=4:6,2:4 --a A.npy --w W.npy`` lands in :func:`run_gemm`:
-the weights are checked against (or, with ``--prune``, pruned to) the active HSS pattern with
+``sparsegen sim highlight -p pattern=4:6,2:4 --a A.npy --w W.npy`` runs :data:`HIGHLIGHT`: the
+weights are checked against (or, with ``--prune``, pruned to) the active HSS pattern with
 the golden functions of ``sim/golden/hss.py``, compressed, and streamed group by group through
 the generated Verilog by the stream player (:mod:`.player`); the output is compared bit for bit
 with ``A @ W`` (wrapped at ``acc_width``).
@@ -10,27 +10,23 @@ Tiling: output tiles of rows x cols, row-major; K is zero-padded to whole rank-1
 active pattern (H1 * H0 values); every tile streams all groups of K, one transfer per group.
 """
 
-import dataclasses
 import math
 
 import numpy as np
 
-from ..hw.highlight import HighLightConfig, pattern_text
+from ..hw.highlight import HighLight, HighLightConfig, pattern_text
 from . import cycles as cycle_model
 from .golden import dbb as gdbb
-from .golden import gemm as ggemm
 from .golden import hss as ghss
 from .golden.numeric import pad_to_multiple
-from .layer import GemmJob, LayerResult, _check_operands, _tile_rows, assemble_output
+from .layer import GemmHost, GemmJob, Operands, check_operands, tile_rows
+from .stimulus import random_operands
 
 __all__ = [
-    "SEQUENCER_STAGES", "hss_acts", "hss_weights", "flat_acts", "flat_weights",
-    "prepare_highlight", "highlight_cycles", "ideal_speedup", "run_gemm", "HighLightResult",
+    "HIGHLIGHT", "hss_acts", "hss_weights", "flat_acts", "flat_weights",
+    "prepare_highlight", "highlight_cycles", "ideal_speedup",
     "random_hss_weights", "hss_pe_beats", "flat_pe_beats",
 ]
-
-#: The group sequencer's register in front of the systolic core.
-SEQUENCER_STAGES = 1
 
 
 def _golden_pattern(pattern) -> ghss.HSSPattern:
@@ -88,7 +84,6 @@ def random_hss_weights(rng: np.random.Generator, k: int, n: int, pattern, data_w
     """Random W[K, N] that satisfies HSS ``pattern`` (G1, H1, G0, H0): random values at
     ``density``, extremes included, then the golden prune (so blocks and groups are often
     full, sometimes not)."""
-    from .stimulus import random_operands
     w = random_operands(rng, (k, n), data_width, density=density)
     return ghss.prune_weights(w, _golden_pattern(pattern))
 
@@ -113,8 +108,9 @@ def flat_pe_beats(config, ratio, a, w) -> list[dict]:
              "last": int(b == blocks - 1)} for b in range(blocks)]
 
 
-def prepare_highlight(config: HighLightConfig, a, w, *, prune: bool = False) -> GemmJob:
-    """Validate A and W, check (or prune) W against the active pattern, lay out the groups.
+def _operands(config: HighLightConfig, a, w, *, prune: bool = False) -> Operands:
+    """Check A and W; W must meet the active HSS pattern (``prune``: pruned to it first with
+    the golden prune).
 
     Raises
     ------
@@ -123,15 +119,20 @@ def prepare_highlight(config: HighLightConfig, a, w, *, prune: bool = False) -> 
     HSSViolation
         W breaks the active pattern (not raised with ``prune``); names the first bad group.
     """
-    a, w = _check_operands(config, a, w)
-    pattern = config.active
-    golden = _golden_pattern(pattern)
+    a, w = check_operands(config, a, w)
+    golden = _golden_pattern(config.active)
     w = ghss.prune_weights(w, golden) if prune else w
-    enc = ghss.encode_weights(w, golden)
-    (m, k), n = a.shape, w.shape[1]
+    ghss.check_weights(w, golden)
+    return Operands(a, w, a, {"pattern": config.pattern_index})
+
+
+def _steps(config: HighLightConfig, ops: Operands, tiles) -> dict:
+    """One rank-1 group per transfer: each row's dense group of activations and each column's
+    compressed group (golden HSS encoding); every tile streams all groups of K."""
+    mt, nt = tiles
     rows, cols = config.rows, config.cols
-    mt, nt = math.ceil(m / rows), math.ceil(n / cols)
-    acts = _tile_rows(hss_acts(config, pattern, a), rows)      # [mt, R, Gr, H1max, H0]
+    enc = ghss.encode_weights(ops.w, _golden_pattern(config.active))
+    acts = tile_rows(hss_acts(config, config.active, ops.a), rows)  # [mt, R, Gr, H1max, H0]
     groups = acts.shape[2]
     fields = hss_weights(config, enc)                           # [Gr, N, ...]
     steps = mt * nt * groups
@@ -144,20 +145,29 @@ def prepare_highlight(config: HighLightConfig, a, w, *, prune: bool = False) -> 
         w_payload[name] = np.broadcast_to(x[None], (mt, *x.shape)).reshape(steps, cols, -1)
     last = np.zeros((mt, nt, groups), dtype=np.int64)
     last[..., -1] = 1
-    payload = {"a": a_steps.reshape(steps, rows, config.h1_max, config.h0), "w": w_payload,
-               "last": last.reshape(-1)}
-    return GemmJob(steps=steps, payload=payload, tiles=(mt, nt), shape=(m, k, n),
-                   expected=ggemm.gemm(a, w, config.acc_width), a_effective=a, w=w,
-                   inputs={"pattern": config.pattern_index})
+    return {"a": a_steps.reshape(steps, rows, config.h1_max, config.h0), "w": w_payload,
+            "last": last.reshape(-1)}
+
+
+def _groups(config: HighLightConfig, k: int) -> int:
+    """Rank-1 groups of the active pattern along K (padded): input transfers per tile."""
+    g1, h1, g0, h0 = config.active
+    return math.ceil(k / (h1 * h0))
+
+
+def prepare_highlight(config: HighLightConfig, a, w, *, prune: bool = False) -> GemmJob:
+    """Validate A and W, check (or prune) W against the active pattern, lay out the groups
+    (:meth:`~.layer.GemmHost.prepare` of :data:`HIGHLIGHT`)."""
+    return HIGHLIGHT.prepare(config, a, w, prune=prune)
 
 
 def highlight_cycles(config: HighLightConfig, m: int, k: int, n: int) -> int:
     """Cycles of ``highlight`` (active pattern) on O[M,N] = A[M,K] W[K,N], as the player counts
     them: the sequencer stage plus the core fed ceil(K / (H1 * H0)) * T steps per tile."""
-    g1, h1, g0, h0 = config.active
-    steps = math.ceil(k / (h1 * h0)) * config.steps(config.active)
+    steps = _groups(config, k) * config.steps(config.active)
     tiles = cycle_model.tile_counts(m, n, config.rows, config.cols)
-    return SEQUENCER_STAGES + cycle_model.core_cycles([steps] * tiles, config.rows, config.cols)
+    return HighLight.SEQUENCER_STAGES + cycle_model.core_cycles([steps] * tiles, config.rows,
+                                                                config.cols)
 
 
 def ideal_speedup(config: HighLightConfig) -> float:
@@ -167,52 +177,15 @@ def ideal_speedup(config: HighLightConfig) -> float:
     return h1 * h0 / (config.lanes * config.steps(config.active))
 
 
-@dataclasses.dataclass
-class HighLightResult(LayerResult):
-    """A layer run on ``highlight``: the layer figures plus the pattern and the prune flag."""
-
-    pattern: str = ""
-    pruned: bool = False
-    density: float = 0.0
-    ideal_speedup: float = 1.0
-
-    def extra_json(self) -> dict:
-        return {**super().extra_json(), "pattern": self.pattern, "pruned": self.pruned,
-                "density": round(self.density, 6), "ideal_speedup": round(self.ideal_speedup, 6)}
-
-
-def run_gemm(design, config: HighLightConfig, a, w, *, status=None,
-             prune: bool = False) -> HighLightResult:
-    """Run O = A @ W on the generated Verilog of ``highlight`` with its active pattern.
-
-    ``prune`` applies the golden HSS prune to W first (reported as ``pruned``). The stream
-    player (:func:`~.player.play`) runs the groups at full rate; ``pattern`` is driven into
-    the port.
-    """
-    from ..gen.generate import generate
-    from .player import play
-    from .tb.bits import hex_lines, pack_many, unpack_signed_rows
-
-    job = prepare_highlight(config, a, w, prune=prune)
-    generated = generate(design, config)
-    words = hex_lines(pack_many(generated.metadata["layouts"]["i__payload"], job.payload,
-                                job.steps))
-    mt, nt = job.tiles
-    model = highlight_cycles(config, *job.shape)
-    if status:
-        status(f"{design.name}: {job.steps:,} groups, {mt * nt} tiles, pattern "
-               f"{pattern_text(config.active)}")
-    played = play(generated, words, expect=mt * nt * config.rows, inputs=job.inputs,
-                  timeout_cycles=4 * model + 1000, status=status)
-    out_rows = unpack_signed_rows(played.results, config.acc_width, config.cols)
-    output = assemble_output(out_rows, job, config.rows, config.cols)
-    m, k, n = job.shape
+def _figures(config: HighLightConfig, options: dict) -> dict:
     g1, h1, g0, h0 = config.active
-    return HighLightResult(
-        output=output, cycles=played.cycles, model_cycles=model, macs_total=m * n * k,
-        macs_nonzero=ggemm.macs_nonzero(job.a_effective, job.w), multipliers=config.multipliers,
-        matches_golden=bool(np.array_equal(output, job.expected)), tiles=mt * nt,
-        steps=job.steps, sim_seconds=played.seconds, build_seconds=played.build_seconds,
-        pattern=pattern_text(config.active), pruned=prune, density=g1 * g0 / (h1 * h0),
-        ideal_speedup=ideal_speedup(config))
+    return {"pattern": pattern_text(config.active), "pruned": bool(options.get("prune")),
+            "density": round(g1 * g0 / (h1 * h0), 6),
+            "ideal_speedup": round(ideal_speedup(config), 6)}
 
+
+HIGHLIGHT = GemmHost(operands=_operands, steps=_steps, steps_per_tile=_groups,
+                     cycles=highlight_cycles, ideal_speedup=ideal_speedup, figures=_figures,
+                     options=frozenset({"prune"}))
+"""``highlight``: one rank-1 group per transfer, T(pattern) core steps per group, the pattern
+driven into its port; ``prune`` prunes dense weights to the active pattern first."""

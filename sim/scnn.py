@@ -17,16 +17,28 @@ and with several chunks: per group g, per chunk: CONFIG, ACT (chunk), WGT (g, ch
 
 import dataclasses
 import math
+import time
 
 import numpy as np
 
-from ..hw.scnn import Cmd, ScnnConfig, plane_pitch
+from ..gen.design import Host
+from ..gen.generate import generate
+from ..hw.scnn import (
+    WEIGHT_ENTRY_DELAY,
+    Cmd,
+    ScnnConfig,
+    exchange_and_drain_cycles,
+    plane_pitch,
+)
+from .energy import no_energy
 from .golden import scnn as gs
 from .golden.numeric import TensorError, check_tensor
 from .layer import RunFigures
+from .player import play
+from .tb.bits import hex_lines, pack_many, unpack
 
-__all__ = ["Program", "ScnnResult", "build_program", "decode_outputs", "model_cycles",
-           "run_conv", "payload_of"]
+__all__ = ["SCNN", "Program", "ScnnResult", "build_program", "decode_outputs",
+           "first_divergence", "model_cycles", "run_conv", "model_conv", "payload_of"]
 
 
 @dataclasses.dataclass
@@ -314,6 +326,42 @@ def decode_outputs(program: Program, transfers: list) -> np.ndarray:
     return out
 
 
+def first_divergence(program: Program, output: np.ndarray, result_cycles=None) -> dict | None:
+    """Where a run's O[K, P, Q] first differs from golden, in the order the grid drained it
+    (pass, output-channel group, channel, frame row, PE, column), or ``None`` when it does not.
+
+    Returns ``{"index": [k, y, x], "pass": ..., "tile": [py, px], "row": ..., "column": ...,
+    "got": ..., "expected": ..., "cycle": ..., "mismatches": ...}``: the output element, its
+    spatial pass, the PE whose planar tile holds it and its row and column there, both values,
+    the cycle at which its drained row left (``None`` without ``result_cycles``, the player's
+    per-result cycles), and how many elements differ.
+    """
+    wrong = np.argwhere(output != program.expected)
+    if len(wrong) == 0:
+        return None
+    cfg, plan = program.config, program.plan
+    drains = {(y0, x0, g): d for d, (y0, x0, g) in enumerate(program.drains)}
+    places = []
+    for k, y, x in wrong:
+        y0 = y - y % plan.out_rows
+        x0 = x - x % plan.out_cols
+        yy, xx = y - y0, x - x0
+        transfer = (drains[y0, x0, k // cfg.kc] * cfg.kc * plan.ht + (k % cfg.kc) * plan.ht
+                    + yy % plan.ht)
+        pe = (int(yy // plan.ht), int(xx // plan.wt))
+        places.append((transfer, pe, int(xx % plan.wt), plan.passes.index((y0, x0)),
+                       int(yy % plan.ht)))
+    first = min(range(len(wrong)), key=lambda j: places[j][:3])
+    transfer, pe, col, pass_index, row = places[first]
+    k, y, x = (int(v) for v in wrong[first])
+    cycle = (int(result_cycles[transfer]) if result_cycles is not None
+             and transfer < len(result_cycles) else None)
+    return {"index": [k, y, x], "pass": pass_index, "tile": list(pe), "row": row,
+            "column": col, "got": int(output[k, y, x]),
+            "expected": int(program.expected[k, y, x]), "cycle": cycle,
+            "mismatches": len(wrong)}
+
+
 def model_cycles(program: Program) -> tuple[int, int]:
     """Trace-driven cycle model of the RTL: ``(cycles, conflict_stalls)``.
 
@@ -323,13 +371,13 @@ def model_cycles(program: Program) -> tuple[int, int]:
     always taken; WGT entry ``e`` waits until every PE popped entry ``e - wt_depth``; a PE
     issues a (weight entry, activation row) pair from the cycle after the entry was pushed,
     as its crossbar allows (simulated cycle by cycle, :class:`_CrossbarModel`); CONFIG and
-    DRAIN wait for empty FIFOs and idle crossbars; DRAIN costs ``kc x (2*(Ht+R-1) + R-1)``
-    cycles of exchange and drain.
+    DRAIN wait for empty FIFOs and idle crossbars; DRAIN costs
+    :func:`~sparsegen.hw.scnn.exchange_and_drain_cycles` cycles of exchange and drain. Both
+    timing facts are read from ``hw/scnn.py``, where they are stated.
     """
     cfg, plan = program.config, program.plan
     npes = cfg.pe_rows * cfg.pe_cols
-    hacc = plan.ht + plan.r - 1
-    busy = cfg.kc * (2 * hacc + plan.r - 1)
+    busy = exchange_and_drain_cycles(cfg.kc, plan.ht, plan.r)
     t_last, run_from, last_out = -1, 0, -1
     xbars = [_CrossbarModel() for _ in range(npes)]
     pops = [[] for _ in range(npes)]    # cycle of each FIFO entry's pop
@@ -341,7 +389,7 @@ def model_cycles(program: Program) -> tuple[int, int]:
                 t = max(t, max(pops[p][e - cfg.wt_depth] for p in range(npes)) + 1)
             for p, pairs in enumerate(program.work[key]):
                 for banks in pairs:
-                    issue = xbars[p].issue(banks, t + 1)
+                    issue = xbars[p].issue(banks, t + WEIGHT_ENTRY_DELAY)
                 pops[p].append(issue)
         elif kind in (Cmd.CONFIG, Cmd.DRAIN):
             for p in range(npes):
@@ -373,14 +421,17 @@ class ScnnResult(RunFigures):
                 "passes": self.passes, "tile": list(self.tile)}
 
 
-def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
-             status=None) -> ScnnResult:
-    """Run a stride-1 convolution on the generated Verilog of ``scnn`` through the stream
-    player (Verilator), compare it with the golden convolution, and predict its cycles."""
-    from ..gen.generate import generate
-    from .player import play
-    from .tb.bits import hex_lines, pack_many, unpack
+#: Why ``scnn`` reports null energy figures.
+ENERGY_MISSING = ("SCNN's actions (crossbar transfers, bank reads and writes, decoders) are "
+                  "not probed yet")
 
+
+def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
+             status=None, tech=None) -> ScnnResult:
+    """Run a stride-1 convolution on the generated Verilog of ``scnn`` through the stream
+    player (Verilator), compare it with the golden convolution, and predict its cycles.
+    Energy figures are null with :data:`ENERGY_MISSING` as the reason (``tech`` is taken
+    for the common call)."""
     if not isinstance(config, ScnnConfig):
         raise TypeError(f"run_conv needs a ScnnConfig, not {type(config).__name__}")
     program = build_program(config, ifmap, filters, pad, relu)
@@ -397,14 +448,43 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
         transfers.append([[(ln["value"], ln["run"], ln["valid"]) for ln in row["lanes"]]
                           for row in rows])
     output = decode_outputs(program, transfers)
+    divergence = first_divergence(program, output, played.result_cycles)
     k, c, r, s, _ = program.shape
     ifmap_c = check_tensor(ifmap, config.data_width, "ifmap", ndim=3)
     return ScnnResult(
         output=output, cycles=played.cycles, model_cycles=model,
         macs_total=k * c * r * s * program.plan.p * program.plan.q,
         macs_nonzero=gs.macs_nonzero(ifmap_c, filters, pad), multipliers=config.multipliers,
-        matches_golden=bool(np.array_equal(output, program.expected)),
+        matches_golden=divergence is None, first_divergence=divergence,
         conflict_stalls=played.read["conflict_stalls"], model_conflict_stalls=model_stalls,
         halo_traffic=program.halo_traffic, words=n, passes=len(program.plan.passes),
         tile=(program.plan.ht, program.plan.wt), sim_seconds=played.seconds,
-        build_seconds=played.build_seconds, relu=relu)
+        build_seconds=played.build_seconds, relu=relu,
+        energy=None if tech is None else no_energy(tech, ENERGY_MISSING))
+
+
+def model_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
+               status=None, tech=None) -> ScnnResult:
+    """The figures of :func:`run_conv` without building RTL: the output from the golden
+    convolution, cycles and conflict stalls from the trace-driven model (checked equal to the
+    RTL by the tests) run on the same compressed program."""
+    if not isinstance(config, ScnnConfig):
+        raise TypeError(f"model_conv needs a ScnnConfig, not {type(config).__name__}")
+    start = time.perf_counter()
+    program = build_program(config, ifmap, filters, pad, relu)
+    model, model_stalls = model_cycles(program)
+    k, c, r, s, _ = program.shape
+    ifmap_c = check_tensor(ifmap, config.data_width, "ifmap", ndim=3)
+    return ScnnResult(
+        output=program.expected, cycles=model, model_cycles=model,
+        macs_total=k * c * r * s * program.plan.p * program.plan.q,
+        macs_nonzero=gs.macs_nonzero(ifmap_c, filters, pad), multipliers=config.multipliers,
+        matches_golden=None, conflict_stalls=model_stalls, model_conflict_stalls=model_stalls,
+        halo_traffic=program.halo_traffic, words=len(program.words),
+        passes=len(program.plan.passes), tile=(program.plan.ht, program.plan.wt),
+        sim_seconds=time.perf_counter() - start, build_seconds=0.0, relu=relu, source="model",
+        energy=None if tech is None else no_energy(tech, ENERGY_MISSING))
+
+
+SCNN = Host(workload="conv", run=run_conv, model=model_conv, options=frozenset({"relu"}))
+"""``scnn``: stride-1 convolutions natively; its cycle model is trace-driven (no closed form)."""

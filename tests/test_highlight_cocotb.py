@@ -5,7 +5,7 @@ set: each cocotb test walks all of them (dense included), switching while the de
 
 * protocol tests (cocotb tests below): random dot products (PEs) and random GEMMs of odd shapes
   (array), streamed by the cocotb drivers with random stalls on both sides;
-* layer runs through the stream player (``run_gemm``, what ``sparsegen sim`` does): full-rate
+* layer runs through the stream player (``design.host.run``, what ``sparsegen sim`` does): full-rate
   streams whose cycle counts must equal the closed-form model, for every pattern.
 """
 
@@ -158,7 +158,6 @@ def test_more_configs_verilator(name, params):
 
 
 def _layer_runs(patterns, shapes, prune_patterns):
-    from sparsegen.sim.highlight import run_gemm
     design, base, _ = _generated("highlight", dict(rows=2, cols=3))
     rng = np.random.default_rng(5)
     for pattern in patterns:
@@ -166,13 +165,13 @@ def _layer_runs(patterns, shapes, prune_patterns):
         for m, k, n in shapes(pattern):
             a = random_operands(rng, (m, k), 8, density=0.7)
             w = random_hss_weights(rng, k, n, pattern, 8)
-            result = run_gemm(design, config, a, w)
+            result = design.host.run(design, config, a, w)
             assert result.matches_golden, (pattern, (m, k, n))
             assert result.cycles == result.model_cycles, (pattern, (m, k, n))
         if pattern in prune_patterns:
             dense_w = random_operands(rng, (40, 7), 8, density=1.0)
-            result = run_gemm(design, config, random_operands(rng, (6, 40), 8), dense_w,
-                              prune=True)
+            result = design.host.run(design, config, random_operands(rng, (6, 40), 8),
+                                     dense_w, prune=True)
             assert result.matches_golden and result.as_json()["pruned"] is True
             assert result.cycles == result.model_cycles
 
@@ -246,3 +245,23 @@ def test_cli_sim(tmp_path):
     from sparsegen.sim.golden.hss import prune_weights
     expected = a.astype(np.int64) @ prune_weights(dense, "4:6,2:4")
     assert (np.load(tmp_path / "P.npy") == expected).all()
+
+
+@pytest.mark.verilator
+def test_layer_run_accumulators_wrap():
+    """Sums past the 32-bit accumulator wrap (two's complement, as the golden model says): the
+    dense pattern on the layer-test build, 8-bit products of about 2**14, 147456 of them per
+    output (9216 groups of 4 steps, well under a second on the fast player); the expected
+    output is int64 @ wrapped explicitly."""
+    design, base, _ = _generated("highlight", dict(rows=2, cols=3))
+    config = dataclasses.replace(base, pattern="4:4,4:4")
+    rng = np.random.default_rng(3)
+    k = 147456
+    a = np.where(rng.random((2, k)) < 0.99, -128, 127).astype(np.int64)
+    w = np.where(rng.random((k, 3)) < 0.99, -128, 127).astype(np.int64)
+    exact = a @ w
+    expected = (exact + (1 << 31)) % (1 << 32) - (1 << 31)
+    assert (expected != exact).any()
+    result = design.host.run(design, config, a, w)
+    assert (result.output == expected).all()
+    assert result.matches_golden and result.cycles == result.model_cycles

@@ -13,7 +13,8 @@ from sparsegen.hw.actdbb import ActDBB, ActDBBConfig
 from sparsegen.hw.s2ta import S2TA, DenseArray, DenseArrayConfig, S2TAConfig
 from sparsegen.sim import cycles
 from sparsegen.sim.golden import dbb as gdbb
-from sparsegen.sim.layer import assemble_output, prepare_gemm
+from sparsegen.sim.layer import DENSE, assemble_output
+from sparsegen.sim.layer import S2TA as S2TA_HOST
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 
@@ -157,11 +158,16 @@ def _component(config):
     return DenseArray(config) if isinstance(config, DenseArrayConfig) else S2TA(config)
 
 
+def _host(config):
+    """The sim layer's GEMM host of the array family of ``config``."""
+    return DENSE if isinstance(config, DenseArrayConfig) else S2TA_HOST
+
+
 @pytest.mark.parametrize("stalls", [False, True], ids=["nostall", "stalls"])
 @pytest.mark.parametrize("config", ARRAYS, ids=repr)
 def test_array_matches_golden(config, stalls):
     a, w = _gemm_operands(config, 5, 11, 4, seed=config.rows * 10 + config.cols)
-    job = prepare_gemm(config, a, w)
+    job = _host(config).prepare(config, a, w)
     dut = _component(config)
     layout = generate(get_design("dense-array" if isinstance(config, DenseArrayConfig)
                                  else "s2ta"), config).metadata["layouts"]["i__payload"]
@@ -188,7 +194,7 @@ def test_array_matches_golden(config, stalls):
     output = assemble_output(np.array(rows_out), job, config.rows, config.cols)
     assert (output == job.expected).all()
     if not stalls:
-        assert cycle_log["cycles"] == cycles.array_cycles(config, *job.shape)
+        assert cycle_log["cycles"] == _host(config).cycles(config, *job.shape)
 
 
 @pytest.mark.parametrize("config", [c for c in ARRAYS if getattr(c, "weight_dbb", False)],
@@ -197,7 +203,7 @@ def test_weight_dbb_violation_is_named(config):
     w = np.zeros((9, 2), dtype=np.int64)
     w[0:config.nnz_w + 1, 1] = 1
     with pytest.raises(gdbb.DBBViolation, match=r"block k=0\.\.\d+ of column n=1 has "):
-        prepare_gemm(config, np.ones((2, 9), dtype=np.int64), w)
+        S2TA_HOST.prepare(config, np.ones((2, 9), dtype=np.int64), w)
 
 
 def test_cycle_model_blocks_on_draining_tiles():

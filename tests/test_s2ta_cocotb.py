@@ -4,7 +4,7 @@ Two kinds of run:
 
 * protocol tests (cocotb tests below): random GEMMs of odd shapes streamed by the cocotb drivers
   with random stalls on both sides;
-* layer runs through the stream player (``run_gemm``, what ``sparsegen sim`` does): full-rate
+* layer runs through the stream player (``design.host.run``, what ``sparsegen sim`` does): full-rate
   streams whose cycle counts must equal the closed-form model.
 """
 
@@ -16,7 +16,7 @@ import pytest
 
 from sparsegen.gen.registry import get_design
 from sparsegen.sim.golden import dbb as gdbb
-from sparsegen.sim.layer import assemble_output, prepare_gemm
+from sparsegen.sim.layer import DENSE, S2TA, assemble_output
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 from sparsegen.sim.tb.stream import TB
@@ -53,7 +53,7 @@ async def array_gemm_matches_golden(dut, backpressure, shape):
     design = get_design(tb.meta["design"])
     config = design.config_cls(**tb.config)
     a, w = gemm_operands(config, *shape, seed=sum(shape))
-    job = prepare_gemm(config, a, w)
+    job = {"dense-array": DENSE, "s2ta": S2TA}[design.name].prepare(config, a, w)
     words = packed_ints(pack_many(tb.layout("i__payload"), job.payload, job.steps))
     rng = random.Random(shape[0])
     src = tb.source("i", idle_prob=backpressure[0], rng=rng)
@@ -152,10 +152,115 @@ def test_act_dbb_verilator(params):
 @pytest.mark.parametrize("name, params", ARRAY_CONFIGS, ids=_id)
 def test_layer_run_cycles_match_model(name, params):
     """The player's full-rate run: bit-exact output, RTL cycles equal to the model."""
-    from sparsegen.sim.layer import run_gemm
     design, config, _ = _generated(name, params)
     for shape in [(13, 37, 11), (1, 1, 1), (2 * config.rows, 40, 3 * config.cols)]:
         a, w = gemm_operands(config, *shape, seed=7)
-        result = run_gemm(design, config, a, w)
+        result = design.host.run(design, config, a, w)
         assert result.matches_golden, shape
         assert result.cycles == result.model_cycles, shape
+
+
+# -- coverage: accumulator wrap-around and DAP ties, on the builds above ----------------------
+
+
+def _wrap(x: np.ndarray, bits: int) -> np.ndarray:
+    """Exact int64 sums (no overflow below 2**62) wrapped to signed ``bits``, written out."""
+    half = 1 << (bits - 1)
+    return (x + half) % (2 * half) - half
+
+
+def _keep_largest(a, bz, nnz):
+    """The oracle of activation DBB: in every block of ``bz`` along K keep the ``nnz`` largest
+    |a| (ties to the lower index), by an explicit sort."""
+    m, k = a.shape
+    padded = np.pad(a.astype(np.int64), ((0, 0), (0, (-k) % bz)))
+    kept = np.zeros_like(padded)
+    for i in range(m):
+        for b in range(0, padded.shape[1], bz):
+            block = padded[i, b:b + bz]
+            for j in sorted(range(bz), key=lambda j: (-abs(int(block[j])), j))[:nnz]:
+                kept[i, b + j] = block[j]
+    return kept[:, :k]
+
+
+def _extremes(rng, shape, width, p_low=0.99):
+    """Mostly the most negative value, else the most positive: products near the largest,
+    of one sign, whose sums wrap."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return np.where(rng.random(shape) < p_low, lo, hi).astype(np.int64)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("name, params, shape", [
+    # 16-bit products of about 2**30, 40-bit sums: 1200 of them pass 2**39.
+    ("dense-array", dict(rows=2, cols=5, data_width=16, acc_width=40), (3, 1200, 6)),
+    # 4-bit products of about 64, one per block (nnz_w 1), 12-bit sums: 160 blocks pass 2047.
+    ("s2ta", dict(variant="w", rows=4, cols=2, block_size=4, nnz_w=1, data_width=4,
+                  acc_width=12), (5, 640, 3)),
+    # 8-bit products of about 2**14, 32-bit sums: 147456 products pass 2**31 (18432 blocks of
+    # 8 steps each, well under a second on the fast player).
+    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=8), (2, 147456, 2)),
+    # 16-bit products of 2**30, one kept per block (nnz_a 1), 32-bit sums: 3 blocks pass 2**31.
+    ("s2ta", dict(variant="aw", rows=2, cols=2, block_size=4, nnz_w=2, nnz_max=2, nnz_a=1,
+                  data_width=16), (3, 12, 3)),
+], ids=["dense-array", "s2ta-w", "s2ta-a", "s2ta-aw"])
+def test_layer_run_accumulators_wrap(name, params, shape):
+    """Sums past the accumulator's range wrap (two's complement, as the golden model says) on
+    every array family; the expected output is int64 @ wrapped explicitly, on the pruned
+    activations for a/aw (kept by an explicit sort)."""
+    design, config, _ = _generated(name, params)
+    m, k, n = shape
+    rng = np.random.default_rng(k)
+    a = _extremes(rng, (m, k), config.data_width)
+    w = _extremes(rng, (k, n), config.data_width)
+    if getattr(config, "weight_dbb", False):
+        bz, keep = config.block_size, config.nnz_w
+        for b in range(0, k, bz):
+            for col in range(n):
+                w[b + rng.choice(bz, bz - keep, replace=False), col] = 0
+    kept = _keep_largest(a, config.block_size, config.nnz_a) if getattr(
+        config, "act_dbb", False) else a
+    exact = kept @ w
+    expected = _wrap(exact, config.acc_width)
+    assert (expected != exact).any()
+    result = design.host.run(design, config, a, w)
+    assert (result.output == expected).all()
+    assert result.matches_golden and result.cycles == result.model_cycles
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("name, params", [
+    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=3)),
+    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=1)),
+    ("s2ta", dict(variant="aw", rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8, nnz_a=2)),
+    ("s2ta", dict(variant="aw", rows=2, cols=2, block_size=4, nnz_w=2, nnz_max=2, nnz_a=1,
+                  data_width=16)),
+], ids=_id)
+def test_layer_run_dap_ties(name, params):
+    """Tie-heavy activations through the DAPs of the a/aw arrays: blocks of equal magnitudes
+    of both signs, the most negative value against the most positive (|-128| = 128 beats
+    127), zeros; the kept entries must be those of an explicit sort with ties to the lower
+    index."""
+    design, config, _ = _generated(name, params)
+    width, bz = config.data_width, config.block_size
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    rng = np.random.default_rng(bz + config.nnz_a)
+    a = rng.choice([lo, hi, -hi, 3, -3, 0], size=(9, 5 * bz)).astype(np.int64)
+    a[0] = hi                                       # all equal: the first nnz_a are kept
+    a[1, ::2], a[1, 1::2] = hi, lo                  # lo beats hi wherever it stands
+    a[2, :] = 3 * np.where(np.arange(5 * bz) % 3, 1, -1)   # equal magnitudes, both signs
+    if config.weight_dbb:
+        w = random_operands(rng, (5 * bz, 7), width, density=1.0)
+        for b in range(0, 5 * bz, bz):
+            for col in range(7):
+                w[b + rng.choice(bz, bz - config.nnz_w, replace=False), col] = 0
+    else:
+        w = random_operands(rng, (5 * bz, 7), width, density=0.9)
+    kept = _keep_largest(a, bz, config.nnz_a)
+    # The blocks really tie at the cut: the nnz_a-th and the next magnitude are equal.
+    mags = -np.sort(-np.abs(a.reshape(-1, bz)), axis=1)
+    if config.nnz_a < bz:
+        assert (mags[:, config.nnz_a - 1] == mags[:, config.nnz_a]).sum() >= 10
+    result = design.host.run(design, config, a, w)
+    assert (result.output == _wrap(kept @ w, config.acc_width)).all()
+    assert result.matches_golden

@@ -136,3 +136,67 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     assert message in err
     assert "Traceback" not in err
     assert not (tmp_path / "O.npy").exists()
+
+
+@pytest.mark.parametrize("design, params, conv", [
+    # Configs whose Verilog other tests build too, so no simulator build is added for them.
+    ("dense-array", ["rows=4", "cols=4"], False),
+    ("s2ta", ["variant=aw", "rows=4", "cols=4", "nnz_w=4", "nnz_a=3"], False),
+    ("s2ta", ["variant=aw", "rows=4", "cols=4", "nnz_w=4", "nnz_a=1"], True),
+    ("highlight", ["rows=2", "cols=3", "pattern=4:6,2:4"], False),
+    ("scnn", [], True),
+])
+def test_model_answers_as_the_rtl_run_does(tmp_path, design, params, conv):
+    """`sim --model` (no RTL) gives the RTL run's output, cycles and counts, marked as model."""
+    rng = np.random.default_rng(11)
+    if conv:
+        np.save(tmp_path / "I.npy", rng.integers(-9, 9, (3, 6, 5)) * (rng.random((3, 6, 5)) < .6))
+        # Filters whose im2col weights (K ordered r, s, c) meet DBB 4/8, for s2ta aw.
+        w = _dbb_weights(rng, 3 * 3 * 3, 4, 8, 4)
+        np.save(tmp_path / "F.npy", w.T.reshape(4, 3, 3, 3).transpose(0, 3, 1, 2))
+        tensors = ["--ifmap", str(tmp_path / "I.npy"), "--filters", str(tmp_path / "F.npy"),
+                   "--pad", "1"]
+    else:
+        np.save(tmp_path / "A.npy", rng.integers(-128, 128, (7, 45)))
+        np.save(tmp_path / "W.npy", _dbb_weights(rng, 45, 5, 8, 4))
+        tensors = ["--a", str(tmp_path / "A.npy"), "--w", str(tmp_path / "W.npy")]
+    if design == "highlight":
+        tensors.append("--prune")
+    common = ["sim", design, *(x for p in params for x in ("-p", p)), *tensors, "--json"]
+    runs = {}
+    for source in ("rtl", "model"):
+        out = tmp_path / f"{source}.npy"
+        status, text, err = sparsegen(*common, "-o", str(out),
+                                      *(["--model"] if source == "model" else []))
+        assert status == 0, err
+        runs[source] = json.loads(text), np.load(out)
+    (rtl, o_rtl), (model, o_model) = runs["rtl"], runs["model"]
+    assert rtl["source"] == "rtl" and rtl["matches_golden"] is True
+    assert model["source"] == "model" and model["matches_golden"] is None
+    assert np.array_equal(o_rtl, o_model)
+    assert set(model) == set(rtl)
+    for key in ("cycles", "model_cycles", "macs_total", "macs_nonzero", "multipliers",
+                "utilization", "tiles", "steps", "conflict_stalls", "pattern", "pruned"):
+        assert model.get(key) == rtl.get(key), key
+    assert model["cycles"] == rtl["cycles"] > 0
+
+
+def test_model_of_a_resnet_sized_layer_takes_seconds(tmp_path):
+    """A 3x3 conv of ResNet-50's first stage (56x56, 64 -> 64 channels) on s2ta, lowered by
+    im2col: no RTL is built; the cycles follow the closed form."""
+    rng = np.random.default_rng(2)
+    np.save(tmp_path / "I.npy", np.maximum(rng.integers(-128, 128, (64, 56, 56)), 0)
+            .astype(np.int8))
+    w = _dbb_weights(rng, 3 * 3 * 64, 64, 8, 4)
+    np.save(tmp_path / "F.npy", w.T.reshape(64, 3, 3, 64).transpose(0, 3, 1, 2).astype(np.int8))
+    status, out, err = sparsegen("sim", "s2ta", "-p", "variant=aw", "-p", "nnz_a=2",
+                                 "--ifmap", str(tmp_path / "I.npy"), "--filters",
+                                 str(tmp_path / "F.npy"), "--pad", "1", "--model", "--json")
+    assert status == 0, err
+    report = json.loads(out)
+    assert report["source"] == "model" and report["shape"]["M"] == 56 * 56
+    blocks = 3 * 3 * 64 // 8
+    tiles = (56 * 56 // 8) * (64 // 8)
+    # Steady state: nnz_a core steps per block, tiles back to back, plus fill/drain.
+    assert tiles * blocks * 2 <= report["cycles"] <= tiles * blocks * 2 + 200
+    assert report["sim_seconds"] < 60

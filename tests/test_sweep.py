@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from sparsegen.gen.registry import get_design, make_config
-from sparsegen.sim.cycles import array_cycles
+from sparsegen.sim.cycles import s2ta_cycles
 
 pytestmark = pytest.mark.synth
 
@@ -50,7 +50,7 @@ def test_workload_sweep_reports_the_cycle_model(tmp_path):
     for row, nnz_a in zip(rows, [1, 3], strict=True):
         config = make_config(design, dict(variant="aw", rows=2, cols=2, block_size=4,
                                           nnz_max=4, nnz_a=nnz_a))
-        assert row["cycles"] == array_cycles(config, 13, 37, 11)
+        assert row["cycles"] == s2ta_cycles(config, 13, 37, 11)
         assert row["multipliers"] == 4
     assert rows[0]["cycles"] < rows[1]["cycles"]
 
