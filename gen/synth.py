@@ -407,26 +407,31 @@ def static_timing(netlist: Path, top: str, tech: str, clock_ns: float | None = N
     liberty = _liberty_files(tech, spec, root)
     netlist = Path(netlist).resolve()
     log = Path(log) if log is not None else netlist.parent / "sta.log"
-    script = netlist.parent / "sta_run.tcl"
     variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
                  "clock_port": _CLOCK_PORT, "sdc": _SDC,
                  "operating_conditions": spec.get("operating_conditions", "")}
-    preamble = "".join(f"set {name} {_tcl_value(value)}\n" for name, value in variables.items())
-    script.write_text(preamble + _STA_SCRIPT.read_text())
-    with open(log, "w") as out:
-        try:
-            status = subprocess.run([_sta_binary(), "-no_init", "-exit", str(script)],
-                                    cwd=netlist.parent, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT).returncode
-        except OSError as exc:
-            raise SynthError(f"cannot run OpenSTA: {exc}") from None
-    text = log.read_text(errors="replace")
-    # OpenSTA 2.0.17 prints an error and carries on (exit status 0): any error line fails.
-    errors = [line.strip() for line in text.splitlines() if line.startswith("Error")]
+    text, errors, status = _run_sta(_STA_SCRIPT, variables, netlist.parent / "sta_run.tcl", log)
     if errors or status != 0:
         detail = errors[0] if errors else f"exit status {status}"
         raise SynthError(f"OpenSTA failed on `{top}` for {tech}: {detail} (log: {log})")
     return _parse_report(text, clock)
+
+
+def _run_sta(template: Path, variables: dict, script: Path, log: Path):
+    """Run OpenSTA on ``template`` with ``variables`` set before it; return the report text,
+    its error lines and the exit status. OpenSTA 2.0.17 prints an error and carries on (exit
+    status 0), so callers treat any error line as a failure."""
+    preamble = "".join(f"set {name} {_tcl_value(value)}\n" for name, value in variables.items())
+    script.write_text(preamble + template.read_text())
+    with open(log, "w") as out:
+        try:
+            status = subprocess.run([_sta_binary(), "-no_init", "-exit", str(script)],
+                                    cwd=script.parent, stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT).returncode
+        except OSError as exc:
+            raise SynthError(f"cannot run OpenSTA: {exc}") from None
+    text = log.read_text(errors="replace")
+    return text, [line.strip() for line in text.splitlines() if line.startswith("Error")], status
 
 
 def _techs() -> dict:
@@ -908,22 +913,12 @@ def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = No
     liberty = _liberty_files(tech, spec, root)
     netlist = Path(netlist).resolve()
     log = Path(log) if log is not None else netlist.parent / "power.log"
-    script = netlist.parent / "power_run.tcl"
     variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
                  "clock_port": _CLOCK_PORT, "sdc": _SDC,
                  "operating_conditions": spec.get("operating_conditions", ""),
                  "activity": float(activity), "input_activity": float(input_activity)}
-    preamble = "".join(f"set {name} {_tcl_value(value)}\n" for name, value in variables.items())
-    script.write_text(preamble + _POWER_SCRIPT.read_text())
-    with open(log, "w") as out:
-        try:
-            status = subprocess.run([_sta_binary(), "-no_init", "-exit", str(script)],
-                                    cwd=netlist.parent, stdin=subprocess.DEVNULL, stdout=out,
-                                    stderr=subprocess.STDOUT).returncode
-        except OSError as exc:
-            raise SynthError(f"cannot run OpenSTA: {exc}") from None
-    text = log.read_text(errors="replace")
-    errors = [line.strip() for line in text.splitlines() if line.startswith("Error")]
+    text, errors, status = _run_sta(_POWER_SCRIPT, variables, netlist.parent / "power_run.tcl",
+                                    log)
     total = _POWER_LINE.search(text)
     if errors or status != 0 or total is None:
         detail = errors[0] if errors else (f"exit status {status}" if status

@@ -56,8 +56,8 @@ from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["HARNESS_TOP", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
-           "player_rules", "probe_rules", "probe_ports", "harness_verilog", "main_cpp",
-           "FastModel", "build", "run",
+           "player_rules", "dut_instance", "probe_rules", "probe_ports", "harness_verilog",
+           "main_cpp", "FastModel", "build", "run",
            "hex_to_words", "bits_to_words", "words_to_hex"]
 
 HARNESS_TOP = "sparsegen_fastplay"
@@ -112,6 +112,24 @@ SETTLE_MARGIN = 16
 
 #: The players' statistics registers besides ``done`` and ``settled``, all 64 bits.
 STATS = ("cycles", "in_count", "out_count", "in_at_done", "extra", "first_extra", "window")
+
+
+def dut_instance(top: str, connections: list[str]) -> str:
+    """The design under test as both players instantiate it: clock, reset, its other ports
+    (``connections``, lines like ``.nnz_a(x),``) and the streams, ``o`` always ready."""
+    lines = "\n".join(connections)
+    return f"""\
+  {top} dut (
+    .clk(clk),
+    .rst(rst),
+{lines}
+    .i__valid(have),
+    .i__ready(i_ready),
+    .i__payload(word),
+    .o__valid(o_valid),
+    .o__ready(1'b1),
+    .o__payload(o_payload)
+  );"""
 
 
 def player_rules(fetch: str, got: str, emit: str, *, word: str = "next_word",
@@ -307,17 +325,7 @@ module {HARNESS_TOP} (
   wire o_valid;
   wire [{ow - 1}:0] o_payload;
 
-  {top} dut (
-    .clk(clk),
-    .rst(rst),
-{chr(10).join(conns)}
-    .i__valid(have),
-    .i__ready(i_ready),
-    .i__payload(word),
-    .o__valid(o_valid),
-    .o__ready(1'b1),
-    .o__payload(o_payload)
-  );
+{dut_instance(top, conns)}
 
   // The rules of both players (player_rules), with DPI in place of $fscanf and $fwrite.
 {player_rules("code = fastplay_fetch(next_word);", "code != 0",

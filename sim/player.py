@@ -33,7 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from . import fastplay
-from .fastplay import STATS, extra_ports, player_rules, probe_ports, probe_rules
+from .fastplay import (
+    STATS,
+    dut_instance,
+    extra_ports,
+    player_rules,
+    probe_ports,
+    probe_rules,
+)
 from .tb.bits import hex_lines
 from .tb.runner import SimulationError, build_root, build_sources, run
 
@@ -96,17 +103,7 @@ module {PLAYER_TOP} (
   wire o_valid;
   wire [{ow - 1}:0] o_payload;
 
-  {meta['top']} dut (
-    .clk(clk),
-    .rst(rst),
-{chr(10).join(conns)}
-    .i__valid(have),
-    .i__ready(i_ready),
-    .i__payload(word),
-    .o__valid(o_valid),
-    .o__ready(1'b1),
-    .o__payload(o_payload)
-  );
+{dut_instance(meta['top'], conns)}
 
   initial begin
     if (!$value$plusargs("steps=%s", path)) $fatal(1, "player: no +steps=FILE");

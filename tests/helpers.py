@@ -3,10 +3,12 @@ skipping techs whose liberty files are absent."""
 
 import random
 
+import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-__all__ = ["stream_put", "stream_get", "simulate", "cycle_counter", "requires_tech"]
+__all__ = ["stream_put", "stream_get", "simulate", "cycle_counter", "requires_tech",
+           "keep_largest"]
 
 
 async def stream_put(ctx, stream, payload, *, rng: random.Random | None = None,
@@ -72,3 +74,17 @@ def requires_tech(tech: str):
     from sparsegen.gen.synth import tech_missing
     reason = tech_missing(tech)
     return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
+def keep_largest(a, bz, nnz):
+    """The oracle of activation DBB: in every block of ``bz`` along K keep the ``nnz`` largest
+    |a| (ties to the lower index), by an explicit sort (independent of the golden prune)."""
+    m, k = a.shape
+    padded = np.pad(a.astype(np.int64), ((0, 0), (0, (-k) % bz)))
+    kept = np.zeros_like(padded)
+    for i in range(m):
+        for b in range(0, padded.shape[1], bz):
+            block = padded[i, b:b + bz]
+            for j in sorted(range(bz), key=lambda j: (-abs(int(block[j])), j))[:nnz]:
+                kept[i, b + j] = block[j]
+    return kept[:, :k]

@@ -28,6 +28,8 @@ from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import hex_lines, pack_many
 from sparsegen.sim.tb.runner import SimulationError
 
+from helpers import keep_largest
+
 # Figures that measure the machine, not the design.
 _TIMING = ("sim_seconds", "cycles_per_second", "build_seconds")
 
@@ -66,20 +68,6 @@ def _save(tmp_path, **arrays):
 
 def _params(params: dict) -> list[str]:
     return [arg for k, v in params.items() for arg in ("-p", f"{k}={v}")]
-
-
-def _keep_largest(a, bz, nnz):
-    """The oracle of activation DBB: in every block of ``bz`` along K keep the ``nnz`` largest
-    |a| (ties to the lower index), by an explicit sort."""
-    m, k = a.shape
-    padded = np.pad(a.astype(np.int64), ((0, 0), (0, (-k) % bz)))
-    kept = np.zeros_like(padded)
-    for i in range(m):
-        for b in range(0, padded.shape[1], bz):
-            block = padded[i, b:b + bz]
-            for j in sorted(range(bz), key=lambda j: (-abs(int(block[j])), j))[:nnz]:
-                kept[i, b + j] = block[j]
-    return kept[:, :k]
 
 
 def _dbb_weights(rng, k, n, bz, nnz, width=8):
@@ -131,7 +119,7 @@ def test_s2ta_run_time_nnz_a(tmp_path, capsys, monkeypatch, variant, params, nnz
     w = _dbb_weights(rng, 21, 5, 8, 4) if variant == "aw" else random_operands(rng, (21, 5), 8)
     args = ["s2ta", *_params(dict(variant=variant, nnz_a=nnz_a, **params)),
             *_save(tmp_path, A=a, W=w)]
-    assert (_both(tmp_path, capsys, monkeypatch, args) == _keep_largest(a, 8, nnz_a) @ w).all()
+    assert (_both(tmp_path, capsys, monkeypatch, args) == keep_largest(a, 8, nnz_a) @ w).all()
 
 
 @pytest.mark.verilator

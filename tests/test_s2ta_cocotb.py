@@ -21,6 +21,8 @@ from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 from sparsegen.sim.tb.stream import TB
 
+from helpers import keep_largest
+
 # -- inside the simulator ------------------------------------------------------------------
 
 
@@ -169,20 +171,6 @@ def _wrap(x: np.ndarray, bits: int) -> np.ndarray:
     return (x + half) % (2 * half) - half
 
 
-def _keep_largest(a, bz, nnz):
-    """The oracle of activation DBB: in every block of ``bz`` along K keep the ``nnz`` largest
-    |a| (ties to the lower index), by an explicit sort."""
-    m, k = a.shape
-    padded = np.pad(a.astype(np.int64), ((0, 0), (0, (-k) % bz)))
-    kept = np.zeros_like(padded)
-    for i in range(m):
-        for b in range(0, padded.shape[1], bz):
-            block = padded[i, b:b + bz]
-            for j in sorted(range(bz), key=lambda j: (-abs(int(block[j])), j))[:nnz]:
-                kept[i, b + j] = block[j]
-    return kept[:, :k]
-
-
 def _extremes(rng, shape, width, p_low=0.99):
     """Mostly the most negative value, else the most positive: products near the largest,
     of one sign, whose sums wrap."""
@@ -218,7 +206,7 @@ def test_layer_run_accumulators_wrap(name, params, shape):
         for b in range(0, k, bz):
             for col in range(n):
                 w[b + rng.choice(bz, bz - keep, replace=False), col] = 0
-    kept = _keep_largest(a, config.block_size, config.nnz_a) if getattr(
+    kept = keep_largest(a, config.block_size, config.nnz_a) if getattr(
         config, "act_dbb", False) else a
     exact = kept @ w
     expected = _wrap(exact, config.acc_width)
@@ -256,7 +244,7 @@ def test_layer_run_dap_ties(name, params):
                 w[b + rng.choice(bz, bz - config.nnz_w, replace=False), col] = 0
     else:
         w = random_operands(rng, (5 * bz, 7), width, density=0.9)
-    kept = _keep_largest(a, bz, config.nnz_a)
+    kept = keep_largest(a, bz, config.nnz_a)
     # The blocks really tie at the cut: the nnz_a-th and the next magnitude are equal.
     mags = -np.sort(-np.abs(a.reshape(-1, bz)), axis=1)
     if config.nnz_a < bz:
