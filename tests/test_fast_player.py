@@ -37,7 +37,8 @@ _TIMING = ("sim_seconds", "cycles_per_second", "build_seconds")
 def _sim(tmp_path, capsys, monkeypatch, harness, args):
     monkeypatch.setenv(HARNESS_ENV, harness)
     out = tmp_path / f"O-{harness}.npy"
-    status = main(["sim", *args, "-o", str(out), "--json"])
+    # Harness equality, not energy (tests/test_energy_layer.py prices runs): no synthesis.
+    status = main(["sim", *args, "--tech", "generic", "-o", str(out), "--json"])
     captured = capsys.readouterr()
     assert status == 0, captured.err
     report = json.loads(captured.out)
@@ -176,7 +177,7 @@ def test_mismatch_names_its_first_divergence(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setattr(gemm, "gemm", corrupted)
     args = ["sim", "dense-array", *_params(dict(rows=4, cols=3, zvcg="true")),
-            *_save(tmp_path, A=a, W=w), "--json"]
+            *_save(tmp_path, A=a, W=w), "--tech", "generic", "--json"]
     assert main(args) == 1
     captured = capsys.readouterr()
     report = json.loads(captured.out)

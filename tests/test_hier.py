@@ -9,8 +9,6 @@ from sparsegen.gen import synth
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
 
-from helpers import requires_tech
-
 
 def _generated(name, **params):
     design = get_design(name)
@@ -54,7 +52,7 @@ def test_a_one_row_array_still_shares():
 
 
 @pytest.mark.synth
-@requires_tech("sky130hd")
+@pytest.mark.slow       # about 3 minutes; `sparsegen bench tools` prints the same comparison
 @pytest.mark.parametrize("name, params", [
     ("dense-array", {"rows": 4, "cols": 4}),
     ("s2ta", {"variant": "aw", "rows": 4, "cols": 4}),

@@ -208,7 +208,7 @@ def test_cli_sim(tmp_path):
 
     def sparsegen(*args):
         result = subprocess.run([sys.executable, "-m", "sparsegen.gen.cli", "sim", "highlight",
-                                 "-p", "rows=2", "-p", "cols=3", *args],
+                                 "-p", "rows=2", "-p", "cols=3", "--tech", "generic", *args],
                                 capture_output=True, text=True, cwd=tmp_path)
         return result.returncode, result.stdout, result.stderr
 

@@ -17,6 +17,10 @@ pytestmark = pytest.mark.verilator
 
 
 def sparsegen(*args):
+    """The CLI in a child process. `sim` runs price no energy here (`--tech generic`: no
+    synthesis); tests/test_energy_layer.py checks the energy figures."""
+    if args and args[0] == "sim" and "--tech" not in args:
+        args = (*args, "--tech", "generic")
     result = subprocess.run([sys.executable, "-m", "sparsegen.gen.cli", *args],
                             capture_output=True, text=True)
     return result.returncode, result.stdout, result.stderr
