@@ -23,7 +23,7 @@ from . import bench_highlight, bench_scnn, bench_tools
 from .bench_common import at_fmax
 from .generate import generate
 from .registry import get_design
-from .synth import synthesize
+from .synth import liberty_sources, synthesize
 
 __all__ = ["BENCHES", "load_bench", "run_bench", "pe_area", "s2ta_bench"]
 
@@ -46,11 +46,12 @@ def pe_area(tech: str = "sky130hd", progress=None) -> dict:
         rows.append({"design": name, "nnz": getattr(config, "nnz", None),
                      "multipliers": config.lanes, "area_um2": result.area_um2,
                      "cells": result.cells, "seconds": result.seconds,
-                     "modules": result.modules})
+                     "fmax_mhz": result.fmax_mhz, "modules": result.modules})
     dense = rows[0]["area_um2"]
     for row in rows:
         row["vs_dense"] = row["area_um2"] / dense
-    return {"tech": tech, "yosys_version": result.yosys_version, "rows": rows}
+    return {"tech": tech, "yosys_version": result.yosys_version,
+            "liberty": [str(path) for path in liberty_sources(tech)], "rows": rows}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,13 +152,18 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
 def print_pe_area(console, report):
     table = Table(title=f"PE area at one BZ=8 block per cycle ({report['tech']}, "
                         f"{report['yosys_version']})", title_justify="left")
-    for column in ("design", "NNZ", "multipliers", "area um^2", "vs dense-pe", "cells"):
+    for column in ("design", "NNZ", "multipliers", "area um^2", "vs dense-pe", "cells",
+                   "fmax MHz"):
         table.add_column(column, justify="left" if column == "design" else "right")
     for row in report["rows"]:
+        fmax = row.get("fmax_mhz")
         table.add_row(row["design"], "-" if row["nnz"] is None else str(row["nnz"]),
                       str(row["multipliers"]), f"{row['area_um2']:,.0f}",
-                      f"{row['vs_dense']:.2f}", f"{row['cells']:,}")
+                      f"{row['vs_dense']:.2f}", f"{row['cells']:,}",
+                      "-" if fmax is None else f"{fmax:.1f}")
     console.print(table)
+    console.print(f"[dim]liberty: {', '.join(report['liberty'])}; area measured (Yosys), fmax "
+                  f"measured (OpenSTA, logic only), vs dense-pe formula[/dim]")
 
 
 def print_s2ta(console, report):
