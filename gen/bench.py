@@ -113,7 +113,7 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
                 if progress:
                     progress(f"{load.name}: simulating {key} {config}")
                 design = get_design(name)
-                result = design.host.run(design, config, load.a, load.w)
+                result = design.host.run(design, config, load.a, load.w, tech=tech)
                 if not result.matches_golden or result.cycles != result.model_cycles:
                     raise RuntimeError(f"{key} on {load.name}: golden {result.matches_golden}, "
                                        f"cycles {result.cycles} vs model "
@@ -134,9 +134,15 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
             for key in ("w", "a", "aw"):
                 row[f"speedup_{key}"] = dense.cycles / row[key]
                 row[f"per_area_{key}"] = row[f"speedup_{key}"] * areas["dense"] / areas[key]
+            runs = {"dense": dense, "w": w_run, **{
+                key: cycles_of(key, dataclasses.replace(arrays[key][1], nnz_a=nnz_a))
+                for key in ("a", "aw")}}
             for key in ("dense", "w", "a", "aw"):
                 row[f"time_us_{key}"], row[f"gops_mm2_{key}"] = at_fmax(
                     row["macs"], row[key], fmax[key], areas[key])
+                energy = runs[key].energy
+                row[f"energy_pj_{key}"] = energy.energy_pj if energy else None
+                row[f"edp_{key}"] = energy.edp if energy else None
             rows.append(row)
         for result in cache.values():
             sim_cycles += result.cycles
@@ -177,14 +183,18 @@ def print_s2ta(console, report):
                   padding=(0, 1, 0, 0),
                   caption="sources: cycles measured (Verilator, equal to the cycle model and "
                           "golden); area measured (Yosys); fmax measured (OpenSTA, logic "
-                          "only); speedup, ideal, per area, time and GOPS/mm2 formula. "
+                          "only); energy model (actions counted in the RTL run x the "
+                          "per-action table characterised with OpenSTA, plus leakage); speedup, "
+                          "ideal, per area, time, GOPS/mm2 and EDP gain formula. "
                           "speedup = dense cycles / cycles (equal clocks); ideal = dense MAC "
                           "slots / slots the array cannot skip; per area = speedup x dense "
                           "area / area; time = cycles / fmax; GOPS/mm2 = 2 x M x N x K / "
-                          "time / area, each design at its own fmax",
+                          "time / area, each design at its own fmax; EDP gain = dense EDP / "
+                          "EDP",
                   caption_justify="left")
     for column in ("load", "array", "nnz_a", "cycles", "speedup", "ideal", "%ideal",
-                   "mults", "area um2", "per area", "fmax MHz", "time us", "GOPS/mm2"):
+                   "mults", "area um2", "per area", "fmax MHz", "time us", "GOPS/mm2",
+                   "energy uJ", "EDP gain"):
         table.add_column(column, justify="left" if column in ("load", "array") else "right",
                          no_wrap=True)
     by_load: dict[str, list] = {}
@@ -206,7 +216,11 @@ def print_s2ta(console, report):
                           str(mults[key]), f"{areas[key]:,.0f}", f"{per_area:.2f}",
                           opt(fmax.get(key), "{:.1f}"), opt(row.get(f"time_us_{key}"),
                                                            "{:,.1f}"),
-                          opt(row.get(f"gops_mm2_{key}"), "{:.2f}"))
+                          opt(row.get(f"gops_mm2_{key}"), "{:.2f}"),
+                          opt(row.get(f"energy_pj_{key}") and row[f"energy_pj_{key}"] / 1e6,
+                              "{:.2f}"),
+                          opt(row.get("edp_dense") and row.get(f"edp_{key}")
+                              and row["edp_dense"] / row[f"edp_{key}"], "{:.2f}"))
 
         add("dense", "-", rows[0], first=True)
         add("w", "-", rows[0])
