@@ -279,7 +279,8 @@ def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
                synth.sta_version(),
                [(p.name, synth.file_digest(p)) for p in synth.liberty_sources(tech)],
                [(constraints / f).read_text()
-                for f in ("synth.ys", "clock.sdc", "energy/power.tcl", "techs.toml")])
+                for f in ("synth.ys", "clock.sdc", "load_design.tcl", "energy/power.tcl",
+                          "techs.toml")])
     folder = root / "energy"
     cached = folder / f"{key}.json"
     if use_cache and cached.is_file():

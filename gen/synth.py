@@ -63,6 +63,7 @@ _SCRIPT = _CONSTRAINTS / "synth.ys"
 _TECHS_TOML = _CONSTRAINTS / "techs.toml"
 _STA_SCRIPT = _CONSTRAINTS / "sta.tcl"
 _SDC = _CONSTRAINTS / "clock.sdc"
+_LOAD_DESIGN = _CONSTRAINTS / "load_design.tcl"
 _POWER_SCRIPT = _CONSTRAINTS / "energy" / "power.tcl"
 
 CLOCK_NS_RANGE = (0.01, 10_000.0)
@@ -408,7 +409,7 @@ def static_timing(netlist: Path, top: str, tech: str, clock_ns: float | None = N
     netlist = Path(netlist).resolve()
     log = Path(log) if log is not None else netlist.parent / "sta.log"
     variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
-                 "clock_port": _CLOCK_PORT, "sdc": _SDC,
+                 "clock_port": _CLOCK_PORT, "sdc": _SDC, "load_design": _LOAD_DESIGN,
                  "operating_conditions": spec.get("operating_conditions", "")}
     text, errors, status = _run_sta(_STA_SCRIPT, variables, netlist.parent / "sta_run.tcl", log)
     if errors or status != 0:
@@ -766,7 +767,8 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     key = hashlib.sha256(json.dumps(
         [verilog, top, tech, spec, script, version,
          [(p.name, file_digest(p)) for p in liberty], clock, sta or missing,
-         None if missing else [_STA_SCRIPT.read_text(), _SDC.read_text()]],
+         None if missing else [_STA_SCRIPT.read_text(), _LOAD_DESIGN.read_text(),
+                              _SDC.read_text()]],
         sort_keys=True).encode()).hexdigest()
     folder = root / "synth"
     cached_file = folder / f"{key}.json"
@@ -914,7 +916,7 @@ def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = No
     netlist = Path(netlist).resolve()
     log = Path(log) if log is not None else netlist.parent / "power.log"
     variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
-                 "clock_port": _CLOCK_PORT, "sdc": _SDC,
+                 "clock_port": _CLOCK_PORT, "sdc": _SDC, "load_design": _LOAD_DESIGN,
                  "operating_conditions": spec.get("operating_conditions", ""),
                  "activity": float(activity), "input_activity": float(input_activity)}
     text, errors, status = _run_sta(_POWER_SCRIPT, variables, netlist.parent / "power_run.tcl",

@@ -2,23 +2,13 @@
 # `static_power` (for gen/energy.py) on a netlist mapped by constraints/synth.ys.
 #
 # gen/synth.py runs a script made of `set` lines for these variables followed by this file:
-#   liberty, netlist, top, operating_conditions, sdc   as for constraints/sta.tcl
+#   liberty, netlist, top, operating_conditions, sdc, load_design   as for constraints/sta.tcl
 #   activity        transitions per clock period given to every non-clock pin (-global)
 #   input_activity  the same for the data input ports (-input)
 # The clock (constraints/clock.sdc, ideal) toggles its pins twice a period. gen/synth.py reads
 # the `Total` line of report_power (watts) and fails on any line starting with "Error".
 
-foreach file $liberty {
-    read_liberty $file
-}
-read_verilog $netlist
-link_design $top
-# As in constraints/sta.tcl: without it OpenSTA 2.0.17 reports 0 internal power on sky130hd.
-if {$operating_conditions ne ""} {
-    set_operating_conditions $operating_conditions
-}
-set_cmd_units -time ns
-source $sdc
+source $load_design
 # A uniform, stated activity: OpenSTA 2.0.17 gives the global figure to every pin that is not a
 # clock (it propagates nothing from the inputs once a global activity is set).
 set_power_activity -global -activity $activity
