@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from sparsegen.gen.generate import generate
+from sparsegen.gen.registry import get_design, make_config
+
 __all__ = ["stream_put", "stream_get", "simulate", "cycle_counter", "requires_tech",
-           "keep_largest"]
+           "keep_largest", "generated_design"]
 
 
 async def stream_put(ctx, stream, payload, *, rng: random.Random | None = None,
@@ -88,3 +91,9 @@ def keep_largest(a, bz, nnz):
             for j in sorted(range(bz), key=lambda j: (-abs(int(block[j])), j))[:nnz]:
                 kept[i, b + j] = block[j]
     return kept[:, :k]
+
+
+def generated_design(name: str = "dbb-pe", **params):
+    """``generate()`` of design ``name`` with ``params`` (validated as the CLI would)."""
+    design = get_design(name)
+    return generate(design, make_config(design, params))

@@ -2,28 +2,17 @@
 
 import pytest
 
-from sparsegen.gen.generate import generate
-from sparsegen.gen.registry import get_design, make_config
 from sparsegen.gen.synth import SynthError, synthesize
 
-from helpers import requires_tech
+from helpers import generated_design, requires_tech
 
 pytestmark = pytest.mark.synth
 
 
-def _pe(name="dbb-pe", **params):
-    design = get_design(name)
-    return generate(design, make_config(design, params))
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
-    return tmp_path
 
 
 def test_generic_counts_transistors_and_has_no_area(cache):
-    pe = _pe(block_size=4, nnz=2)
+    pe = generated_design(block_size=4, nnz=2)
     result = synthesize(pe.verilog, pe.top, "generic")
     assert result.area_um2 is None and result.liberty is None
     assert result.transistors > 1000 and result.cells > 100
@@ -31,7 +20,7 @@ def test_generic_counts_transistors_and_has_no_area(cache):
 
 
 def test_sky130_area_breakdown_and_cache(cache):
-    pe = _pe(block_size=8, nnz=2)
+    pe = generated_design(block_size=8, nnz=2)
     first = synthesize(pe.verilog, pe.top, "sky130hd")
     assert first.liberty == ["sky130_fd_sc_hd__tt_025C_1v80.lib"] and not first.cached
     assert set(first.modules) == {"dbb_pe", "dbb_pe.lanes", "dbb_pe.mux", "dbb_pe.tree"}
@@ -45,14 +34,14 @@ def test_sky130_area_breakdown_and_cache(cache):
 
 def test_area_grows_with_multipliers_and_width(cache):
     areas = [synthesize(p.verilog, p.top, "sky130hd").area_um2 for p in (
-        _pe(block_size=8, nnz=1), _pe(block_size=8, nnz=4), _pe(block_size=8, nnz=4,
-                                                                data_width=16))]
+        generated_design(block_size=8, nnz=1), generated_design(block_size=8, nnz=4),
+        generated_design(block_size=8, nnz=4, data_width=16))]
     assert areas[0] < areas[1] < areas[2]
 
 
 @requires_tech("asap7")
 def test_asap7_is_much_smaller_than_sky130(cache):
-    pe = _pe(block_size=4, nnz=2)
+    pe = generated_design(block_size=4, nnz=2)
     asap7 = synthesize(pe.verilog, pe.top, "asap7").area_um2
     sky130 = synthesize(pe.verilog, pe.top, "sky130hd").area_um2
     assert 0 < asap7 < sky130 / 20
@@ -61,7 +50,7 @@ def test_asap7_is_much_smaller_than_sky130(cache):
 def test_missing_liberty_names_the_setting(cache, tmp_path, monkeypatch):
     # ASAP7 does not ship with the project: without the setting it cannot be found.
     monkeypatch.setenv("SPARSEGEN_PDK_DIR", str(tmp_path / "empty"))
-    pe = _pe()
+    pe = generated_design()
     with pytest.raises(SynthError, match=r"^tech `asap7` needs "
                        r"asap7sc7p5t_SIMPLE_RVT_TT_nldm\.lib\.gz: set SPARSEGEN_PDK_DIR to a "
                        r"folder holding asap7/ \(looked in .*empty\)$"):

@@ -9,7 +9,6 @@ import re
 import pytest
 
 from sparsegen.gen.cli import main
-from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
 from sparsegen.gen.synth import (
     ClockError,
@@ -20,6 +19,8 @@ from sparsegen.gen.synth import (
     synthesize,
     timing_missing,
 )
+
+from helpers import generated_design
 
 pytestmark = pytest.mark.synth
 
@@ -187,7 +188,7 @@ def test_bad_clock_ns_is_one_line(capsys, value, message):
 
 
 def test_generic_has_no_timing(cache, capsys):
-    pe = _pe(block_size=4, nnz=2)
+    pe = generated_design(block_size=4, nnz=2)
     result = synthesize(pe.verilog, pe.top, "generic")
     assert result.clock_ns is None and result.critical_path_ns is None
     assert result.timing_missing == ("`generic` gates have no delays: timing needs a liberty "
@@ -206,7 +207,7 @@ def test_generic_has_no_timing(cache, capsys):
 
 def test_without_opensta(cache, monkeypatch, capsys):
     monkeypatch.setenv("SPARSEGEN_STA", "no-such-sta-binary")
-    pe = _pe(block_size=4, nnz=2)
+    pe = generated_design(block_size=4, nnz=2)
     result = synthesize(pe.verilog, pe.top, "sky130hd")
     assert result.area_um2 > 0 and result.clock_ns == 10.0
     assert (result.critical_path_ns, result.fmax_mhz, result.slack_ns, result.critical_path,
@@ -259,7 +260,7 @@ def test_synth_json_has_timing(cache, capsys, design, params, blocks):
 
 @requires_sta
 def test_clock_target_is_part_of_the_cache_key(cache):
-    pe = _pe(block_size=4, nnz=2)
+    pe = generated_design(block_size=4, nnz=2)
     slow = synthesize(pe.verilog, pe.top, "sky130hd", clock_ns=20)
     fast = synthesize(pe.verilog, pe.top, "sky130hd", clock_ns=2)
     again = synthesize(pe.verilog, pe.top, "sky130hd", clock_ns=2)
@@ -269,12 +270,3 @@ def test_clock_target_is_part_of_the_cache_key(cache):
     assert again.critical_path == fast.critical_path
 
 
-def _pe(name="dbb-pe", **params):
-    design = get_design(name)
-    return generate(design, make_config(design, params))
-
-
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
-    return tmp_path
