@@ -163,6 +163,9 @@ class SynthResult:
     sram_area_um2 : float
         Area of memories declared as SRAM macros, reported apart from the logic area; 0.0
         until designs declare macros (memories are flip-flops in ``area_um2`` today).
+    cell_types : dict
+        Cell type -> count in the flattened mapped design (the liberty's cells; Yosys' gates
+        for ``generic``): what a flip-flop count or an energy model reads.
     cached : bool
         The result came from the cache.
     """
@@ -184,6 +187,7 @@ class SynthResult:
     sta_version: str | None = None
     timing_missing: str | None = None
     sram_area_um2: float = 0.0
+    cell_types: dict | None = None
     cached: bool = False
 
     def as_json(self) -> dict:
@@ -402,20 +406,26 @@ def static_timing(netlist: Path, top: str, tech: str, clock_ns: float | None = N
     missing = timing_missing(tech)
     if missing:
         raise SynthError(missing)
-    spec = _techs()[tech]
-    clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
-    root = Path(cache_dir) if cache_dir is not None else cache_root()
-    liberty = _liberty_files(tech, spec, root)
-    netlist = Path(netlist).resolve()
+    clock, netlist, variables = _sta_design(netlist, top, tech, clock_ns, cache_dir)
     log = Path(log) if log is not None else netlist.parent / "sta.log"
-    variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
-                 "clock_port": _CLOCK_PORT, "sdc": _SDC, "load_design": _LOAD_DESIGN,
-                 "operating_conditions": spec.get("operating_conditions", "")}
     text, errors, status = _run_sta(_STA_SCRIPT, variables, netlist.parent / "sta_run.tcl", log)
     if errors or status != 0:
         detail = errors[0] if errors else f"exit status {status}"
         raise SynthError(f"OpenSTA failed on `{top}` for {tech}: {detail} (log: {log})")
     return _parse_report(text, clock)
+
+
+def _sta_design(netlist, top: str, tech: str, clock_ns, cache_dir):
+    """The clock, the netlist's absolute path and the variables of constraints/load_design.tcl
+    for running OpenSTA on ``netlist`` (top ``top``) with ``tech``'s liberty."""
+    spec = _techs()[tech]
+    clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    netlist = Path(netlist).resolve()
+    return clock, netlist, {
+        "liberty": _liberty_files(tech, spec, root), "netlist": netlist, "top": top,
+        "clock_ns": clock, "clock_port": _CLOCK_PORT, "sdc": _SDC, "load_design": _LOAD_DESIGN,
+        "operating_conditions": spec.get("operating_conditions", "")}
 
 
 def _run_sta(template: Path, variables: dict, script: Path, log: Path):
@@ -663,15 +673,34 @@ def _transistors(value) -> float:
     return float(str(value).rstrip("+"))
 
 
-def _breakdown(liberty_stat: dict | None, generic_stat: dict, top: str, scale: float):
-    """Totals and the per-module breakdown from the ``stat -json`` reports."""
-    stat = liberty_stat or generic_stat
-    modules, children, order = _hierarchy(stat, top)
+def _instances(children: dict, order: list[str], top: str) -> dict:
+    """How often each module occurs in the flattened hierarchy (``order``: parents first)."""
     instances = dict.fromkeys(order, 0)
     instances[top] = 1
     for name in order:  # parents before children: each count is final when it is used
         for child, count in children[name].items():
             instances[child] += count * instances[name]
+    return instances
+
+
+def _cell_types(stat: dict, top: str) -> dict[str, int]:
+    """Cell type -> count in the flattened design of a ``stat -json`` report (submodule
+    instances are not cells)."""
+    modules, children, order = _hierarchy(stat, top)
+    instances = _instances(children, order, top)
+    types: dict[str, int] = {}
+    for name in order:
+        for cell, count in modules[name].get("num_cells_by_type", {}).items():
+            if cell not in modules:
+                types[cell] = types.get(cell, 0) + count * instances[name]
+    return types
+
+
+def _breakdown(liberty_stat: dict | None, generic_stat: dict, top: str, scale: float):
+    """Totals and the per-module breakdown from the ``stat -json`` reports."""
+    stat = liberty_stat or generic_stat
+    modules, children, order = _hierarchy(stat, top)
+    instances = _instances(children, order, top)
     cells = {m: sum(n for cell, n in modules[m].get("num_cells_by_type", {}).items()
                     if cell not in modules) for m in order}
     area = None
@@ -774,7 +803,9 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     cached_file = folder / f"{key}.json"
     if use_cache and cached_file.is_file():
         try:
-            return SynthResult(**{**json.loads(cached_file.read_text()), "cached": True})
+            cached = json.loads(cached_file.read_text())
+            if "cell_types" in cached:      # older entries lack it: synthesize again
+                return SynthResult(**{**cached, "cached": True})
         except (ValueError, TypeError):
             pass  # unreadable or from an older layout: synthesize again
 
@@ -792,6 +823,7 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
         generic_stat = json.loads((work / "generic_stat.json").read_text())
         area, cells, transistors, modules = _breakdown(liberty_stat, generic_stat, top,
                                                        float(spec.get("area_scale", 1.0)))
+        cell_types = _cell_types(liberty_stat or generic_stat, top)
     except (SynthError, OSError, ValueError, KeyError) as exc:
         # The work folder stays for inspection: design.v, run.ys, yosys.log.
         raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") from None
@@ -806,7 +838,8 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     result = SynthResult(top=top, tech=tech, area_um2=area, cells=cells, transistors=transistors,
                          modules=modules, yosys_version=version,
                          liberty=[p.name for p in liberty] or None, seconds=seconds, **timed,
-                         sta_version=None if missing else sta, timing_missing=missing)
+                         sta_version=None if missing else sta, timing_missing=missing,
+                         cell_types=cell_types)
     os.replace(log, folder / f"{key}.log")
     if not missing:
         os.replace(work / "sta.log", folder / f"{key}.sta.log")
@@ -854,19 +887,9 @@ def map_netlist(verilog: str, top: str, tech: str, folder: Path, *,
         _run(_commands(_SCRIPT.read_text(), top, liberty, spec.get("dont_use", []), clock),
              folder, log)
         stat = json.loads((folder / "liberty_stat.json").read_text())
-        modules, children, order = _hierarchy(stat, top)
+        types = _cell_types(stat, top)
     except (SynthError, OSError, ValueError, KeyError) as exc:
         raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") from None
-    instances = dict.fromkeys(order, 0)
-    instances[top] = 1
-    for name in order:
-        for child, count in children[name].items():
-            instances[child] += count * instances[name]
-    types: dict[str, int] = {}
-    for name in order:
-        for cell, count in modules[name].get("num_cells_by_type", {}).items():
-            if cell not in modules:
-                types[cell] = types.get(cell, 0) + count * instances[name]
     area = round(stat["design"]["area"] * float(spec.get("area_scale", 1.0)), 6)
     return {"netlist": folder / "netlist.v", "area_um2": area, "cell_types": types,
             "clock_ns": clock}
@@ -909,16 +932,9 @@ def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = No
         if isinstance(value, bool) or not 0.0 <= float(value) <= 2.0:
             raise SynthError(f"switching activity must be 0 to 2 transitions per clock period, "
                              f"not {value!r}")
-    spec = _techs()[tech]
-    clock = check_clock_ns(spec["clock_ns"] if clock_ns is None else clock_ns)
-    root = Path(cache_dir) if cache_dir is not None else cache_root()
-    liberty = _liberty_files(tech, spec, root)
-    netlist = Path(netlist).resolve()
+    clock, netlist, variables = _sta_design(netlist, top, tech, clock_ns, cache_dir)
     log = Path(log) if log is not None else netlist.parent / "power.log"
-    variables = {"liberty": liberty, "netlist": netlist, "top": top, "clock_ns": clock,
-                 "clock_port": _CLOCK_PORT, "sdc": _SDC, "load_design": _LOAD_DESIGN,
-                 "operating_conditions": spec.get("operating_conditions", ""),
-                 "activity": float(activity), "input_activity": float(input_activity)}
+    variables.update(activity=float(activity), input_activity=float(input_activity))
     text, errors, status = _run_sta(_POWER_SCRIPT, variables, netlist.parent / "power_run.tcl",
                                     log)
     total = _POWER_LINE.search(text)

@@ -8,7 +8,7 @@ Method
 energies are the committed table of :func:`sparsegen.gen.energy.energy_table` (sky130hd:
 OpenSTA ``report_power`` of small circuits at 10 ns, random data); area and fmax come from
 :func:`sparsegen.gen.synth.synthesize` of the same Verilog (cached), and the flip-flop count
-from the same mapping (:func:`flop_bits`, cached).
+from the same mapping (its `cell_types`, no second mapping).
 
 Counting (RTL runs). The hardware declares where its actions are seen, once, in ``hw/``:
 :meth:`~sparsegen.hw.systolic.SystolicCell.probes` names the 1-bit conditions of one cell
@@ -64,12 +64,6 @@ bank reads and writes, decoder work) are not probed yet.
 """
 
 import dataclasses
-import hashlib
-import json
-import os
-import shutil
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -77,7 +71,7 @@ from ..gen import synth
 from ..gen.energy import EnergyTableError, energy_table, flop_count
 
 __all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "counts_from_model",
-           "nonzero_steps", "action_energy", "flop_bits", "layer_energy", "no_energy"]
+           "nonzero_steps", "action_energy", "layer_energy", "no_energy"]
 
 DEFAULT_TECH = "sky130hd"
 """The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
@@ -221,30 +215,6 @@ def action_energy(table: dict, fixed_or_cell: dict, config) -> dict:
     }
 
 
-def flop_bits(verilog: str, top: str, tech: str) -> int:
-    """Flip-flops of ``verilog`` mapped to ``tech`` by the designs' flow
-    (:func:`~sparsegen.gen.synth.map_netlist`), cached in ``<cache>/energy-flops`` by content.
-    """
-    root = synth.cache_root()
-    key = hashlib.sha256(json.dumps(
-        [verilog, top, tech, synth.yosys_version(),
-         (Path(synth.__file__).parent.parent / "constraints" / "synth.ys").read_text()]
-    ).encode()).hexdigest()
-    folder = root / "energy-flops"
-    cached = folder / f"{key}.json"
-    if cached.is_file():
-        return int(json.loads(cached.read_text())["flops"])
-    folder.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=folder, prefix=f"{key[:12]}-"))
-    mapped = synth.map_netlist(verilog, top, tech, work)
-    flops = flop_count(mapped["cell_types"])
-    shutil.rmtree(work, ignore_errors=True)
-    tmp = folder / f".{key}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps({"top": top, "tech": tech, "flops": flops}) + "\n")
-    os.replace(tmp, cached)
-    return flops
-
-
 def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycles: int,
                  tech: str = DEFAULT_TECH) -> LayerEnergy:
     """The energy figures of a layer of ``cycles`` cycles with action ``counts``
@@ -271,7 +241,7 @@ def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycle
     result = synth.synthesize(verilog, top, tech)
     if result.fmax_mhz is None or result.area_um2 is None:
         return no_energy(tech, result.timing_missing or f"no area or fmax for `{tech}`")
-    flops = flop_bits(verilog, top, tech)
+    flops = flop_count(result.cell_types)
     counts = dict(counts)
     covered = counts.pop("_covered_bits")
     counts["reg_bit_hold"] = max(0, flops * cycles - covered)
