@@ -28,7 +28,7 @@ from .golden import dbb as gdbb
 from .golden import gemm as ggemm
 from .golden.numeric import TensorError, check_tensor, pad_to_multiple
 from .player import play
-from .tb.bits import hex_lines, pack_many, unpack_signed_rows
+from .tb.bits import pack_many, unpack_signed_rows
 
 __all__ = ["RunFigures", "LayerResult", "Operands", "GemmJob", "GemmHost", "DENSE", "S2TA",
            "check_operands", "tile_rows", "per_tile", "assemble_output", "first_divergence",
@@ -270,7 +270,7 @@ class GemmHost:
         generated = generate(design, config)
         probes = design.component.probes(config) if tech is not None else None
         layout = generated.metadata["layouts"]["i__payload"]
-        words = hex_lines(pack_many(layout, job.payload, job.steps))
+        words = pack_many(layout, job.payload, job.steps)   # bits; the player packs them
         mt, nt = job.tiles
         model = self.cycles(config, *job.shape)
         if status:

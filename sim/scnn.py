@@ -35,7 +35,7 @@ from .golden import scnn as gs
 from .golden.numeric import TensorError, check_tensor
 from .layer import RunFigures
 from .player import play
-from .tb.bits import hex_lines, pack_many, unpack
+from .tb.bits import pack_many, unpack
 
 __all__ = ["SCNN", "Program", "ScnnResult", "build_program", "decode_outputs",
            "first_divergence", "model_cycles", "run_conv", "model_conv", "payload_of"]
@@ -437,7 +437,7 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
     program = build_program(config, ifmap, filters, pad, relu)
     generated = generate(design, config)
     payload, n = payload_of(program, with_pe=True)
-    words = hex_lines(pack_many(generated.metadata["layouts"]["i__payload"], payload, n))
+    words = pack_many(generated.metadata["layouts"]["i__payload"], payload, n)
     model, model_stalls = model_cycles(program)
     played = play(generated, words, expect=program.transfers, timeout_cycles=4 * model + 1000,
                   read=["conflict_stalls"], status=status)
