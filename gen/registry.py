@@ -19,11 +19,12 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..hw import actdbb, highlight, hss, pe, s2ta, scnn
+from ..hw import actdbb, highlight, hss, pe, s2ta, scnn, sod
 from ..hw.params import Config, ParamSpec
 from ..sim import highlight as highlight_host
 from ..sim import layer as gemm_hosts
 from ..sim import scnn as scnn_host
+from ..sim import sod as sod_host
 from .design import Design, Host
 from .errors import UsageError
 
@@ -58,6 +59,9 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
     Design("highlight", highlight.HighLightConfig, highlight.HighLight,
            "HighLight array of HSS PEs: any pattern of the set at run time, dense included",
            host=highlight_host.HIGHLIGHT.host()),
+    Design("sod", sod.SodConfig, sod.Sod,
+           "Sparse-on-Dense: bitmap decompressors at the edges of a dense systolic array "
+           "(compressed storage, dense compute, any density)", host=sod_host.SOD.host()),
 ]}
 
 

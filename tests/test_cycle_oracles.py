@@ -31,6 +31,7 @@ Front ends, in series with the core (every count above shifted by the front end'
 * ``s2ta`` ``a``/``aw``: the DAP (2 register stages: selection, compaction; hw/actdbb.py) and
   the serializer's held block (1): F = 3; every block becomes ``nnz_a`` core steps, so
   S = ceil(K / BZ) * nnz_a.
+* ``sod``: the decoders' block register (1): F = 1; S = ceil(K / BZ) * BZ.
 * ``highlight``: the group sequencer's register (1): F = 1; each rank-1 group of H1 * H0 values
   becomes T = ceil(G1 / (L_pe / G0)) steps (L_pe = 4 multipliers per cell in the default set),
   so S = ceil(K / (H1 * H0)) * T: 4 steps for 4:4,4:4, 2 for 4:6,2:4, 1 for 4:7,1:4.
@@ -67,6 +68,7 @@ S2TA_W = dict(variant="w", rows=3, cols=4, block_size=8, nnz_w=4)     # L = 9
 S2TA_A = dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8)   # L = 8
 S2TA_AW = dict(variant="aw", rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8)  # L = 9
 HIGHLIGHT = dict(rows=2, cols=3)                            # L = 7
+SOD_3x4 = dict(rows=3, cols=4, block_size=2)                # L = 9 (tests/test_sod.py's build)
 
 GEMM_CASES = [
     # id, design, params, (M, K, N), cycles: derivation
@@ -84,6 +86,8 @@ GEMM_CASES = [
     ("hl-4:6,2:4", "highlight", dict(HIGHLIGHT, pattern="4:6,2:4"), (2, 72, 3), 15),  # 1+6+8
     ("hl-4:7,1:4", "highlight", dict(HIGHLIGHT, pattern="4:7,1:4"), (2, 84, 3), 12),  # 1+3+8
     ("hl-4tiles", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (4, 64, 6), 73),  # 1+4*16+8
+    ("sod-1tile", "sod", SOD_3x4, (3, 5, 4), 18),                     # 1 + 6 + 9 + 3 - 1
+    ("sod-drain-bound", "sod", SOD_3x4, (6, 4, 8), 52),               # 1 + 4 + 3*12 + 11
 ]
 """Derivations (L, R as in the module docs):
 
@@ -100,6 +104,11 @@ GEMM_CASES = [
   group: 1 + 4 + 7 + 1 = 13; 4:6,2:4 has 24-value groups of T = 2, K = 72 is 3 groups:
   1 + 6 + 8 = 15; 4:7,1:4 has 28-value groups of T = 1, K = 84 is 3 groups: 1 + 3 + 8 = 12;
   4 tiles of K = 64 (4 groups x 4 = 16 steps >= 9): 1 + 4*16 + 8 = 73.
+* sod 3x4, BZ = 2 (L = 9, L + R = 12): the decoders' block register is F = 1 (hw/sod.py,
+  ``SodFrontEnd`` Timing: a block taken at edge E gives its first step at E + 1) and every
+  block of BZ positions becomes BZ dense steps, so S = ceil(K / BZ) * BZ: K = 5 is 3 blocks,
+  S = 6, one tile: 1 + 6 + 9 + 2 = 18; K = 4 is 2 blocks, S = 4 < 12, on 2 x 2 = 4 tiles:
+  1 + 4 + 3*12 + 11 = 52.
 """
 
 
