@@ -229,3 +229,86 @@ def test_a_wrong_tie_rule_would_be_caught():
     wrong = oracle_prune(w.tolist(), p, lower_wins=False)
     assert right != wrong
     assert prune_weights(w, p).tolist() == right
+
+
+# -- rank 1 shared by tiles of columns (the highlight array's format) --------------------------
+
+
+def oracle_prune_shared(w, p, share):
+    """Plain loops: rank 0 per column (as :func:`oracle_prune`), then per group and tile of
+    ``share`` columns the G1 blocks with the largest |w| summed over the tile's columns."""
+    k, n = len(w), len(w[0])
+    ranked0 = oracle_prune(w, HSSPattern(p.h1, p.h1, p.g0, p.h0))      # rank 0 only
+    out = [[0] * n for _ in range(k)]
+    size = p.h1 * p.h0
+    for first in range(0, n, share):
+        cols = range(first, min(first + share, n))
+        for g0 in range(0, k, size):
+            sums = [sum(abs(ranked0[r][c]) for c in cols
+                        for r in range(g0 + b * p.h0, min(g0 + (b + 1) * p.h0, k)))
+                    for b in range(p.h1)]
+            for b in oracle_best(sums, p.g1):
+                for r in range(g0 + b * p.h0, min(g0 + (b + 1) * p.h0, k)):
+                    for c in cols:
+                        out[r][c] = ranked0[r][c]
+    return out
+
+
+def oracle_valid_shared(w, p, share):
+    """True iff W meets HSS ``p`` with rank 1 shared by tiles of ``share`` columns (loops)."""
+    k, n = len(w), len(w[0])
+    if not oracle_valid(w, HSSPattern(p.h1, p.h1, p.g0, p.h0)):
+        return False
+    for first in range(0, n, share):
+        for g0 in range(0, k, p.h1 * p.h0):
+            used = sum(1 for b in range(p.h1) if any(
+                w[r][c] != 0 for c in range(first, min(first + share, n))
+                for r in range(g0 + b * p.h0, min(g0 + (b + 1) * p.h0, k))))
+            if used > p.g1:
+                return False
+    return True
+
+
+@pytest.mark.parametrize("p", [parse_pattern(t) for t in ("4:6,2:4", "4:7,1:4", "2:3,1:2",
+                                                          "1:4,3:4")], ids=str)
+@pytest.mark.parametrize("share", [2, 3])
+def test_shared_prune_check_and_encoding_match_loops(p, share):
+    rng = np.random.default_rng(p.group_size + 31 * share)
+    k, n = 2 * p.group_size + 3, 5                         # a partial group and a partial tile
+    verdicts = set()
+    for trial in range(8):
+        w = tie_rich(rng, (k, n)) if trial % 2 else random_values(rng, (k, n), 0.7)
+        pruned = prune_weights(w, p, share=share)
+        assert pruned.tolist() == oracle_prune_shared(w.tolist(), p, share), trial
+        assert prune_weights(pruned, p, share=share).tolist() == pruned.tolist()
+        enc = encode_weights(pruned, p, share=share)
+        for first in range(0, n, share):           # every column of a tile names the same blocks
+            assert (enc.blocks[:, first:first + share] == enc.blocks[:, first:first + 1]).all()
+        assert decode_weights(enc).tolist() == pruned.tolist()
+        plain = prune_weights(w, p)                # plain HSS: valid per column, maybe not shared
+        verdicts.add(oracle_valid_shared(plain.tolist(), p, share))
+        if oracle_valid_shared(plain.tolist(), p, share):
+            check_weights(plain, p, share=share)
+        else:
+            with pytest.raises(HSSViolation, match=f"with rank 1 shared by {share} columns"):
+                check_weights(plain, p, share=share)
+    assert False in verdicts
+
+
+def test_shared_violation_names_the_tile():
+    p = parse_pattern("2:3,2:4")
+    w = np.zeros((24, 5), dtype=np.int64)
+    w[0, 3], w[4, 3], w[8, 4] = 1, 1, 1         # tile n=3..4 of group 0: blocks 0, 1, 2
+    check_weights(w, p)                          # each column alone is fine
+    check_weights(w, p, share=2)                 # tiles n=0..1, 2..3, 4: fine
+    with pytest.raises(HSSViolation, match=r"^weight `W` breaks HSS 2:3,2:4 with rank 1 shared "
+                       r"by 3 columns: group k=0\.\.11 of columns n=3\.\.4 has 3 rank-0 blocks "
+                       r"non-empty in some column \(at most 2 allowed\)$"):
+        check_weights(w, p, share=3)
+    with pytest.raises(HSSViolation, match="columns n=0..4 has 3"):
+        check_weights(w, p, share=None)
+    with pytest.raises(ValueError, match=r"^`share` must be a positive int or None, not 0$"):
+        check_weights(w, p, share=0)
+    enc = encode_weights(w, p, share=2)          # tile n=2..3 names column 3's blocks 0, 1
+    assert enc.blocks[0, 2:4].tolist() == [[0, 1], [0, 1]]
+    assert enc.values[0, 2].tolist() == [[0, 0], [0, 0]] and enc.blocks[0, 4].tolist() == [2, 0]

@@ -16,6 +16,18 @@ Compressed form (what ``hss-mux`` and ``highlight`` receive), per (group, column
 Prune (lossy, for dense weights): rank 0 first (keep the G0 largest |w| of every H0 block,
 ties to the lower index; zeros never count), then rank 1 (keep the G1 rank-0 blocks of every
 group with the largest sum of |w| after rank 0, ties to the lower block index).
+
+Rank 1 shared by columns (``share=S``, what the ``highlight`` array needs): the columns of W
+are taken in tiles of S (n = 0..S-1, S..2S-1, ...; the last tile may be narrower), and the
+columns of a tile share one rank-1 block list per group. The rule becomes: in every group, the
+rank-0 blocks that are non-empty in *any* column of the tile number at most G1 (rank 0 stays
+per column). The array can then pick a group's blocks once per activation row at its edge for
+all S columns, instead of in every cell (hw/highlight.py). Encoding names the tile's blocks
+(their union, ascending) in every column's slots; a column whose block is empty holds zero
+pairs there. Pruning keeps, per group and tile, the G1 blocks with the largest sum of |w| over
+the tile's columns (after the per-column rank-0 prune), ties to the lower block index.
+``share=None`` shares rank 1 across all columns (valid for every tile width); ``share=1`` is
+plain HSS. ``sparsegen bench hss-share`` prints what sharing costs in kept magnitude.
 """
 
 import dataclasses
@@ -119,59 +131,93 @@ def group_blocks(w: np.ndarray, pattern: HSSPattern) -> np.ndarray:
     return w.reshape(groups, pattern.h1, pattern.h0, w.shape[1]).transpose(0, 3, 1, 2)
 
 
-def _raise_first_violation(groups: np.ndarray, p: HSSPattern, k: int, name: str) -> None:
+def _share(share, n: int) -> int:
+    """Columns per rank-1 tile: ``None`` = all ``n`` columns; at least 1."""
+    if share is None:
+        return max(1, n)
+    if isinstance(share, bool) or not isinstance(share, int | np.integer) or share < 1:
+        raise ValueError(f"`share` must be a positive int or None, not {share!r}")
+    return int(share)
+
+
+def _tile_nonempty(nonempty: np.ndarray, share: int) -> np.ndarray:
+    """[Gr, N, H1] per-column non-empty blocks -> [Gr, N, H1]: the union over each column's
+    tile of ``share`` columns (repeated for every column of the tile)."""
+    gr, n, h1 = nonempty.shape
+    pad = -n % share
+    wide = np.pad(nonempty, ((0, 0), (0, pad), (0, 0)))
+    union = wide.reshape(gr, -1, share, h1).any(axis=2)          # [Gr, tiles, H1]
+    return np.repeat(union, share, axis=1)[:, :n]
+
+
+def _raise_first_violation(groups: np.ndarray, p: HSSPattern, k: int, name: str,
+                           share: int = 1) -> None:
     counts = np.count_nonzero(groups, axis=-1)                  # [Gr, N, H1]
     over0 = counts > p.g0                                       # rank-0 blocks over G0
-    over1 = np.count_nonzero(counts, axis=-1) > p.g1            # [Gr, N]
+    used = _tile_nonempty(counts > 0, share)                    # share = 1: the column's own
+    over1 = np.count_nonzero(used, axis=-1) > p.g1              # [Gr, N]
     bad = np.argwhere(over0.any(axis=-1) | over1)               # C order: group, then column
     if not len(bad):
         return
     g, n = (int(i) for i in bad[0])
     lo = g * p.group_size
-    where = f"weight `{name}` breaks HSS {p}: group k={lo}..{min(lo + p.group_size, k) - 1} " \
-            f"of column n={n}"
+    span = f"group k={lo}..{min(lo + p.group_size, k) - 1}"
+    where = f"weight `{name}` breaks HSS {p}: {span} of column n={n}"
     if over0[g, n].any():
         b = int(np.flatnonzero(over0[g, n])[0])
         blo = lo + b * p.h0
         raise HSSViolation(f"{where} has {int(counts[g, n, b])} non-zeros in rank-0 block "
                            f"k={blo}..{min(blo + p.h0, k) - 1} (at most {p.g0} allowed)")
-    raise HSSViolation(f"{where} has {int(np.count_nonzero(counts[g, n]))} non-empty rank-0 "
-                       f"blocks (at most {p.g1} allowed)")
+    if share == 1:
+        raise HSSViolation(f"{where} has {int(np.count_nonzero(counts[g, n]))} non-empty "
+                           f"rank-0 blocks (at most {p.g1} allowed)")
+    first = n - n % share
+    last = min(first + share, groups.shape[1]) - 1
+    raise HSSViolation(f"weight `{name}` breaks HSS {p} with rank 1 shared by {share} columns: "
+                       f"{span} of columns n={first}..{last} has "
+                       f"{int(np.count_nonzero(used[g, n]))} rank-0 blocks non-empty in some "
+                       f"column (at most {p.g1} allowed)")
 
 
 def _weights(w, name):
     return check_tensor(w, 64, name, ndim=2)
 
 
-def check_weights(w, pattern, name: str = "W") -> None:
-    """Check that W[K, N] satisfies HSS ``pattern`` along K.
+def check_weights(w, pattern, name: str = "W", share: int | None = 1) -> None:
+    """Check that W[K, N] satisfies HSS ``pattern`` along K, rank 1 shared by tiles of
+    ``share`` columns (module docs; 1 = plain HSS, ``None`` = all columns).
 
     Raises
     ------
     HSSViolation
-        Naming the first bad group (K order, then column) and what is wrong in it.
+        Naming the first bad group (K order, then column; for a shared rank-1 rule, the tile's
+        columns) and what is wrong in it.
     TensorError
         ``w`` is not a 2-D integer tensor.
+    ValueError
+        ``share`` is not a positive int or None.
     """
     p = parse_pattern(pattern)
     w = _weights(w, name)
-    _raise_first_violation(group_blocks(w, p), p, w.shape[0], name)
+    _raise_first_violation(group_blocks(w, p), p, w.shape[0], name, _share(share, w.shape[1]))
 
 
-def encode_weights(w, pattern, name: str = "W") -> WeightHSS:
-    """Compress W[K, N] to HSS slots (see the module docs for the layout).
+def encode_weights(w, pattern, name: str = "W", share: int | None = 1) -> WeightHSS:
+    """Compress W[K, N] to HSS slots (see the module docs for the layout); with ``share`` > 1
+    the columns of each tile name the same blocks (the union of their non-empty ones).
 
     Raises
     ------
-    HSSViolation, TensorError
+    HSSViolation, TensorError, ValueError
         As :func:`check_weights`.
     """
     p = parse_pattern(pattern)
     w = _weights(w, name)
     groups = group_blocks(w, p)                                 # [Gr, N, H1, H0]
-    _raise_first_violation(groups, p, w.shape[0], name)
+    share = _share(share, w.shape[1])
+    _raise_first_violation(groups, p, w.shape[0], name, share)
     # Rank 1: the non-empty blocks first, in ascending order (stable sort of "empty").
-    nonempty = (groups != 0).any(axis=-1)                       # [Gr, N, H1]
+    nonempty = _tile_nonempty((groups != 0).any(axis=-1), share)    # [Gr, N, H1]
     order = np.argsort(~nonempty, axis=-1, kind="stable")[..., :p.g1]
     used = np.take_along_axis(nonempty, order, axis=-1)
     blocks = np.where(used, order, 0)
@@ -215,8 +261,9 @@ def decode_weights(enc: WeightHSS) -> np.ndarray:
     return dense.transpose(0, 2, 3, 1).reshape(gr * p.group_size, n)[:enc.k]
 
 
-def prune_weights(w, pattern, name: str = "W") -> np.ndarray:
-    """Prune dense W[K, N] to HSS ``pattern``: rank 0 first, then rank 1 (module docs).
+def prune_weights(w, pattern, name: str = "W", share: int | None = 1) -> np.ndarray:
+    """Prune dense W[K, N] to HSS ``pattern``: rank 0 first, then rank 1 (module docs), rank 1
+    shared by tiles of ``share`` columns.
 
     Returns
     -------
@@ -225,15 +272,18 @@ def prune_weights(w, pattern, name: str = "W") -> np.ndarray:
     """
     p = parse_pattern(pattern)
     w = _weights(w, name)
-    k = w.shape[0]
+    (k, n), share = w.shape, _share(share, w.shape[1])
     # Rank 0: the activation-DBB top-k rule along K (largest |w|, ties to the lower index).
     w0 = prune_activations(pad_to_multiple(w, p.group_size, axis=0).T, p.h0, p.g0).T
     groups = group_blocks(w0, p)                                # [Gr, N, H1, H0]
-    # |w| summed in int64: exact for any data width up to 32 bits.
+    # |w| summed in int64 (exact for any data width up to 32 bits), over each tile's columns.
     sums = np.abs(groups).sum(axis=-1)                          # [Gr, N, H1]
+    sums = pad_to_multiple(sums, share, axis=1)
+    sums = sums.reshape(sums.shape[0], -1, share, p.h1).sum(axis=2)     # [Gr, tiles, H1]
     top = np.argsort(-sums, axis=-1, kind="stable")[..., :p.g1]
     keep = np.zeros(sums.shape, dtype=bool)
     np.put_along_axis(keep, top, True, axis=-1)
+    keep = np.repeat(keep, share, axis=1)[:, :n]                # [Gr, N, H1]
     pruned = np.where(keep[..., None], groups, 0)
     gr, n = pruned.shape[:2]
     return pruned.transpose(0, 2, 3, 1).reshape(gr * p.group_size, n)[:k]
