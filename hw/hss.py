@@ -441,14 +441,18 @@ class GroupSequencer(wiring.Component):
     plan : callable
         ``plan(pattern_index, t)`` -> list over the step's fields of (name, [(source index or
         None, ...)]): which group element feeds each step element; ``None`` feeds zero.
+    shared : (layout, layout) or None
+        Fields steered once for all columns (``highlight``'s tile-shared rank-1 block list):
+        the group's and the step's layouts of the payload field ``shared``; a plan entry whose
+        name is a field of these steers ``shared``, every other entry each column's ``w``.
 
     Members
     -------
     pattern : In(range(len(steps)))
         Active pattern; hold it steady while groups are in flight.
-    i : In(stream.Signature({a, w, last}))
+    i : In(stream.Signature({a, w, [shared,] last}))
         One group per transfer.
-    o : Out(stream.Signature({a, w, last}))
+    o : Out(stream.Signature({a, w, [shared,] last}))
         Its steps; ``last`` only on the final step of a group marked ``last``.
 
     Timing
@@ -459,20 +463,20 @@ class GroupSequencer(wiring.Component):
     current step (and ``i.ready`` low).
     """
 
-    def __init__(self, a_shape, w_in, w_out, columns, steps, plan):
+    def __init__(self, a_shape, w_in, w_out, columns, steps, plan, shared=None):
         self._columns, self._steps, self._plan = columns, list(steps), plan
-        self._w_in = w_in
+        self._w_in, self._shared_in = w_in, None if shared is None else shared[0]
 
-        def payload(w):
-            return data.StructLayout({
-                "a": a_shape,
-                "w": w if columns is None else data.ArrayLayout(w, columns),
-                "last": 1,
-            })
+        def payload(w, s):
+            fields = {"a": a_shape, "w": w if columns is None else data.ArrayLayout(w, columns)}
+            if s is not None:
+                fields["shared"] = s
+            return data.StructLayout({**fields, "last": 1})
+        shared_in, shared_out = (None, None) if shared is None else shared
         super().__init__({
             "pattern": In(range(len(steps))),
-            "i": In(stream.Signature(payload(w_in))),
-            "o": Out(stream.Signature(payload(w_out))),
+            "i": In(stream.Signature(payload(w_in, shared_in))),
+            "o": Out(stream.Signature(payload(w_out, shared_out))),
         })
 
     def elaborate(self, platform):
@@ -516,16 +520,24 @@ class GroupSequencer(wiring.Component):
                                                          range(self._columns)]
         outs = [self.o.payload.w] if self._columns is None else [
             self.o.payload.w[c] for c in range(self._columns)]
-        for group, out in zip(groups, outs):
-            for (name, e), (sel, on) in fields.items():
+        for (name, e), (sel, on) in fields.items():
+            if self._is_shared(name):
+                m.d.comb += self.o.payload.shared[name][e].eq(
+                    Mux(on, held.shared[name][sel], 0))
+                continue
+            for group, out in zip(groups, outs):
                 m.d.comb += out[name][e].eq(Mux(on, group[name][sel], 0))
         return m
+
+    def _is_shared(self, name) -> bool:
+        return self._shared_in is not None and name in self._shared_in.members
 
     def _steer(self, fields, name, e):
         """The (source index, enable) signals of step element ``name[e]``, made on first use.
         """
         if (name, e) not in fields:
-            length = self._w_in[name].shape.length
+            layout = self._shared_in if self._is_shared(name) else self._w_in
+            length = layout[name].shape.length
             fields[(name, e)] = (Signal(range(max(2, length)), name=f"src_{name}{e}"),
                                  Signal(name=f"on_{name}{e}"))
         return fields[(name, e)]

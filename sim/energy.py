@@ -31,6 +31,8 @@ add_idle        ZVCG steps whose lanes were all gated: the accumulator adds zero
                 and keeps its value                                               reg_bit_hold
 lane_add        adds summing a cell's lanes: steps x (lanes - 1)                  add<2w>
 mux             operand selections: steps x the cell's muxes (ways, bits)         mux8x8 scaled
+edge_mux        selections made once per core step for the whole array            mux8x8 scaled
+                (HighLight's rank-1 block muxes): steps / cells x edge muxes
 dap_cmp         S2TA a/aw: blocks x rows x BZ(BZ-1)/2 magnitude comparisons       cmp8 scaled
 reg_bit_write   token register bits of each step, result register bits per tile  reg_bit_write
 reg_bit_hold    every other flip-flop-cycle: flops x cycles - the bits above     reg_bit_hold
@@ -76,8 +78,8 @@ __all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "coun
 DEFAULT_TECH = "sky130hd"
 """The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
 
-ACTIONS = ("mul", "mul_gated", "add", "add_idle", "lane_add", "mux", "dap_cmp", "reg_bit_write",
-           "reg_bit_hold")
+ACTIONS = ("mul", "mul_gated", "add", "add_idle", "lane_add", "mux", "edge_mux", "dap_cmp",
+           "reg_bit_write", "reg_bit_hold")
 """The action kinds of :func:`counts_from_probes`, in breakdown order (``leakage`` follows)."""
 
 
@@ -116,6 +118,7 @@ def no_energy(tech: str, reason: str) -> LayerEnergy:
 def _fixed(cell: dict, config) -> dict:
     return {"lanes": cell["lanes"], "token_bits": cell["token_bits"],
             "selections": [tuple(s) for s in cell["selections"]], "dap": cell["dap"],
+            "edge_selections": [tuple(s) for s in cell.get("edge_selections", [])],
             "data_width": config.data_width, "acc_width": config.acc_width,
             "zvcg": bool(getattr(config, "zvcg", False)), "cells": config.rows * config.cols}
 
@@ -131,6 +134,8 @@ def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
         "add_idle": idle,
         "lane_add": steps * (lanes - 1),
         "mux": steps * len(fixed["selections"]),
+        # Every cell takes every core step once, so core steps = cell steps / cells.
+        "edge_mux": steps // fixed["cells"] * len(fixed["edge_selections"]),
         "dap_cmp": 0,
         "reg_bit_write": steps * fixed["token_bits"] + lasts * acc,
     }
@@ -202,13 +207,18 @@ def action_energy(table: dict, fixed_or_cell: dict, config) -> dict:
         return exact if exact is not None else _entry(table, "add32") * bits / 32
 
     mux8 = _entry(table, "mux8x8")
-    selections = [tuple(s) for s in fixed_or_cell["selections"]]
-    per_step_mux = sum(mux8 * (ways - 1) / 7 * bits / 8 for ways, bits in selections)
+
+    def per_selection(selections):
+        """Mean pJ of one of ``selections`` ((ways, bits) each)."""
+        selections = [tuple(s) for s in selections]
+        total = sum(mux8 * (ways - 1) / 7 * bits / 8 for ways, bits in selections)
+        return total / len(selections) if selections else 0.0
     return {
         "mul": mul, "mul_gated": gated, "add": add(acc),
         "add_idle": acc * _entry(table, "reg_bit_hold"),
         "lane_add": add(2 * width) if lanes > 1 else 0.0,
-        "mux": per_step_mux / len(selections) if selections else 0.0,
+        "mux": per_selection(fixed_or_cell["selections"]),
+        "edge_mux": per_selection(fixed_or_cell.get("edge_selections", [])),
         "dap_cmp": _entry(table, "cmp8") * width / 8,
         "reg_bit_write": _entry(table, "reg_bit_write"),
         "reg_bit_hold": _entry(table, "reg_bit_hold"),

@@ -8,6 +8,7 @@ with ``A @ W`` (wrapped at ``acc_width``).
 
 Tiling: output tiles of rows x cols, row-major; K is zero-padded to whole rank-1 groups of the
 active pattern (H1 * H0 values); every tile streams all groups of K, one transfer per group.
+The ``cols`` columns of a tile share rank-1 block lists (``share=cols``, hw/highlight.py).
 """
 
 import math
@@ -24,7 +25,7 @@ from .stimulus import random_operands
 
 __all__ = [
     "HIGHLIGHT", "hss_acts", "hss_weights", "flat_acts", "flat_weights",
-    "prepare_highlight", "highlight_cycles", "ideal_speedup",
+    "prepare_highlight", "highlight_cycles", "ideal_speedup", "nonzero_lane_steps",
     "random_hss_weights", "hss_pe_beats", "flat_pe_beats",
 ]
 
@@ -80,12 +81,13 @@ def flat_weights(config, ratio, w) -> dict:
 
 
 def random_hss_weights(rng: np.random.Generator, k: int, n: int, pattern, data_width: int,
-                       density: float = 0.8) -> np.ndarray:
-    """Random W[K, N] that satisfies HSS ``pattern`` (G1, H1, G0, H0): random values at
-    ``density``, extremes included, then the golden prune (so blocks and groups are often
-    full, sometimes not)."""
+                       density: float = 0.8, share: int | None = None) -> np.ndarray:
+    """Random W[K, N] that satisfies HSS ``pattern`` (G1, H1, G0, H0) with rank 1 shared by
+    tiles of ``share`` columns (``None``: all N, which fits every array width; 1: plain HSS):
+    random values at ``density``, extremes included, then the golden prune (so blocks and
+    groups are often full, sometimes not)."""
     w = random_operands(rng, (k, n), data_width, density=density)
-    return ghss.prune_weights(w, _golden_pattern(pattern))
+    return ghss.prune_weights(w, _golden_pattern(pattern), share=share)
 
 
 def hss_pe_beats(config, pattern, a, w) -> list[dict]:
@@ -109,44 +111,76 @@ def flat_pe_beats(config, ratio, a, w) -> list[dict]:
 
 
 def _operands(config: HighLightConfig, a, w, *, prune: bool = False) -> Operands:
-    """Check A and W; W must meet the active HSS pattern (``prune``: pruned to it first with
-    the golden prune).
+    """Check A and W; W must meet the active HSS pattern with rank 1 shared by the ``cols``
+    columns of each tile (``prune``: pruned to it first with the golden prune).
 
     Raises
     ------
     TensorError
         Bad dtype, range or shape.
     HSSViolation
-        W breaks the active pattern (not raised with ``prune``); names the first bad group.
+        W breaks the active pattern (not raised with ``prune``); names the first bad group
+        (and, for the shared rank-1 rule, its tile's columns).
     """
     a, w = check_operands(config, a, w)
     golden = _golden_pattern(config.active)
-    w = ghss.prune_weights(w, golden) if prune else w
-    ghss.check_weights(w, golden)
+    w = ghss.prune_weights(w, golden, share=config.cols) if prune else w
+    ghss.check_weights(w, golden, share=config.cols)
     return Operands(a, w, a, {"pattern": config.pattern_index})
 
 
+def _encode(config: HighLightConfig, w) -> dict:
+    """W -> the fields of :func:`hss_weights` with N padded to whole tiles, ``[Gr, nt*C, ..]``
+    (the tiles share rank 1, so every column of a tile names the same blocks)."""
+    enc = ghss.encode_weights(pad_to_multiple(w, config.cols, axis=1),
+                              _golden_pattern(config.active), share=config.cols)
+    return hss_weights(config, enc)
+
+
 def _steps(config: HighLightConfig, ops: Operands, tiles) -> dict:
-    """One rank-1 group per transfer: each row's dense group of activations and each column's
-    compressed group (golden HSS encoding); every tile streams all groups of K."""
+    """One rank-1 group per transfer: each row's dense group of activations, the tile's block
+    list and each column's rank-0 pairs (golden HSS encoding, rank 1 shared by the tile);
+    every tile streams all groups of K."""
     mt, nt = tiles
     rows, cols = config.rows, config.cols
-    enc = ghss.encode_weights(ops.w, _golden_pattern(config.active))
     acts = tile_rows(hss_acts(config, config.active, ops.a), rows)  # [mt, R, Gr, H1max, H0]
     groups = acts.shape[2]
-    fields = hss_weights(config, enc)                           # [Gr, N, ...]
+    fields = _encode(config, ops.w)                             # [Gr, nt*C, ...]
     steps = mt * nt * groups
     a_steps = np.broadcast_to(acts.transpose(0, 2, 1, 3, 4)[:, None],
                               (mt, nt, groups, rows, config.h1_max, config.h0))
-    w_payload = {}
-    for name, x in fields.items():
-        x = pad_to_multiple(x, cols, axis=1)                    # [Gr, nt*C, F]
-        x = x.reshape(groups, nt, cols, -1).transpose(1, 0, 2, 3)   # [nt, Gr, C, F]
-        w_payload[name] = np.broadcast_to(x[None], (mt, *x.shape)).reshape(steps, cols, -1)
+
+    def per_step(x):                                            # [Gr, nt, ...] -> [steps, ...]
+        x = x.transpose(1, 0, *range(2, x.ndim))
+        return np.broadcast_to(x[None], (mt, *x.shape)).reshape(steps, *x.shape[2:])
+    w_payload = {name: per_step(fields[name].reshape(groups, nt, cols, -1))
+                 for name in ("value", "offset")}
+    blocks = per_step(fields["block"].reshape(groups, nt, cols, -1)[:, :, 0])
     last = np.zeros((mt, nt, groups), dtype=np.int64)
     last[..., -1] = 1
     return {"a": a_steps.reshape(steps, rows, config.h1_max, config.h0), "w": w_payload,
-            "last": last.reshape(-1)}
+            "shared": {"block": blocks}, "last": last.reshape(-1)}
+
+
+def nonzero_lane_steps(config: HighLightConfig, a, w) -> int:
+    """Cell steps with at least one lane whose activation and weight are both non-zero (the
+    steps ZVCG does not leave idle), from the encoding the hardware receives: step t of a
+    group carries slots t*P .. t*P+P-1 (P = L / G0) of every column, each slot's pairs at
+    k = group start + block * H0 + offset."""
+    g1, h1, g0, h0 = config.active
+    fields = _encode(config, w)
+    groups, n = fields["block"].shape[:2]
+    per_step = config.lanes // g0
+    t_count = config.steps(config.active)
+    values = fields["value"].reshape(groups, n, config.g1_max, config.g0_max)[..., :g1, :g0]
+    offsets = fields["offset"].reshape(groups, n, config.g1_max, config.g0_max)[..., :g1, :g0]
+    k = (np.arange(groups)[:, None, None, None] * h1 * h0
+         + fields["block"][..., :g1, None] * h0 + offsets)      # [Gr, N, G1, G0]
+    a_pad = np.pad(np.asarray(a) != 0, ((0, 0), (0, groups * h1 * h0 - a.shape[1])))
+    live = a_pad[:, k] & (values != 0)[None]                    # [M, Gr, N, G1, G0]
+    slots = np.pad(live.any(axis=-1), ((0, 0),) * 3 + ((0, t_count * per_step - g1),))
+    hit = slots.reshape(*slots.shape[:3], t_count, per_step).any(axis=-1)   # [M, Gr, N, T]
+    return int(hit[:, :, :w.shape[1]].sum())
 
 
 def _groups(config: HighLightConfig, k: int) -> int:
@@ -186,6 +220,8 @@ def _figures(config: HighLightConfig, options: dict) -> dict:
 
 HIGHLIGHT = GemmHost(operands=_operands, steps=_steps, steps_per_tile=_groups,
                      cycles=highlight_cycles, ideal_speedup=ideal_speedup, figures=_figures,
-                     options=frozenset({"prune"}))
+                     options=frozenset({"prune"}),
+                     nonzero_steps=lambda config, ops: nonzero_lane_steps(config, ops.a, ops.w)
+                     if config.zvcg else 0)
 """``highlight``: one rank-1 group per transfer, T(pattern) core steps per group, the pattern
 driven into its port; ``prune`` prunes dense weights to the active pattern first."""

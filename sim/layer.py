@@ -240,6 +240,10 @@ class GemmHost:
         ``figures(config, options) -> dict``: the family's own report fields.
     options : frozenset of str
         Run options it takes (``"prune"``).
+    nonzero_steps : callable or None
+        ``nonzero_steps(config, operands)``: cell steps with a product of two non-zero operands
+        (the ZVCG steps that are not idle), for a family whose steps do not cover a fixed K
+        span; ``None``: :func:`~.energy.nonzero_steps` over the cell's ``k_per_step``.
     """
 
     operands: Callable
@@ -249,6 +253,7 @@ class GemmHost:
     ideal_speedup: Callable
     figures: Callable = _no_figures
     options: frozenset = frozenset()
+    nonzero_steps: Callable | None = None
 
     def prepare(self, config, a, w, **options) -> GemmJob:
         """Check A[M,K] and W[K,N] for ``config`` and lay out the player's step stream."""
@@ -324,8 +329,8 @@ class GemmHost:
         counts = layer_energy.counts_from_model(
             cell, config, core_steps=transfers * cell["steps_per_transfer"], tiles=tiles,
             transfers=transfers, nonzero=ggemm.macs_nonzero(ops.a_effective, ops.w),
-            nonzero_steps=layer_energy.nonzero_steps(ops.a_effective, ops.w,
-                                                     cell["k_per_step"]))
+            nonzero_steps=self.nonzero_steps(config, ops) if self.nonzero_steps else
+            layer_energy.nonzero_steps(ops.a_effective, ops.w, cell["k_per_step"]))
         generated = generate(design, config)
         return layer_energy.layer_energy(generated.verilog, generated.top, cell, config,
                                          counts, cycles, tech)

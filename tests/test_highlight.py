@@ -103,6 +103,40 @@ def test_weights_breaking_the_pattern_are_named():
         prepare_highlight(cfg, np.ones((2, 30), dtype=np.int64), w)
 
 
+def test_columns_of_a_tile_must_share_rank_1():
+    """Plain per-column HSS is not enough: the cols columns of a tile share one block list per
+    group (the rank-1 selection is made once per row); the error names the group and tile."""
+    cfg = HighLightConfig(rows=2, cols=2, pattern="4:6,2:4")
+    w = np.zeros((24, 3), dtype=np.int64)
+    w[[0, 4], 0] = 1
+    w[[8, 12, 16], 1] = 1                       # tile n=0..1: 5 blocks; column 2 alone: fine
+    check_weights(w, "4:6,2:4")
+    with pytest.raises(HSSViolation, match=r"^weight `W` breaks HSS 4:6,2:4 with rank 1 shared "
+                       r"by 2 columns: group k=0\.\.23 of columns n=0\.\.1 has 5 rank-0 blocks "
+                       r"non-empty in some column \(at most 4 allowed\)$"):
+        prepare_highlight(cfg, np.ones((2, 24), dtype=np.int64), w)
+    job = prepare_highlight(cfg, np.ones((2, 24), dtype=np.int64), w, prune=True)
+    check_weights(job.w, "4:6,2:4", share=2)
+    assert np.count_nonzero(job.w[:, :2]) == 4 and job.w[:, 2].tolist() == w[:, 2].tolist()
+    # Each step's block list is the tile's: one per transfer, G1max long, not one per column.
+    assert job.payload["shared"]["block"].shape == (job.steps, cfg.g1_max)
+    assert job.payload["w"]["value"].shape == (job.steps, 2, cfg.g1_max * cfg.g0_max)
+
+
+def test_cells_keep_only_rank_0_lane_muxes():
+    """A cell's row token is the step's S = L / min G0 selected blocks (not the whole group)
+    and its only operand muxes are L H0:1 lane muxes; the H1max:1 block muxes are R x S at the
+    edge. Default set: S = 4 blocks of 4 x 8 bits, L = 4 lanes of (8-bit value, 2-bit offset).
+    """
+    cfg = HighLightConfig(rows=4, cols=4)
+    cell = HighLight.cell_actions(cfg)
+    assert cell["token_bits"] == 4 * 4 * 8 + 4 * (8 + 2)
+    assert cell["selections"] == [(4, 8)] * 4
+    assert cell["edge_selections"] == [(7, 32)] * 16
+    two = HighLight.cell_actions(HighLightConfig(patterns="4:4,4:7 x 4:4,2:4"))
+    assert two["token_bits"] == 2 * 4 * 8 + 4 * (8 + 2) and len(two["edge_selections"]) == 8
+
+
 def test_prune_makes_dense_weights_fit():
     cfg = HighLightConfig(pattern="4:7,1:4")
     rng = np.random.default_rng(3)
@@ -111,7 +145,7 @@ def test_prune_makes_dense_weights_fit():
     with pytest.raises(HSSViolation):
         prepare_highlight(cfg, a, w)
     job = prepare_highlight(cfg, a, w, prune=True)
-    check_weights(job.w, "4:7,1:4")
+    check_weights(job.w, "4:7,1:4", share=cfg.cols)
     assert np.count_nonzero(job.w) <= 5 * 2 * 4          # 2 groups of 28, 4 values each
     assert job.inputs == {"pattern": cfg.pattern_index}
 
@@ -138,7 +172,7 @@ def test_array_matches_golden(config, stalls):
     rng = np.random.default_rng(config.rows * 10 + config.cols)
     m, k, n = 5, 37, 4
     a = random_operands(rng, (m, k), config.data_width, density=0.7)
-    w = random_hss_weights(rng, k, n, config.active, config.data_width)
+    w = random_hss_weights(rng, k, n, config.active, config.data_width, share=config.cols)
     job = prepare_highlight(config, a, w)
     dut = HighLight(config)
     layout = generate(get_design("highlight"), config).metadata["layouts"]["i__payload"]

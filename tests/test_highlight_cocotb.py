@@ -87,7 +87,7 @@ async def array_gemm_matches_golden(dut, backpressure):
         config = dataclasses.replace(base, pattern="{}:{},{}:{}".format(*pattern))
         rng = np.random.default_rng(index)
         a = random_operands(rng, (13, 37), config.data_width, density=0.7)
-        w = random_hss_weights(rng, 37, 11, pattern, config.data_width)
+        w = random_hss_weights(rng, 37, 11, pattern, config.data_width, share=config.cols)
         job = prepare_highlight(config, a, w)
         assert job.inputs["pattern"] == index
         dut.pattern.value = index
@@ -164,7 +164,7 @@ def _layer_runs(patterns, shapes, prune_patterns):
         config = dataclasses.replace(base, pattern="{}:{},{}:{}".format(*pattern))
         for m, k, n in shapes(pattern):
             a = random_operands(rng, (m, k), 8, density=0.7)
-            w = random_hss_weights(rng, k, n, pattern, 8)
+            w = random_hss_weights(rng, k, n, pattern, 8, share=config.cols)
             result = design.host.run(design, config, a, w)
             assert result.matches_golden, (pattern, (m, k, n))
             assert result.cycles == result.model_cycles, (pattern, (m, k, n))
@@ -215,7 +215,7 @@ def test_cli_sim(tmp_path):
     rng = np.random.default_rng(8)
     a = random_operands(rng, (9, 50), 8).astype(np.int8)
     dense = random_operands(rng, (50, 5), 8, density=1.0).astype(np.int16)
-    w = random_hss_weights(rng, 50, 5, (4, 6, 2, 4), 8).astype(np.int32)
+    w = random_hss_weights(rng, 50, 5, (4, 6, 2, 4), 8, share=3).astype(np.int32)
     for name, x in (("A", a), ("W", w), ("D", dense)):
         np.save(tmp_path / f"{name}.npy", x)
     status, out, err = sparsegen("-p", "pattern=4:6,2:4", "--a", "A.npy", "--w", "W.npy",
@@ -243,7 +243,7 @@ def test_cli_sim(tmp_path):
     report = json.loads(out)
     assert report["pruned"] is True and report["matches_golden"]
     from sparsegen.sim.golden.hss import prune_weights
-    expected = a.astype(np.int64) @ prune_weights(dense, "4:6,2:4")
+    expected = a.astype(np.int64) @ prune_weights(dense, "4:6,2:4", share=3)
     assert (np.load(tmp_path / "P.npy") == expected).all()
 
 
