@@ -242,6 +242,7 @@ BENCHES = {
     "s2ta": (s2ta_bench, print_s2ta),
     "scnn": (bench_scnn.run, bench_scnn.print_table),
     "highlight": (bench_highlight.run, bench_highlight.print_table),
+    "hss-share": (bench_highlight.share_cost, bench_highlight.print_share_cost),
     "tools": (bench_tools.run, bench_tools.print_table),
 }
 """Benchmark name -> ``(run, print)``: ``run(tech=..., progress=...)`` returns a JSON-able

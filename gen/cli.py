@@ -393,7 +393,7 @@ _SIM_ROWS = [
 
 
 _ENERGY_KEYS = ("tech", "energy_pj", "energy_breakdown", "time_us", "edp", "fmax_mhz",
-                "area_um2", "energy_counts", "energy_note")
+                "area_um2", "energy_counts", "gating_saving_pj", "energy_note")
 
 
 def _energy_rows(table, report):
@@ -410,6 +410,10 @@ def _energy_rows(table, report):
         if pj:
             table.add_row(f"  {kind.replace('_', ' ')}", f"{pj / 1e3:,.3f} nJ")
     table.add_row("EDP", f"{report['edp'] / 1e3:,.3f} nJ x us")
+    gated = (report.get("energy_counts") or {}).get("mul_gated")
+    if gated:
+        table.add_row("gated multiplies", f"{gated:,} (saved "
+                      f"{report['gating_saving_pj'] / 1e3:,.3f} nJ)")
 
 
 def _print_sim(console, report):

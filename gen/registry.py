@@ -55,7 +55,7 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "HighLight HSS PE: rank-1 groups skipped in time, rank-0 G0-of-H0 muxes, run-time "
            "pattern"),
     Design("gh-flat", hss.GHFlatConfig, hss.GHFlatPE,
-           "flat multi-ratio G:H PE (one mux configuration per ratio): HighLight's strawman"),
+           "flat multi-ratio G:H PE (one Hmax:1 mux per lane): HighLight's strawman"),
     Design("highlight", highlight.HighLightConfig, highlight.HighLight,
            "HighLight array of HSS PEs: any pattern of the set at run time, dense included",
            host=highlight_host.HIGHLIGHT.host()),

@@ -6,7 +6,7 @@ datapath supports a *set* of patterns, the cross product of rank-1 options and r
 (``patterns = "4:4,4:5,4:6,4:7 x 4:4,2:4,1:4"``: 12 patterns from dense to 1/7 dense), and the
 active one is chosen at run time by the ``pattern`` input port (its index in the set).
 
-How the HSS datapath exploits each rank (``hss-mux``, and each cell of ``highlight``):
+How the HSS datapath exploits each rank (``hss-mux``; ``highlight`` splits it, see there):
 
 * Rank 1, in time. A rank-1 group (H1 * H0 activations, the compressed weights of its at most
   G1 non-empty blocks) arrives in one transfer. A sequencer replays it as T = ceil(G1 / P)
@@ -19,16 +19,18 @@ How the HSS datapath exploits each rank (``hss-mux``, and each cell of ``highlig
   the block of lane group j / G0 into every slot that group covers.
 
 So the run-time pattern costs a small lane-steering table at the sequencer (once per weight
-stream, shared by a whole array column), while the per-multiplier mux stays H1max:1 (shared by
-min G0 lanes) plus H0:1. With the example set (min G0 = 1) nothing is shared: each lane has its
-own 7:1 block mux, and the mux costs about what gh-flat's 28:1 lane muxes cost (see
-``sparsegen bench highlight``). At the PE level the sequencer's group register (the whole
-group's activations and weights) is the largest part; in ``highlight`` there is one sequencer
-per array, not per cell.
+stream), while the per-multiplier mux stays H1max:1 (shared by min G0 lanes) plus H0:1. In a
+stand-alone PE with the example set (min G0 = 1) nothing is shared: each lane has its own 7:1
+block mux of 32 bits, which costs about what gh-flat's 28:1 mux of 8 bits costs (see
+``sparsegen bench highlight``). The ``highlight`` array moves the block muxes out of the cells:
+one :class:`~.highlight.Rank1Select` per array picks each row's blocks for all columns (the
+tile's columns share rank-1 block lists), so a cell keeps only the H0:1 lane muxes.
 
 ``gh-flat`` is the strawman of the same densities with flat G:H ratios (G = G1 * G0,
-H = H1 * H0): every lane has, per supported ratio, an H:1 mux over the window (one mux
-configuration per ratio), and the run-time ratio selects among them.
+H = H1 * H0), built as a hardware engineer would: every lane has one Hmax:1 mux over the
+window (Hmax the largest H of the set); a ratio with a smaller H uses the low H inputs (the
+window is zero beyond H and its offsets are below H), so the run-time ratio only changes the
+sequencer's step count and steering, never the lane mux.
 
 Ideal speedup (both designs): dense MAC slots over the slots the design cannot skip,
 H1 * H0 / (L * T) per group for L multipliers; 1 / density when G0 divides L and P divides G1.
@@ -212,7 +214,7 @@ class HSSMuxConfig(HSSSet, Config):
 
 @dataclasses.dataclass(frozen=True)
 class GHFlatConfig(Config):
-    """Configuration of :class:`GHFlatPE`: flat G:H ratios, one mux configuration each."""
+    """Configuration of :class:`GHFlatPE`: the flat G:H ratios it supports."""
 
     ratios: str = param(flat_ratios(DEFAULT_PATTERNS),
                         help="supported flat G:H ratios (comma-separated)")
@@ -329,7 +331,7 @@ def select_hss_lanes(config, acts, step) -> list:
 
 
 class FlatMux(wiring.Component):
-    """The flat multi-ratio selection of ``gh-flat``: per lane, one H:1 mux per ratio.
+    """The flat multi-ratio selection of ``gh-flat``: per lane, one window:1 mux.
 
     Parameters
     ----------
@@ -337,14 +339,14 @@ class FlatMux(wiring.Component):
 
     Members
     -------
-    pattern : In(range(len(config.ratio_list)))
-        Run-time ratio.
     window : In(ArrayLayout(signed(data_width), window))
-        The block's activations.
+        The block's activations (zero beyond the active ratio's H).
     step : In(flat_step_layout(config))
-        The lanes' (value, offset) pairs.
+        The lanes' (value, offset) pairs; offsets are below the active ratio's H.
     a_sel, w_val : Out(ArrayLayout(signed(data_width), lanes))
-        ``a_sel[j] = window[:H of the ratio][step.offset[j]]``, ``w_val[j] = step.value[j]``.
+        ``a_sel[j] = window[step.offset[j]]``, ``w_val[j] = step.value[j]``.
+
+    Every ratio shares the one Hmax:1 mux per lane: its offsets address the low H inputs.
 
     Timing
     ------
@@ -355,7 +357,6 @@ class FlatMux(wiring.Component):
         self._config = config
         lanes = data.ArrayLayout(signed(config.data_width), config.lanes)
         super().__init__({
-            "pattern": In(range(len(config.ratio_list))),
             "window": In(data.ArrayLayout(signed(config.data_width), config.window)),
             "step": In(flat_step_layout(config)),
             "a_sel": Out(lanes),
@@ -366,13 +367,8 @@ class FlatMux(wiring.Component):
         m = Module()
         cfg = self._config
         for j in range(cfg.lanes):
-            # A separate mux per ratio, then the run-time ratio picks one: the flat design's
-            # "one mux configuration per ratio".
-            with m.Switch(self.pattern):
-                for r, (_, h) in enumerate(cfg.ratio_list):
-                    with _case(m, r, len(cfg.ratio_list)):
-                        m.d.comb += self.a_sel[j].eq(self.window[:h][self.step.offset[j]])
-            m.d.comb += self.w_val[j].eq(self.step.value[j])
+            m.d.comb += [self.a_sel[j].eq(self.window[self.step.offset[j]]),
+                         self.w_val[j].eq(self.step.value[j])]
         return m
 
 
@@ -598,18 +594,16 @@ class _HSSStepPE(DotProductPE):
 
 
 class _FlatStepPE(DotProductPE):
-    """The dot-product pipeline fed by per-ratio flat muxes."""
+    """The dot-product pipeline fed by one window:1 flat mux per lane."""
 
     def __init__(self, config):
         super().__init__(config, data.StructLayout({
             "a": data.ArrayLayout(signed(config.data_width), config.window),
             "w": flat_step_layout(config), "last": 1}))
-        self.pattern = Signal(range(len(config.ratio_list)))
 
     def _operands(self, m):
         m.submodules.mux = mux = FlatMux(self._config)
-        m.d.comb += [mux.pattern.eq(self.pattern), mux.window.eq(self.i.payload.a),
-                     mux.step.eq(self.i.payload.w)]
+        m.d.comb += [mux.window.eq(self.i.payload.a), mux.step.eq(self.i.payload.w)]
         return mux.a_sel, mux.w_val
 
 
@@ -640,8 +634,6 @@ class _GroupPE(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), seq.i)
         wiring.connect(m, seq.o, pe.i)
         wiring.connect(m, pe.o, wiring.flipped(self.o))
-        if hasattr(pe, "pattern"):
-            m.d.comb += pe.pattern.eq(self.pattern)
         return m
 
 
@@ -686,7 +678,7 @@ class HSSMuxPE(_GroupPE):
 
 
 class GHFlatPE(_GroupPE):
-    """The flat multi-ratio strawman (``gh-flat``): per ratio an H:1 mux per lane.
+    """The flat multi-ratio strawman (``gh-flat``): one Hmax:1 mux per lane for every ratio.
 
     Parameters
     ----------

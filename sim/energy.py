@@ -51,12 +51,16 @@ Model counts (``sim --model``): the same actions in closed form from the operand
 through the core, tiles, non-zero products of the multiplied operands for ZVCG, DAP blocks);
 tests/test_energy_layer.py holds them equal to the RTL counts.
 
+``gating_saving_pj`` (ZVCG designs) is what the gating saved in the same run: the gated lanes
+priced as multiplies minus as gated ones, plus the idle steps priced as adds minus as held
+accumulators.
+
 What it ignores: wires and placement (pin loads only), the clock tree (a flip-flop pays its
 own clock pins, nothing upstream), glitches and real data statistics (every action is priced
 at random data, a held register at activity 0), SRAM (no design declares a macro yet: its
 buffers are flip-flops, priced as such), and logic no action covers: control, the skew and
-drain muxes, the front ends' datapaths besides the DAP comparisons (the serializer's and the
-HSS sequencer's muxes), buffers ABC inserts. The committed cross-check of the table found its
+drain muxes, the front ends' datapaths besides the DAP comparisons and HighLight's rank-1 block
+muxes (the serializer's muxes, the HSS sequencer's steering), buffers ABC inserts. The committed cross-check of the table found its
 action sum 0.874 of OpenSTA's whole-design power on ``dense-array`` 2x2 at uniform activity;
 the layer-level cross-check (tests/test_energy_layer.py) compares a run's estimate with OpenSTA
 at the activity measured in the run.
@@ -98,13 +102,14 @@ class LayerEnergy:
     fmax_mhz: float | None = None
     area_um2: float | None = None
     counts: dict | None = None
+    gating_saving_pj: float | None = None
     reason: str | None = None
 
     def as_json(self) -> dict:
         out = {"tech": self.tech, "energy_pj": self.energy_pj,
                "energy_breakdown": self.energy_breakdown, "time_us": self.time_us,
                "edp": self.edp, "fmax_mhz": self.fmax_mhz, "area_um2": self.area_um2,
-               "energy_counts": self.counts}
+               "energy_counts": self.counts, "gating_saving_pj": self.gating_saving_pj}
         if self.reason:
             out["energy_note"] = self.reason
         return out
@@ -261,9 +266,14 @@ def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycle
     time_us = cycles / result.fmax_mhz
     breakdown["leakage"] = (table["leakage"]["w_per_um2"] * result.area_um2 * time_us * 1e6)
     energy = sum(breakdown.values())
+    # What zero-value gating saved: each gated lane priced as a multiply instead, each idle
+    # step as an accumulator add (the same run, counted the same way).
+    saving = (counts["mul_gated"] * (pj["mul"] - pj["mul_gated"])
+              + counts["add_idle"] * (pj["add"] - pj["add_idle"]))
     return LayerEnergy(
         tech=tech, energy_pj=round(energy, 3),
         energy_breakdown={k: round(v, 3) for k, v in breakdown.items()},
         time_us=round(time_us, 6), edp=round(energy * time_us, 3),
         fmax_mhz=result.fmax_mhz, area_um2=result.area_um2,
-        counts={**counts, "flops": flops, "cycles": cycles})
+        counts={**counts, "flops": flops, "cycles": cycles},
+        gating_saving_pj=round(saving, 3))

@@ -32,9 +32,11 @@ Front ends, in series with the core (every count above shifted by the front end'
   the serializer's held block (1): F = 3; every block becomes ``nnz_a`` core steps, so
   S = ceil(K / BZ) * nnz_a.
 * ``sod``: the decoders' block register (1): F = 1; S = ceil(K / BZ) * BZ.
-* ``highlight``: the group sequencer's register (1): F = 1; each rank-1 group of H1 * H0 values
-  becomes T = ceil(G1 / (L_pe / G0)) steps (L_pe = 4 multipliers per cell in the default set),
-  so S = ceil(K / (H1 * H0)) * T: 4 steps for 4:4,4:4, 2 for 4:6,2:4, 1 for 4:7,1:4.
+* ``highlight``: the group sequencer's register (1), then the rank-1 block selection, which is
+  combinational into the core's step register (no stage of its own): F = 1; each rank-1 group
+  of H1 * H0 values becomes T = ceil(G1 / (L_pe / G0)) steps (L_pe = 4 multipliers per cell in
+  the default set), so S = ceil(K / (H1 * H0)) * T: 4 steps for 4:4,4:4, 2 for 4:6,2:4, 1 for
+  4:7,1:4.
 
 SCNN (hw/scnn.py, ``ScnnPE`` and ``Scnn`` Timing)
 ----------------------------------------------------
@@ -115,7 +117,8 @@ GEMM_CASES = [
 def _operands(m, k, n, seed):
     """Random int8 A, and W non-zero only at k = 0 mod 8: it meets DBB(8, nnz_w >= 1) and, at
     most one non-zero in any 4 or 8 consecutive k, every HSS pattern of the default set (a
-    4:7 group of 28 holds at most 4 of them, each in its own rank-0 block)."""
+    4:7 group of 28 holds at most 4 of them, each in its own rank-0 block), with rank 1 shared
+    by any tile of columns (every column has its non-zeros in the same blocks)."""
     rng = np.random.default_rng(seed)
     a = rng.integers(-128, 128, (m, k))
     w = np.zeros((k, n), dtype=np.int64)

@@ -265,3 +265,32 @@ def test_layer_run_accumulators_wrap():
     result = design.host.run(design, config, a, w)
     assert (result.output == expected).all()
     assert result.matches_golden and result.cycles == result.model_cycles
+
+
+@pytest.mark.verilator
+def test_zero_operands_gate_multipliers():
+    """Zero-value gating counted in the RTL run: every lane slot either multiplies or is gated,
+    the multiplies done are exactly the products of two non-zero operands (counted by golden,
+    independently of the hardware), and `sim --json` reports the gated lanes and what gating
+    saved. The config is tests/test_energy_layer.py's highlight case (one Verilator build)."""
+    from sparsegen.gen import synth
+    from sparsegen.gen.registry import make_config
+    from sparsegen.sim.golden.gemm import macs_nonzero
+    if synth.timing_missing("sky130hd"):
+        pytest.skip(synth.timing_missing("sky130hd"))
+    design = get_design("highlight")
+    config = make_config(design, dict(rows=2, cols=2, pattern="4:6,2:4"))
+    rng = np.random.default_rng(21)
+    a = random_operands(rng, (5, 48), 8, density=0.6)
+    a[:, :24] = 0                                   # the first group meets zero activations
+    w = random_hss_weights(rng, 48, 3, (4, 6, 2, 4), 8, share=2)
+    result = design.host.run(design, config, a, w, tech="sky130hd")
+    assert result.matches_golden and result.cycles == result.model_cycles
+    counts = result.energy.counts
+    # 3 x 2 tiles x 2 groups x T = 2 steps x 4 cells = 96 cell steps of 4 lanes.
+    assert counts["mul"] + counts["mul_gated"] == 96 * 4
+    assert counts["mul"] == macs_nonzero(a, w) > 0
+    assert counts["add_idle"] > 0                   # steps of the zero group: all lanes gated
+    report = result.as_json()
+    assert report["energy_counts"]["mul_gated"] == counts["mul_gated"]
+    assert report["gating_saving_pj"] > 0
