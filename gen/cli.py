@@ -9,9 +9,12 @@ import argparse
 import io
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +24,17 @@ from rich.table import Table
 
 from ..sim.energy import DEFAULT_TECH as ENERGY_TECH
 from ..sim.golden.dbb import DBBViolation
-from ..sim.golden.numeric import check_tensor
+from ..sim.golden.hss import HSSViolation
+from ..sim.golden.numeric import TensorError, check_tensor
+from ..sim.golden.scnn import RLEError
 from ..sim.layer import describe_divergence, im2col
 from ..sim.tb.runner import SimulationError
 from ..sim.verilator import LintError, lint
-from . import __version__
+from . import __version__, children
 from .bench import BENCHES, load_bench, run_bench
 from .errors import UsageError
-from .generate import generate, write_outputs
-from .registry import DESIGNS, get_design, make_config, parse_params
+from .generate import check_output_folder, generate, write_outputs
+from .registry import DESIGNS, get_design, make_config, parse_params, refuse_unused
 from .sweep import load_spec, points, run_sweep, write_results
 from .synth import (
     TECHS,
@@ -38,6 +43,7 @@ from .synth import (
     SynthError,
     check_clock_ns,
     synthesize,
+    tech_missing,
     timing_missing,
 )
 
@@ -135,7 +141,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _design_and_config(args):
     design = get_design(args.design)
-    return design, make_config(design, parse_params(design, args.params, args.config))
+    values = parse_params(design, args.params, args.config)
+    config = make_config(design, values)
+    refuse_unused(design, config, values)
+    return design, config
+
+
+def _check_tech(tech: str, *, liberty: bool = False) -> None:
+    """Before any work: ``tech`` is known and, where the run will synthesize with it, its
+    liberty files are found here (a missing ASAP7 liberty fails in a second, not after minutes
+    of simulation)."""
+    if tech not in TECHS:
+        raise UsageError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    if liberty and tech_missing(tech):
+        raise UsageError(tech_missing(tech))
 
 
 def _cmd_list(args, console):
@@ -184,8 +203,7 @@ def _cmd_lint(args, console):
 
 
 def _cmd_synth(args, console):
-    if args.tech not in TECHS:
-        raise UsageError(f"unknown tech `{args.tech}` (choose from {', '.join(TECHS)})")
+    _check_tech(args.tech, liberty=True)
     if args.clock_ns is not None:
         if args.tech == "generic":
             raise UsageError("--clock-ns needs a liberty tech (osu018, sky130hd, asap7): "
@@ -254,19 +272,84 @@ def _print_timing(console, report):
                   f"{TIMING_IGNORES}[/dim]", soft_wrap=True)
 
 
+#: Largest tensor file `sim` reads (bytes): far above any real layer, below what a mistaken
+#: path (a disk image, /dev/zero) would take to read.
+MAX_TENSOR_BYTES = 1 << 32
+
+
 def _load_tensor(path: Path, name: str):
+    """A tensor from a ``.npy`` file; anything else (missing, a folder, a device, not a
+    ``.npy``, truncated, pickled objects) is one :class:`UsageError` naming the tensor."""
+    try:
+        if path.is_dir():
+            raise UsageError(f"cannot read tensor `{name}` from {path}: it is a folder")
+        if path.exists() and not path.is_file():
+            raise UsageError(f"cannot read tensor `{name}` from {path}: not a regular file")
+        size = path.stat().st_size
+    except OSError as exc:
+        raise UsageError(f"cannot read tensor `{name}` from {path}: {exc.strerror}") from None
+    if size > MAX_TENSOR_BYTES:
+        raise UsageError(f"tensor `{name}` in {path} is {size / 2**30:.1f} GiB: larger than "
+                         f"the {MAX_TENSOR_BYTES / 2**30:.0f} GiB sim reads")
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise UsageError(f"cannot read tensor `{name}` from {path}: {reason}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read tensor `{name}` from {path}: "
+                         f"{exc.strerror or exc}") from None
+    except Exception as exc:       # the file's content: not .npy, truncated, bad header, ...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if size == 0:
+            reason = "the file is empty"
+        raise UsageError(f"tensor `{name}` in {path} is not a readable .npy array: "
+                         f"{reason}") from None
+
+
+def _check_tensor_output(path: Path) -> None:
+    """``-o`` of ``sim`` is exactly the file written: a ``.npy`` path in a writable folder,
+    not an existing folder. Checked before any work."""
+    if path.is_dir():
+        raise UsageError(f"-o {path} is a folder; give the .npy file to write")
+    if path.suffix != ".npy":
+        raise UsageError(f"-o {path}: the output tensor is written as .npy; give a path "
+                         f"ending in .npy")
+    if not path.parent.is_dir():
+        raise UsageError(f"-o {path}: folder {path.parent} does not exist")
+    check_output_folder(path.parent, "folder of -o")
 
 
 def _save_tensor(path: Path, array):
     buffer = io.BytesIO()
     np.save(buffer, array)
-    path = path if path.suffix == ".npy" else path.with_suffix(path.suffix + ".npy")
     write_outputs(path.parent, {path.name: buffer.getvalue()})
+
+
+#: Share of this machine's available memory one convolution's lowered operands may take.
+MEMORY_SHARE = 0.5
+
+
+def _available_bytes() -> int:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return 8 << 30
+
+
+def _check_conv_size(ifmap_shape, filters_shape, stride: int, pad: int) -> None:
+    """Refuse, before any work, a convolution whose padded input or lowered operands would not
+    fit in memory (for example a huge ``--pad``), naming the options and the estimate."""
+    c, h, wd = ifmap_shape
+    kk, _, r, s = filters_shape
+    p = (h + 2 * pad - r) // stride + 1
+    q = (wd + 2 * pad - s) // stride + 1
+    padded = c * (h + 2 * pad) * (wd + 2 * pad)
+    lowered = max(p, 0) * max(q, 0) * (r * s * c + kk)     # im2col A plus the output
+    need = 8 * (padded + lowered)                          # int64 elements
+    budget = int(_available_bytes() * MEMORY_SHARE)
+    if need > budget:
+        raise UsageError(f"convolution too large for this machine: --pad {pad} --stride {stride} "
+                         f"on a {c}x{h}x{wd} ifmap with {r}x{s} filters needs about "
+                         f"{need / 2**30:,.1f} GiB of int64 operands ({budget / 2**30:,.1f} GiB "
+                         f"available for it)")
 
 
 def _cmd_sim(args, console):
@@ -304,11 +387,10 @@ def _cmd_sim(args, console):
                          f"--filters F.npy [--pad P]")
     elif args.a is None or args.w is None:
         raise UsageError("give the operands: --a A.npy --w W.npy (or --ifmap/--filters)")
-    if args.out is not None and not args.out.parent.exists():
-        raise UsageError(f"output folder {args.out.parent} does not exist")
+    if args.out is not None:
+        _check_tensor_output(args.out)
     options = {name: True for name in ("prune", "relu") if getattr(args, name)}
-    if args.tech not in TECHS:
-        raise UsageError(f"unknown tech `{args.tech}` (choose from {', '.join(TECHS)})")
+    _check_tech(args.tech, liberty=True)
     options["tech"] = args.tech
     runner = host.model if args.model else host.run
     quiet = args.json or not console.is_terminal
@@ -320,6 +402,7 @@ def _cmd_sim(args, console):
                                      "ifmap", ndim=3)
                 filters = check_tensor(_load_tensor(args.filters, "filters"),
                                        config.data_width, "filters", ndim=4)
+                _check_conv_size(ifmap.shape, filters.shape, args.stride, args.pad)
                 conv_shape = {"C": int(ifmap.shape[0]), "H": int(ifmap.shape[1]),
                               "W": int(ifmap.shape[2]), "K": int(filters.shape[0]),
                               "R": int(filters.shape[2]), "S": int(filters.shape[3]),
@@ -344,7 +427,7 @@ def _cmd_sim(args, console):
                 shape = {"M": int(a.shape[0]), "K": int(a.shape[1]), "N": int(w.shape[1])}
                 if conv:
                     shape["conv"] = conv_shape
-    except (ValueError, DBBViolation) as exc:      # TensorError, DBBViolation, pattern errors
+    except (TensorError, DBBViolation, HSSViolation, RLEError) as exc:   # the tensors' fault
         raise UsageError(str(exc)) from None
     except SimulationError as exc:
         print(f"sparsegen: error: simulation failed: {str(exc).splitlines()[0]}",
@@ -464,6 +547,7 @@ def _cmd_bench(args, console):
     if args.tech not in TECHS or args.tech == "generic":
         raise UsageError(f"bench needs a liberty tech for areas (choose from "
                          f"{', '.join(t for t in TECHS if t != 'generic')}), not `{args.tech}`")
+    _check_tech(args.tech, liberty=True)
     try:
         report = run_bench(args.name, console, args.tech, args.json)
     except SynthError as exc:
@@ -519,23 +603,84 @@ _COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cm
              "sim": _cmd_sim, "bench": _cmd_bench, "sweep": _cmd_sweep}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``sparsegen`` script; returns the exit status."""
-    console = Console(stderr=False, highlight=False)
+def _on_interrupt(signum, frame):
+    """SIGINT: end every child process group at once (Yosys, OpenSTA, Verilator builds and
+    runs), refuse new ones, and unwind the main thread."""
+    children.interrupt()
+    raise KeyboardInterrupt
+
+
+def _save_bug_report(exc: BaseException, argv) -> Path | None:
+    """Write the traceback of an internal error to a log file; its path, or None if even
+    that fails."""
+    try:
+        fd, path = tempfile.mkstemp(prefix="sparsegen-bug-", suffix=".log")
+        with os.fdopen(fd, "w") as log:
+            log.write(f"sparsegen {__version__}\nargv: {sys.argv if argv is None else argv}\n\n")
+            log.write("".join(traceback.format_exception(exc)))
+        return Path(path)
+    except OSError:
+        return None
+
+
+def _run(argv, console) -> int:
+    """Parse and run one command. Errors the user or the machine can cause are one
+    ``sparsegen: error:`` line and status 2; anything else is a bug: one line, the traceback
+    saved to a log, status 1."""
     try:
         args = _build_parser().parse_args(argv)
-        status = _COMMANDS[args.command](args, console)
+        return _COMMANDS[args.command](args, console) or 0
     except UsageError as exc:
         print(f"sparsegen: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        children.interrupt()
+        children.end_all(grace=1.0)
         print("sparsegen: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    return status or 0
+    except MemoryError:
+        print("sparsegen: error: out of memory: the run is larger than this machine can hold "
+              "(try a smaller layer, or `sim --model` for an estimate)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # The machine refused something: a full disk, a read-only or vanished folder.
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"sparsegen: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:                # anything else is a bug, not a user error
+        log = _save_bug_report(exc, argv)
+        saved = f"; traceback saved to {log}" if log else ""
+        print(f"sparsegen: internal error (a bug in sparsegen, please report it): "
+              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{saved}",
+              file=sys.stderr)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``sparsegen`` script; returns the exit status.
+
+    Ctrl-C ends every child process at once and returns 130 (see :mod:`.children`); run as
+    the script (``argv`` None) it then exits without waiting for worker threads to finish
+    their current Python work.
+    """
+    console = Console(stderr=False, highlight=False)
+    children.reset()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, _on_interrupt) if in_main_thread else None
+    try:
+        status = _run(argv, console)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if status == 130 and argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    return status
 
 
 if __name__ == "__main__":

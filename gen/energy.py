@@ -54,7 +54,6 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import re
 import shutil
 import sys
@@ -63,6 +62,7 @@ import tomllib
 from pathlib import Path
 
 from . import synth
+from .cachefile import read_entry, write_entry
 from .synth import SynthError, UnknownTechError
 
 __all__ = ["ACTIVITY", "Circuit", "CIRCUITS", "EnergyTableError", "measure", "characterise",
@@ -283,11 +283,9 @@ def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
                           "techs.toml")])
     folder = root / "energy"
     cached = folder / f"{key}.json"
-    if use_cache and cached.is_file():
-        try:
-            return {**json.loads(cached.read_text()), "cached": True}
-        except ValueError:
-            pass
+    entry = read_entry(cached) if use_cache else None
+    if entry is not None:
+        return {**entry, "cached": True}
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=folder, prefix=f"{key[:12]}-"))
     mapped = synth.map_netlist(verilog, top, tech, work, clock_ns=clock, cache_dir=root)
@@ -296,9 +294,7 @@ def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
     result = {"top": top, "area_um2": mapped["area_um2"], "cell_types": mapped["cell_types"],
               "flops": flop_count(mapped["cell_types"]), **power}
     shutil.rmtree(work, ignore_errors=True)
-    tmp = folder / f".{key}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, cached)
+    write_entry(cached, result)
     return {**result, "cached": False}
 
 

@@ -31,7 +31,8 @@ from . import __version__
 from .design import Design
 from .errors import UsageError
 
-__all__ = ["Generated", "SharedModules", "generate", "describe_shape", "write_outputs"]
+__all__ = ["Generated", "SharedModules", "generate", "describe_shape", "write_outputs",
+           "check_output_folder"]
 
 _RTLIL_MODULE = re.compile(r"^module \\(\S+)$", re.M)
 # Port declarations of Amaranth's RTLIL: `wire width 1 input 2  \clk`.
@@ -223,6 +224,33 @@ def _generate(design: Design, config) -> tuple[str, str]:
         "verilog_sha256": hashlib.sha256(text.encode()).hexdigest(),
     }
     return text, json.dumps(metadata)
+
+
+def check_output_folder(out_dir: Path, what: str = "output folder") -> None:
+    """Check, before any work, that :func:`write_outputs` will be able to write into
+    ``out_dir``: it is a writable folder, or it does not exist yet and its nearest existing
+    ancestor is a writable folder. Nothing is created.
+
+    Raises
+    ------
+    UsageError
+        ``out_dir`` is a file, or the folder (or the one it would be created in) is not
+        writable; one line naming it.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{what} {out_dir} is a file, not a folder")
+    existing = out_dir
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"cannot create {what} {out_dir}: {existing} is a file")
+    try:        # a real probe: os.access says yes to root, and knows nothing of read-only mounts
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        where = "" if existing == out_dir else f" ({existing}: {exc.strerror})"
+        raise UsageError(f"{what} {out_dir} is not writable{where}") from None
 
 
 def write_outputs(out_dir: Path, files: dict[str, str | bytes]) -> tuple[Path, ...]:

@@ -15,6 +15,7 @@ This module is the app layer's (it imports ``sim/``); ``gen.design``, ``gen.gene
 ``gen.synth`` are the build layer below ``sim/``.
 """
 
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +30,7 @@ from .design import Design, Host
 from .errors import UsageError
 
 __all__ = ["Design", "Host", "DESIGNS", "get_design", "read_toml", "parse_params",
-           "make_config"]
+           "make_config", "refuse_unused"]
 
 
 DESIGNS: dict[str, Design] = {d.name: d for d in [
@@ -79,32 +80,65 @@ def _parse_value(design: Design, spec: ParamSpec, raw):
         return raw                      # TOML already typed it; the config checks the type
     text = raw.strip()
     if spec.type is bool:
-        lowered = text.lower()
-        if lowered in ("true", "1", "yes", "on"):
+        if text in ("true", "1"):
             return True
-        if lowered in ("false", "0", "no", "off"):
+        if text in ("false", "0"):
             return False
         raise UsageError(f"{design.name}: parameter `{spec.name}` takes true/false/1/0, "
                          f"not {raw!r}")
     if spec.type is int:
-        try:
-            return int(text, 0)
-        except ValueError:
-            raise UsageError(f"{design.name}: parameter `{spec.name}` takes an integer, "
-                             f"not {raw!r}") from None
+        if not re.fullmatch(r"[+-]?[0-9]{1,30}", text):
+            raise UsageError(f"{design.name}: parameter `{spec.name}` takes a decimal "
+                             f"integer, not {raw!r}")
+        return int(text)
     return text
 
 
+#: Largest TOML file read (bytes): configs and sweep specs are a few lines; a mistaken path
+#: (a binary, a device such as /dev/zero) is refused instead of read to the end.
+MAX_TOML_BYTES = 1 << 20
+
+
 def read_toml(path: Path, what: str) -> dict:
-    """Load a TOML file; an unreadable or invalid one is one :class:`UsageError` line that
-    calls it ``what`` (e.g. "config file")."""
+    """Load a TOML file; a missing, oversized, binary, non-UTF-8 or invalid one is one
+    :class:`UsageError` line that calls it ``what`` (e.g. "config file")."""
     try:
+        if path.is_dir():
+            raise UsageError(f"cannot read {what} {path}: it is a folder")
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data = f.read(MAX_TOML_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from None
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_TOML_BYTES:
+        raise UsageError(f"{what} {path} is larger than {MAX_TOML_BYTES >> 20} MiB: not a "
+                         f"TOML {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path} is not UTF-8 text (byte {exc.start}): not a TOML "
+                         f"{what}") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def _config_values(table: dict, path: Path) -> dict:
+    """The parameters of a config file: its top-level keys, or its ``[params]`` table; a file
+    with both (or a ``params`` key that is not a table) is ambiguous and refused."""
+    if "params" not in table:
+        return table
+    params = table["params"]
+    if not isinstance(params, Mapping):
+        raise UsageError(f"config file {path}: `params` must be a table, not "
+                         f"{type(params).__name__}")
+    stray = [key for key in table if key != "params"]
+    if stray:
+        both = [key for key in stray if key in params]
+        what = (f"`{both[0]}` is given both at the top level and in [params]" if both else
+                f"`{stray[0]}` is at the top level beside a [params] table")
+        raise UsageError(f"config file {path}: {what}; put every parameter in one place")
+    return dict(params)
 
 
 def parse_params(design: Design, assignments: list[str] = (),
@@ -116,9 +150,7 @@ def parse_params(design: Design, assignments: list[str] = (),
     by_name = {spec.name: spec for spec in design.params}
     raw: dict = {}
     if config_file is not None:
-        table = read_toml(config_file, "config file")
-        raw.update(table.get("params", table) if isinstance(table.get("params"), Mapping)
-                   else table)
+        raw.update(_config_values(read_toml(config_file, "config file"), config_file))
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
@@ -136,6 +168,17 @@ def parse_params(design: Design, assignments: list[str] = (),
 def make_config(design: Design, values: Mapping) -> Config:
     """Build and validate the design's config; bad values become :class:`UsageError`."""
     try:
-        return design.config_cls(**values)
+        config = design.config_cls(**values)
     except (TypeError, ValueError) as exc:
         raise UsageError(f"{design.name}: {exc}") from None
+    return config
+
+
+def refuse_unused(design: Design, config: Config, given) -> None:
+    """Refuse a parameter the user gave that ``config`` ignores (``nnz_a`` in variant ``w``):
+    one :class:`UsageError` saying why. Sweeps, which cross axes, do not call this."""
+    unused = config.unused_params()
+    for key in given:
+        if key in unused:
+            raise UsageError(f"{design.name}: parameter `{key}` has no effect here: "
+                             f"{unused[key]}")

@@ -50,6 +50,10 @@ import time
 import tomllib
 from pathlib import Path
 
+from . import children
+from .cachefile import read_entry, write_entry
+from .errors import usable_folder
+
 __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
     "cache_root", "tech_missing", "liberty_sources", "ClockError", "check_clock_ns",
@@ -207,9 +211,16 @@ def cache_root() -> Path:
     Returns
     -------
     Path
-        ``$SPARSEGEN_CACHE_DIR`` if set, else ``<repo>/build/cache``.
+        ``$SPARSEGEN_CACHE_DIR`` if set, else ``<repo>/build/cache``, created if needed.
+
+    Raises
+    ------
+    UsageError
+        The folder cannot be created or written (it is a file, read-only, ...).
     """
-    return Path(os.environ.get("SPARSEGEN_CACHE_DIR") or _REPO / "build" / "cache")
+    setting = os.environ.get("SPARSEGEN_CACHE_DIR")
+    return usable_folder(Path(setting or _REPO / "build" / "cache"),
+                         "SPARSEGEN_CACHE_DIR" if setting else "the default, <repo>/build/cache")
 
 
 @functools.cache
@@ -231,7 +242,7 @@ def yosys_version() -> str:
         pyosys cannot be imported or does not report a version.
     """
     code = "from pyosys import libyosys as ys; print(ys.yosys_maybe_version())"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    result = children.run([sys.executable, "-c", code], capture_output=True, text=True)
     full = result.stdout.strip()
     if result.returncode != 0 or not full.startswith("Yosys"):
         detail = (result.stderr.strip().splitlines() or [full or "no output"])[-1]
@@ -267,7 +278,7 @@ def _sta_binary() -> str | None:
 @functools.cache
 def _sta_version_of(binary: str) -> str | None:
     try:
-        result = subprocess.run([binary, "-version"], capture_output=True, text=True,
+        result = children.run([binary, "-version"], capture_output=True, text=True,
                                 stdin=subprocess.DEVNULL, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -436,7 +447,7 @@ def _run_sta(template: Path, variables: dict, script: Path, log: Path):
     script.write_text(preamble + template.read_text())
     with open(log, "w") as out:
         try:
-            status = subprocess.run([_sta_binary(), "-no_init", "-exit", str(script)],
+            status = children.run([_sta_binary(), "-no_init", "-exit", str(script)],
                                     cwd=script.parent, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT).returncode
         except OSError as exc:
@@ -491,7 +502,8 @@ def tech_missing(tech: str) -> str | None:
     """
     if tech not in TECHS:
         raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
-    return _find_liberty(tech, _techs()[tech])[1]
+    spec = _techs()[tech]
+    return _find_liberty(tech, spec)[1] if "liberty" in spec else None
 
 
 def liberty_sources(tech: str) -> list[Path]:
@@ -592,7 +604,7 @@ def _run(commands: list[str], work: Path, log: Path) -> None:
     script = work / "run.ys"
     script.write_text("\n".join(commands) + "\n")
     with open(log, "w") as out:
-        status = subprocess.run([sys.executable, "-c", _WORKER, str(script)], cwd=work,
+        status = children.run([sys.executable, "-c", _WORKER, str(script)], cwd=work,
                                 stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT).returncode
     if status != 0:
@@ -801,13 +813,12 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
         sort_keys=True).encode()).hexdigest()
     folder = root / "synth"
     cached_file = folder / f"{key}.json"
-    if use_cache and cached_file.is_file():
+    cached = read_entry(cached_file) if use_cache else None
+    if cached is not None:
         try:
-            cached = json.loads(cached_file.read_text())
-            if "cell_types" in cached:      # older entries lack it: synthesize again
-                return SynthResult(**{**cached, "cached": True})
-        except (ValueError, TypeError):
-            pass  # unreadable or from an older layout: synthesize again
+            return SynthResult(**{**cached, "cached": True})
+        except TypeError:
+            pass  # from an older layout of the result: synthesize again
 
     folder.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=folder, prefix=f"{key[:12]}-"))
@@ -844,9 +855,7 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     if not missing:
         os.replace(work / "sta.log", folder / f"{key}.sta.log")
     shutil.rmtree(work, ignore_errors=True)
-    tmp = folder / f".{key}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(result.as_json(), indent=1) + "\n")
-    os.replace(tmp, cached_file)
+    write_entry(cached_file, result.as_json())
     return result
 
 

@@ -124,6 +124,13 @@ class Config:
             if spec.pow2 and value & (value - 1):
                 raise ValueError(f"`{spec.name}` must be a power of two, not {value}")
 
+    def unused_params(self) -> dict[str, str]:
+        """The parameters this config ignores, each with the reason (``nnz_a`` in a
+        weight-only variant, say). The command line refuses such a parameter when it is given
+        explicitly, since the user meant it to change something. None by default.
+        """
+        return {}
+
     def as_dict(self) -> dict:
         """The field values, for JSON metadata and cache keys."""
         return dataclasses.asdict(self)

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..gen import children
 from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
@@ -542,7 +543,7 @@ def main_cpp(meta: dict, probes: dict | None = None) -> str:
 @functools.cache
 def _compiler_version() -> str:
     try:
-        result = subprocess.run(["c++", "--version"], capture_output=True, text=True)
+        result = children.run(["c++", "--version"], capture_output=True, text=True)
     except FileNotFoundError:
         raise SimulationError("the fast player needs a C++ compiler (`c++`) on PATH") from None
     return result.stdout.splitlines()[0] if result.stdout else "c++ (unknown version)"
@@ -596,13 +597,14 @@ def build(generated, probes: dict | None = None) -> FastModel:
         with open(log, "w") as out:
             out.write(" ".join(command) + "\n")
             out.flush()
-            result = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+            result = children.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
                                     env=verilator_env())
         if result.returncode != 0:
             raise SimulationError(f"fast player build of `{generated.design}` failed "
                                   f"(exit status {result.returncode}); see {log}")
 
-    folder = cached_build(f"{generated.design}-fast", key, make)
+    folder = cached_build(f"{generated.design}-fast", key, make,
+                          check=lambda folder: (folder / _BINARY).is_file())
     return FastModel(binary=folder / _BINARY, meta=generated.metadata,
                      probes=tuple(probes or ()))
 
@@ -717,7 +719,7 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
                str(folder / "cycles.bin"), str(folder / "stats.json"), str(expect),
                str(timeout_cycles), *arguments]
     with open(log, "w") as out:
-        result = subprocess.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
+        result = children.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT)
     if result.returncode not in (0, 3):
         raise SimulationError(f"fast player run of `{meta['top']}` failed (exit status "
                               f"{result.returncode}); see {log}")

@@ -7,8 +7,9 @@ a wrapper on PATH; cocotb's runner looks for ``verilator`` on PATH and needs ``V
 import functools
 import os
 import shutil
-import subprocess
 from pathlib import Path
+
+from ..gen import children
 
 __all__ = ["WAIVERS", "verilator_env", "verilator_version", "lint", "LintError"]
 
@@ -67,7 +68,7 @@ def verilator_version() -> str:
 def lint(verilog_path: Path, top: str) -> None:
     """Run ``verilator --lint-only`` with :data:`WAIVERS`; raise :class:`LintError` on output."""
     verilator_env()
-    result = subprocess.run(
+    result = children.run(
         ["verilator", "--lint-only", *WAIVERS, "--top-module", top, str(verilog_path)],
         capture_output=True, text=True)
     if result.returncode != 0 or "%Warning" in result.stderr or "%Error" in result.stderr:

@@ -65,7 +65,7 @@ def test_gen_config_file_and_override(tmp_path):
      "dbb-pe: unknown parameter `bz` (parameters: block_size, nnz, data_width, acc_width, "
      "zvcg)"),
     (["gen", "dbb-pe", "-p", "block_size=eight", "-o", "OUT"],
-     "dbb-pe: parameter `block_size` takes an integer, not 'eight'"),
+     "dbb-pe: parameter `block_size` takes a decimal integer, not 'eight'"),
     (["gen", "dense-pe", "-p", "zvcg=maybe", "-o", "OUT"],
      "dense-pe: parameter `zvcg` takes true/false/1/0, not 'maybe'"),
     (["gen", "dense-pe", "-p", "zvcg", "-o", "OUT"], "-p expects key=value, not 'zvcg'"),

@@ -21,7 +21,7 @@ PACKAGES = {"hw": "sparsegen.hw", "gen": "sparsegen.gen", "sim": "sparsegen.sim"
 #: catalogue, benches, sweeps), so a new module there is app unless listed here.
 BUILD = {"sparsegen.gen", "sparsegen.gen.errors", "sparsegen.gen.design",
          "sparsegen.gen.generate", "sparsegen.gen.synth", "sparsegen.gen.energy",
-         "sparsegen.gen.sram"}
+         "sparsegen.gen.sram", "sparsegen.gen.children", "sparsegen.gen.cachefile"}
 LAYERS = ("hw", "build", "sim", "app")
 
 

@@ -19,6 +19,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from ...gen.errors import usable_folder
 from ..verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["SimulationError", "META_ENV", "build_root", "build", "build_sources", "run",
@@ -35,8 +36,11 @@ class SimulationError(RuntimeError):
 
 
 def build_root() -> Path:
-    """Where simulator builds go: ``$SPARSEGEN_BUILD_DIR`` or ``<repo>/build``."""
-    return Path(os.environ.get("SPARSEGEN_BUILD_DIR", _REPO / "build"))
+    """Where simulator builds go: ``$SPARSEGEN_BUILD_DIR`` or ``<repo>/build``, created if
+    needed; a folder that cannot be written is a :class:`~sparsegen.gen.errors.UsageError`."""
+    setting = os.environ.get("SPARSEGEN_BUILD_DIR")
+    return usable_folder(Path(setting or _REPO / "build"),
+                         "SPARSEGEN_BUILD_DIR" if setting else "the default, <repo>/build")
 
 
 def load_meta() -> dict:
@@ -55,18 +59,29 @@ def _locked(path: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def cached_build(name: str, key: str, make) -> Path:
+def _complete(stamp: Path, key: str) -> bool:
+    """A build folder is complete when its stamp holds exactly its key."""
+    try:
+        return stamp.read_text() == key + "\n"
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def cached_build(name: str, key: str, make, check=None) -> Path:
     """The build folder ``<build_root>/sim/<name>-<key>``, filled by ``make(folder)`` unless a
     complete build with that key is already there.
 
     For builds other than cocotb's (the fast player's C++ ``main``): a file lock makes
     concurrent callers wait for one build, and the folder is marked complete only when
-    ``make`` returns, so a failed build (``make`` raises) is retried by the next caller.
+    ``make`` returns, so a failed build (``make`` raises) is retried by the next caller. A
+    build whose stamp does not carry its key, or that fails ``check(folder)`` (e.g. its binary
+    is gone), is built again rather than trusted.
     """
     folder = build_root() / "sim" / f"{name}-{key}"
     stamp = folder / ".complete"
     with _locked(build_root() / "sim" / f".{name}-{key}.lock"):
-        if not stamp.exists():
+        if not _complete(stamp, key) or (check is not None and not check(folder)):
+            stamp.unlink(missing_ok=True)
             folder.mkdir(parents=True, exist_ok=True)
             make(folder)
             stamp.write_text(key + "\n")
@@ -125,7 +140,7 @@ def build_sources(name: str, top: str, files: dict[str, str], *, public: bool = 
     build_dir = build_root() / "sim" / f"{name}-{key}"
     stamp = build_dir / ".complete"
     with _locked(build_root() / "sim" / f".{name}-{key}.lock"):
-        if not stamp.exists():
+        if not _complete(stamp, key):
             build_dir.mkdir(parents=True, exist_ok=True)
             sources = []
             for file_name, text in files.items():
