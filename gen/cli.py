@@ -180,6 +180,7 @@ def _cmd_list(args, console):
 
 def _cmd_gen(args, console):
     design, config = _design_and_config(args)
+    check_output_folder(args.out)
     start = time.perf_counter()
     generated = generate(design, config)
     paths = generated.write(args.out)
@@ -564,8 +565,7 @@ def _cmd_sweep(args, console):
         raise UsageError(f"-j must be at least 1, not {args.jobs}")
     spec = load_spec(args.spec)
     total = len(points(spec))           # validates every point before any work
-    if args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"output folder {args.out} is a file")
+    check_output_folder(args.out)
     try:
         if args.json or not console.is_terminal:
             report = run_sweep(spec, args.jobs)

@@ -85,6 +85,9 @@ def load_spec(path: Path) -> SweepSpec:
         else:
             fixed[name] = value
     workload = table.get("workload")
+    if workload is not None and not isinstance(workload, dict):
+        raise UsageError(f"sweep spec {path}: `workload` must be a table [workload] with m, k "
+                         f"and n, not {type(workload).__name__} {workload!r}")
     if workload is not None:
         if _closed_form(design) is None:
             with_model = [d.name for d in DESIGNS.values() if _closed_form(d) is not None]
