@@ -420,6 +420,8 @@ def _cmd_sim(args, console):
                 else:
                     a, w = _load_tensor(args.a, "A"), _load_tensor(args.w, "W")
                     out_shape = None
+                if not args.model:
+                    _warn_if_long(host, config, a, w)
                 result = runner(design, config, a, w, status=say, **options)
                 output = result.output
                 if out_shape is not None:
@@ -453,6 +455,25 @@ def _cmd_sim(args, console):
               file=sys.stderr)
         return 1
     return 0
+
+
+#: RTL runs estimated above this many cycles get a note with the time they will take.
+LONG_RUN_CYCLES = 30_000_000
+
+
+def _warn_if_long(host, config, a, w) -> None:
+    """Before a very long RTL run: one note on stderr with its cycle count (from the cycle
+    model) and a time estimate, and the way to answer in seconds instead (``--model``)."""
+    if host.cycles is None or getattr(a, "ndim", 0) != 2 or getattr(w, "ndim", 0) != 2:
+        return
+    try:
+        cycles = host.cycles(config, int(a.shape[0]), int(a.shape[1]), int(w.shape[1]))
+    except (TypeError, ValueError):
+        return          # shapes that do not fit are refused with their own error later
+    if cycles > LONG_RUN_CYCLES:
+        print(f"sparsegen: note: about {cycles:,} cycles on the RTL: about "
+              f"{cycles / 1e6 / 60:,.0f} min at 1 M cycles/s; `--model` answers in seconds",
+              file=sys.stderr)
 
 
 class _nullcontext:
