@@ -11,17 +11,20 @@ module's job. That is what keeps a second Ctrl-C from leaving an orphan behind: 
 ended by the first one, before anything else runs.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
 import threading
 import time
 
-__all__ = ["Interrupted", "run", "interrupt", "end_all", "live_count", "reset"]
+__all__ = ["Interrupted", "run", "interrupt", "end_all", "live_count", "reset", "critical",
+           "in_critical"]
 
 _live: set[subprocess.Popen] = set()
 _lock = threading.Lock()
 _interrupted = threading.Event()
+_critical = 0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -113,3 +116,24 @@ def live_count() -> int:
 def reset() -> None:
     """Allow new children again (after :func:`interrupt`; for tests that call ``main``)."""
     _interrupted.clear()
+
+
+@contextlib.contextmanager
+def critical():
+    """A section an interrupt must not cut short (putting a set of output files in place):
+    while one runs, :func:`in_critical` is true and the command line unwinds through it
+    instead of exiting at once."""
+    global _critical
+    with _lock:
+        _critical += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _critical -= 1
+
+
+def in_critical() -> bool:
+    """Whether a :func:`critical` section is running in any thread."""
+    with _lock:
+        return _critical > 0

@@ -624,10 +624,21 @@ _COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cm
              "sim": _cmd_sim, "bench": _cmd_bench, "sweep": _cmd_sweep}
 
 
+_EXIT_ON_INTERRUPT = False
+"""Set by :func:`main` when it runs as the script: Ctrl-C then exits at once."""
+
+
 def _on_interrupt(signum, frame):
-    """SIGINT: end every child process group at once (Yosys, OpenSTA, Verilator builds and
-    runs), refuse new ones, and unwind the main thread."""
+    """SIGINT: end every child process group (Yosys, OpenSTA, Verilator builds and runs) and
+    refuse new ones. Run as the script, exit right away (worker threads may be in the middle of
+    Python work that would take seconds to finish; every cache entry is written to a temporary
+    name and renamed, so none is left half-made), unless a set of output files is being put
+    in place, which the unwinding then cleans up. Called from ``main(argv)`` (tests), unwind."""
     children.interrupt()
+    if _EXIT_ON_INTERRUPT and not children.in_critical():
+        children.end_all(grace=0.3)
+        print("sparsegen: interrupted", file=sys.stderr, flush=True)
+        os._exit(130)
     raise KeyboardInterrupt
 
 
@@ -688,8 +699,10 @@ def main(argv: list[str] | None = None) -> int:
     the script (``argv`` None) it then exits without waiting for worker threads to finish
     their current Python work.
     """
+    global _EXIT_ON_INTERRUPT
     console = Console(stderr=False, highlight=False)
     children.reset()
+    _EXIT_ON_INTERRUPT = argv is None
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, _on_interrupt) if in_main_thread else None
     try:

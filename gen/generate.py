@@ -27,7 +27,7 @@ from amaranth.hdl._ir import PortDirection  # what convert() takes in `ports=`; 
 from amaranth.lib import data, wiring
 
 from ..hw.hier import ModuleSharing
-from . import __version__
+from . import __version__, children
 from .design import Design
 from .errors import UsageError
 
@@ -272,17 +272,22 @@ def write_outputs(out_dir: Path, files: dict[str, str | bytes]) -> tuple[Path, .
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise UsageError(f"output folder {out_dir} is not writable")
     staged = []
-    try:
-        for name, text in files.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
-            staged.append((Path(tmp), out_dir / name))
-            with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)        # mkstemp's 0600 is for the staging only
-        for tmp, final in staged:
-            os.replace(tmp, final)
-    except OSError as exc:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write into {out_dir}: {exc.strerror}") from None
+    with children.critical():       # Ctrl-C unwinds through here, cleaning up, not past it
+        try:
+            for name, text in files.items():
+                fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+                staged.append((Path(tmp), out_dir / name))
+                with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
+                    f.write(text)
+                os.chmod(tmp, 0o644)        # mkstemp's 0600 is for the staging only
+            for tmp, final in staged:
+                os.replace(tmp, final)
+        except OSError as exc:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise UsageError(f"cannot write into {out_dir}: {exc.strerror}") from None
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
     return tuple(final for _, final in staged)
