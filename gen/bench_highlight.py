@@ -10,7 +10,8 @@ per area, time at each design's own fmax, energy (actions counted in the RTL run
 the per-action table) and EDP. Below: the two arrays' areas per multiplier and the highlight
 array's per-module breakdown; and for three pattern sets the sky130hd areas of one PE:
 ``hss-mux``, ``gh-flat`` (the same densities as flat G:H ratios, one Hmax:1 mux per lane) and
-``dense-pe`` with as many multipliers, each split into group sequencer, muxes and the rest.
+``dense-pe`` with as many multipliers, each split into group sequencer, muxes and the rest;
+and one array cell with HighLight's selection against one with the flat selection.
 
 ``hss-share``: what the array's format constraint costs. Gaussian and Laplacian weights
 (K=512, N=64, fixed seeds) pruned to every pattern of the example set with plain HSS (rank 1
@@ -21,13 +22,24 @@ and L2 (Euclidean norm) of each, as fractions of the unpruned tensor's.
 import dataclasses
 
 import numpy as np
+from amaranth import signed
+from amaranth.back import verilog
+from amaranth.lib import data
 from rich import box
 from rich.table import Table
 
-from ..hw.highlight import HighLightConfig, pattern_text
-from ..hw.hss import DEFAULT_PATTERNS, GHFlatConfig, HSSMuxConfig, flat_ratios, parse_pattern_set
+from ..hw.highlight import HighLight, HighLightConfig, pattern_text
+from ..hw.hss import (
+    DEFAULT_PATTERNS,
+    GHFlatConfig,
+    HSSMuxConfig,
+    flat_ratios,
+    flat_step_layout,
+    parse_pattern_set,
+)
 from ..hw.pe import DensePEConfig
 from ..hw.s2ta import DenseArrayConfig
+from ..hw.systolic import CellKind, SystolicCell
 from ..sim.golden import hss as ghss
 from .bench_common import at_fmax
 from .generate import generate
@@ -101,6 +113,37 @@ def _areas(tech, progress):
             row["vs_gh_flat"] = row["area_um2"] / flat["area_um2"]
             row["mux_vs_gh_flat"] = (row["mux_um2"] / flat["mux_um2"]
                                      if flat["mux_um2"] else None)
+    return rows
+
+
+def _flat_kind(patterns: str) -> CellKind:
+    """An array cell for the flat strawman: the row token is the whole window (Hmax values),
+    each lane one Hmax:1 mux (:class:`~sparsegen.hw.hss.FlatMux`'s selection)."""
+    cfg = GHFlatConfig(ratios=flat_ratios(patterns), lanes=HSSMuxConfig(patterns=patterns).lanes)
+    return CellKind("flat-lanes", data.ArrayLayout(signed(cfg.data_width), cfg.window),
+                    flat_step_layout(cfg), cfg.lanes,
+                    lambda a, w: [(a[w.offset[j]], w.value[j]) for j in range(cfg.lanes)])
+
+
+def _cell_areas(tech, progress):
+    """Per pattern set, the area of one array cell (ZVCG, 8-bit operands, 32-bit sums) with
+    HighLight's selection (the step's blocks as row token, H0:1 lane muxes; rank 1 is picked at
+    the array edge) and with the flat one (the whole window as row token, Hmax:1 lane muxes),
+    each synthesized alone."""
+    rows = []
+    for patterns in PATTERN_SETS:
+        row = {"patterns": patterns}
+        kinds = (("hss", HighLight._kind_of(HighLightConfig(patterns=patterns))),
+                 ("flat", _flat_kind(patterns)))
+        for label, kind in kinds:
+            if progress:
+                progress(f"synthesizing a {label} array cell ({patterns}) for {tech}")
+            top = f"{label}_cell"
+            text = verilog.convert(SystolicCell(kind, 8, 32, zvcg=True), name=top,
+                                   emit_src=False, strip_internal_attrs=True)
+            row[f"{label}_um2"] = synthesize(text, top, tech).area_um2
+        row["hss_vs_flat"] = row["hss_um2"] / row["flat_um2"]
+        rows.append(row)
     return rows
 
 
@@ -201,7 +244,8 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
             "highlight": base.as_dict(), "dense_array": dense_cfg.as_dict(),
             "multipliers": {"highlight": base.multipliers, "dense-array": dense_cfg.multipliers},
             "rows": rows, "edp_gain_geomean": float(np.exp(np.mean(np.log(gains))))
-            if gains else None, "areas": areas, "yosys_version": areas[0]["yosys_version"],
+            if gains else None, "areas": areas, "cells": _cell_areas(tech, progress),
+            "yosys_version": areas[0]["yosys_version"],
             "sources": SOURCES, "simulated_cycles": sim_cycles,
             "simulation_seconds": round(sim_seconds, 2)}
 
@@ -289,6 +333,16 @@ def _print_pe_areas(console, report):
                       _opt(row.get("mux_vs_gh_flat")), _opt(row.get("fmax_mhz"), "{:.1f}"))
         previous = row["patterns"]
     console.print(table)
+    rank1 = report["array_modules_um2"]["highlight"].get("rank1")
+    cells = report.get("cells") or []
+    if cells:
+        console.print("array cell, HSS (step's blocks, H0:1 lane muxes) vs flat (whole window, "
+                      "Hmax:1 lane muxes), ZVCG, each synthesized alone (measured; ratio "
+                      "formula): " + "; ".join(
+                          f"{c['patterns']}: {c['hss_um2']:,.0f} vs {c['flat_um2']:,.0f} um^2 "
+                          f"= {c['hss_vs_flat']:.2f}x" for c in cells)
+                      + (f". HSS adds the edge's rank-1 muxes: {rank1:,.0f} um^2 in the 4x4 "
+                         f"highlight array (default set)" if rank1 else ""))
 
 
 # -- the cost of sharing rank 1 ----------------------------------------------------------------
