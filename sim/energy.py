@@ -60,10 +60,11 @@ own clock pins, nothing upstream), glitches and real data statistics (every acti
 at random data, a held register at activity 0), SRAM (no design declares a macro yet: its
 buffers are flip-flops, priced as such), and logic no action covers: control, the skew and
 drain muxes, the front ends' datapaths besides the DAP comparisons and HighLight's rank-1 block
-muxes (the serializer's muxes, the HSS sequencer's steering), buffers ABC inserts. The committed cross-check of the table found its
-action sum 0.874 of OpenSTA's whole-design power on ``dense-array`` 2x2 at uniform activity;
-the layer-level cross-check (tests/test_energy_layer.py) compares a run's estimate with OpenSTA
-at the activity measured in the run.
+muxes (the serializer's muxes, the HSS sequencer's steering), buffers ABC inserts. The
+committed cross-check of the table found its action sum 0.874 of OpenSTA's whole-design power
+on ``dense-array`` 2x2 at uniform activity; the layer-level cross-check
+(tests/test_energy_layer.py) compares a run's estimate with OpenSTA at the activity measured in
+the run.
 
 SCNN (``scnn``) reports null energy fields with a reason: its actions (crossbar transfers,
 bank reads and writes, decoder work) are not probed yet.
