@@ -199,3 +199,22 @@ def test_array_matches_golden(config, stalls):
     assert (output == job.expected).all()
     if not stalls:
         assert log["cycles"] == highlight_cycles(config, m, k, n)
+
+
+def test_bench_hss_share_reports_what_sharing_costs():
+    """`sparsegen bench hss-share`: sharing rank 1 keeps no more magnitude than per-column HSS
+    (it is a further constraint), the more columns the less, and costs nothing where rank 1 is
+    dense; every row's pruned tensors met their format (the bench checks them)."""
+    from sparsegen.gen.bench_highlight import share_cost
+    report = share_cost()
+    assert len(report["rows"]) == 2 * 12
+    for row in report["rows"]:
+        for kind in ("l1", "l2"):
+            one, four, eight = (row[f"{kind}_share{s}"] for s in (1, 4, 8))
+            assert 0 < eight <= four <= one <= 1
+            if row["pattern"].startswith("4:4,"):
+                assert one == four == eight
+            else:
+                assert four < one
+    dense = next(r for r in report["rows"] if r["pattern"] == "4:4,4:4")
+    assert dense["l1_share1"] == dense["l2_share8"] == 1.0
