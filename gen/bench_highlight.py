@@ -112,7 +112,7 @@ def _areas(tech, progress):
         for row in group.values():
             row["vs_gh_flat"] = row["area_um2"] / flat["area_um2"]
             row["mux_vs_gh_flat"] = (row["mux_um2"] / flat["mux_um2"]
-                                     if flat["mux_um2"] else None)
+                                     if flat["mux_um2"] and row["mux_um2"] else None)
     return rows
 
 
