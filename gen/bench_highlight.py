@@ -225,6 +225,7 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
                                   ("dense", "dense-array", dense.cycles)):
             row[key]["time_us"], row[key]["gops_mm2"] = at_fmax(macs, cycles, fmax[name],
                                                                 arrays[name])
+            row[key]["fmax_mhz"] = fmax[name]
         hl_edp, dense_edp = row["highlight"]["edp"], row["dense"]["edp"]
         row["edp_gain"] = dense_edp / hl_edp if hl_edp and dense_edp else None
         hl_e, dense_e = row["highlight"]["energy_pj"], row["dense"]["energy_pj"]
@@ -264,7 +265,8 @@ def print_table(console, report):
               f"4 columns), both arrays on the same weights, {report['tech']}",
         title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0),
         caption="sources: cyc measured (Verilator, = golden and the cycle model: model cyc); "
-                "gated measured (RTL probes: gated / all lane multiplies); energy model "
+                "gated measured (RTL probes: gated / all lane multiplies); MHz measured "
+                "(OpenSTA fmax, logic only); energy model "
                 "(actions counted in the RTL run x the per-action table, plus leakage); "
                 "density, speedup, ideal, per area, time, EDP and gains formula. speedup = "
                 "dense cyc / cyc (equal clocks); per area = speedup x dense area / highlight "
@@ -272,7 +274,8 @@ def print_table(console, report):
         caption_justify="left")
     columns = [("pattern", "left"), ("density", "formula"), ("cyc", "measured"),
                ("model cyc", "model"), ("dense cyc", "measured"), ("speedup", "formula"),
-               ("ideal", "formula"), ("per area", "formula"), ("time us", "formula"),
+               ("ideal", "formula"), ("per area", "formula"), ("MHz", "measured"),
+               ("dense MHz", "measured"), ("time us", "formula"),
                ("dense us", "formula"), ("gated", "measured"), ("energy uJ", "model"),
                ("dense uJ", "model"), ("E gain", "formula"), ("EDP gain", "formula")]
     for column, _ in columns:
@@ -283,7 +286,8 @@ def print_table(console, report):
         table.add_row(row["pattern"], f"{row['density_bound']:.3f}", f"{row['cycles']:,}",
                       f"{row['model_cycles']:,}", f"{row['dense_cycles']:,}",
                       f"{row['speedup']:.2f}", f"{row['ideal_speedup']:.2f}",
-                      f"{row['speedup_per_area']:.2f}", _opt(hl["time_us"], "{:.1f}"),
+                      f"{row['speedup_per_area']:.2f}", _opt(hl["fmax_mhz"], "{:.1f}"),
+                      _opt(dense["fmax_mhz"], "{:.1f}"), _opt(hl["time_us"], "{:.1f}"),
                       _opt(dense["time_us"], "{:.1f}"),
                       _opt(hl["gated_fraction"], "{:.0%}"),
                       _opt(hl["energy_pj"] and hl["energy_pj"] / 1e6),
