@@ -13,8 +13,9 @@ through an optional ReLU and a run-length compressor. The golden model and the f
 
 Design choices.
 
-* Coordinates are decoded once, when a compressed word enters the PE (one word per cycle, its
-  ``(value, run)`` lanes decoded by a chain of small restoring dividers), not in the multiply
+* Coordinates are decoded once, when a compressed word enters the PE (one word per cycle,
+  pipelined: a running position through the word's ``(value, run)`` lanes, then per lane a
+  short restoring division into row and column, or into (r, s, k)), not in the multiply
   loop. The activation buffer stores each non-zero with its accumulator-frame offset
   ``pos = y*(Wt+S-1) + x``; the weight FIFO stores each weight with
   ``base = k*pitch + (R-1-r)*(Wt+S-1) + (S-1-s)``. A product's accumulator address is then
@@ -43,8 +44,11 @@ Design choices.
   0.8; the window doubles the crossbar's inputs and quadruples the arbitration comparators
   (``2*f*i`` requesters compare banks pairwise). Products with a zero operand
   (explicit zeros of long runs, unused lanes) do not request a bank.
-* Accumulator banks are read-modify-written in one cycle (asynchronous read port), so equal
-  addresses in consecutive cycles need no forwarding.
+* Every memory is synchronous (SRAM-ready): the activation buffer (1R1W, plus a flip-flop
+  row-end bit per row) and the accumulator banks (1R1W each, a pipelined read-modify-write
+  with a forwarding register for back-to-back hits on one row). One read port per bank makes
+  the vertical halo exchange two cycles per row (send read, then the receiving
+  read-modify-write). Products are kept to ``acc_width`` bits (sums wrap there).
 """
 
 import dataclasses
@@ -62,7 +66,7 @@ from .params import Config, check_config, param
 __all__ = [
     "Cmd", "ScnnPEConfig", "ScnnConfig", "ScnnPE", "Scnn", "RUN_BITS",
     "pe_input_layout", "array_input_layout", "pe_output_layout", "halo_layout", "plane_pitch",
-    "WEIGHT_ENTRY_DELAY", "exchange_and_drain_cycles",
+    "WEIGHT_ENTRY_DELAY", "DRAIN_LATENCY", "walk_cycles",
 ]
 
 RUN_BITS = 4
@@ -266,21 +270,24 @@ def _tile_layout(cfg) -> data.StructLayout:
         "wacc": range(cfg.max_tile_w + cfg.max_s),          # frame row: Wt + S - 1
         "hacc": range(cfg.max_tile_h + cfg.max_r),          # frame rows: Ht + R - 1
         "pitch": range(cfg.pitch_max + 1),                  # frame distance (bank-skewed)
-        "kc_pitch": range(cfg.kc * cfg.pitch_max + 1),      # kc * pitch
         "wtop": range(cfg.frame_max + 1),                   # (R-1) * Wacc + S - 1
         "ht_wacc": range(cfg.frame_max + 1),                # Ht * Wacc
     })
 
 
 def _act_row_layout(cfg) -> data.StructLayout:
+    """A row of the activation buffer: ``i`` decoded non-zeros ``(value, pos)``."""
     entry = data.StructLayout({"value": signed(cfg.data_width),
                                "pos": unsigned(_bits(cfg.frame_max - 1))})
-    return data.StructLayout({"lanes": data.ArrayLayout(entry, cfg.i), "last": 1})
+    return data.StructLayout({"lanes": data.ArrayLayout(entry, cfg.i)})
 
 
 def _row_read_signature(depth: int, layout) -> wiring.Signature:
-    """An asynchronous read port of the activation buffer, seen from the reader."""
-    return wiring.Signature({"addr": Out(range(depth)), "data": In(layout)})
+    """The activation buffer's read port, seen from the reader: ``addr`` with ``en`` reads a
+    row at the edge (``data`` holds it from the next cycle until the next enabled read);
+    ``last`` tells combinationally whether ``addr`` is its channel's final row."""
+    return wiring.Signature({"addr": Out(range(depth)), "en": Out(1), "data": In(layout),
+                             "last": In(1)})
 
 
 def _weight_entry_layout(cfg) -> data.StructLayout:
@@ -289,18 +296,25 @@ def _weight_entry_layout(cfg) -> data.StructLayout:
     return data.StructLayout({"lanes": data.ArrayLayout(entry, cfg.f), "last": 1})
 
 
+def _product_bits(cfg) -> int:
+    """Bits of a product as the PE keeps it: the full ``2 * data_width``, or the low
+    ``acc_width`` when fewer (the accumulators wrap at ``acc_width``, so higher bits never
+    reach a sum: the multipliers, the crossbar and the adders drop them)."""
+    return min(2 * cfg.data_width, cfg.acc_width)
+
+
 def _products_layout(cfg) -> data.ArrayLayout:
     """The ``f*i`` products of a (weight entry, activation row) pair, ``f*I + i`` order; a
     product with a zero operand is not ``live`` (it requests no bank)."""
     product = data.StructLayout({"live": 1, "addr": unsigned(cfg.addr_width),
-                                 "value": signed(2 * cfg.data_width)})
+                                 "value": signed(_product_bits(cfg))})
     return data.ArrayLayout(product, cfg.f * cfg.i)
 
 
 def _bank_writes_layout(cfg) -> data.ArrayLayout:
     """Per accumulator bank: the product granted to it this cycle (``en``), its bank row."""
     write = data.StructLayout({"en": 1, "row": unsigned(_bits(cfg.bank_depth - 1)),
-                               "value": signed(2 * cfg.data_width)})
+                               "value": signed(_product_bits(cfg))})
     return data.ArrayLayout(write, cfg.banks)
 
 
@@ -311,30 +325,44 @@ def _sum_bits(cfg) -> int:
 
 def _frame_row_layout(cfg) -> data.StructLayout:
     """One frame row of the halo exchange or the drain, as the row walk visits it: ``base``
-    its first accumulator address; ``own`` not one of the top ``R-1`` halo rows, ``first`` the
-    first own row of a channel, ``last`` the group's final row."""
-    return data.StructLayout({"phase": _State, "base": unsigned(_sum_bits(cfg)), "own": 1,
-                              "first": 1, "last": 1})
+    its first accumulator address; ``recv`` the second cycle of a vertical-exchange row (the
+    receiving read-modify-write; the first cycle reads the row to send); ``own`` not one of the
+    top ``R-1`` halo rows, ``first`` the first own row of a channel, ``last`` the group's final
+    row."""
+    return data.StructLayout({"phase": _State, "base": unsigned(_sum_bits(cfg)), "recv": 1,
+                              "own": 1, "first": 1, "last": 1})
 
 
 def _drain_row_layout(cfg) -> data.StructLayout:
-    """A drained frame row: the ``max_tile_w`` accumulators of its own columns, in order."""
+    """A drained frame row after the ReLU: the ``max_tile_w`` accumulators of its own columns
+    in order, which of them are non-zero (``nz``) and inside the tile (``valid``)."""
     return data.StructLayout({"values": data.ArrayLayout(signed(cfg.acc_width), cfg.max_tile_w),
+                              "nz": cfg.max_tile_w, "valid": cfg.max_tile_w,
                               "own": 1, "first": 1, "last": 1})
 
 
 # -- timing facts (read by the cycle model) --------------------------------------------------
 
-WEIGHT_ENTRY_DELAY = 1
-"""Cycles from the edge that takes a WGT word to the first cycle its weight entry can meet an
-activation row (the weight FIFO's write-to-read latency)."""
+WEIGHT_ENTRY_DELAY = 3
+"""Cycles from the edge that takes a WGT word to the first cycle its weight entry can be issued
+to the multipliers: the weight decoder's three stages (lane positions, their division into
+``(r, s, k)``, the ``base`` adders) end in the FIFO write, and the FIFO head is read the cycle
+after (:class:`_Weights`)."""
+
+DRAIN_LATENCY = 3
+"""Cycles from the cycle the row walk requests a drain row to the cycle that row leaves on
+``o``: the banks' synchronous read (1), the rotation of banks to columns and the ReLU into the
+drain row register (1), the run-length compression into the output queue (1)
+(:class:`_Accumulators`, :class:`_Drain`)."""
 
 
-def exchange_and_drain_cycles(kc: int, ht: int, r: int) -> int:
-    """Cycles from the edge that takes DRAIN to the edge of the group's last output row, with
-    ``o`` never back-pressured: ``kc x (Ht+R-1)`` rows of horizontal halo exchange, ``kc x
-    (R-1)`` of vertical exchange and ``kc x (Ht+R-1)`` drain rows, one per cycle."""
-    return kc * (2 * (ht + r - 1) + r - 1)
+def walk_cycles(kc: int, ht: int, r: int) -> int:
+    """Cycles of the row walk after DRAIN: ``kc x (Ht+R-1)`` rows of horizontal halo exchange,
+    ``kc x (R-1)`` rows of vertical exchange at two cycles each (a send read, then the
+    receiving read-modify-write: one read port per bank) and ``kc x (Ht+R-1)`` drain rows, one
+    per cycle, with ``o`` never back-pressured. Input is taken again the cycle after; the last
+    output row leaves :data:`DRAIN_LATENCY` cycles after the walk's last cycle."""
+    return kc * (2 * (ht + r - 1) + 2 * (r - 1))
 
 
 # -- building blocks -------------------------------------------------------------------------
@@ -389,9 +417,10 @@ class _Control(wiring.Component):
     arbitration) and on ``o_wgt.ready`` (the FIFO's fill level). A CONFIG word's geometry is in
     ``tile`` from the next cycle. DRAIN leaves the RUN state at its edge; the row walk then
     offers one row per cycle and advances on each transfer, back to RUN at the edge of the last
-    row (:func:`exchange_and_drain_cycles` cycles without back-pressure), where input is taken
-    again. Longest path: the CONFIG word's geometry products, ``(Wt+S-1) x (Ht+R-1)``, its
-    rounding to the skewed pitch and ``kc x pitch``, into the ``tile`` registers.
+    row (:func:`walk_cycles` cycles without back-pressure; a vertical row takes two cycles,
+    ``recv`` marks the second), where input is taken again. Longest path: the CONFIG word's
+    geometry product ``(Wt+S-1) x (Ht+R-1)`` and its rounding to the skewed pitch into the
+    ``tile`` registers.
     """
 
     def __init__(self, cfg):
@@ -440,7 +469,7 @@ class _Control(wiring.Component):
             m.d.sync += [
                 tile.wt.eq(g.wt), tile.r.eq(g.r), tile.s.eq(g.s), tile.relu.eq(g.relu),
                 tile.wacc.eq(wacc), tile.hacc.eq(g.ht + g.r - 1), tile.pitch.eq(pitch),
-                tile.kc_pitch.eq(cfg.kc * pitch), tile.wtop.eq((g.r - 1) * wacc + g.s - 1),
+                tile.wtop.eq((g.r - 1) * wacc + g.s - 1),
                 tile.ht_wacc.eq(g.ht * wacc),
             ]
 
@@ -449,18 +478,22 @@ class _Control(wiring.Component):
         prow = Signal(range(cfg.max_tile_h + cfg.max_r))
         pbase = Signal(_sum_bits(cfg))
         pkbase = Signal(_sum_bits(cfg))
+        recv = Signal()                 # HALO_V: the row's second (receiving) cycle
         last_k = pk == cfg.kc - 1
         last_row = Mux(state == _State.HALO_V, prow == tile.r - 2, prow == tile.hacc - 1)
         m.d.comb += [
             self.o_row.valid.eq(~run),
-            row.phase.eq(state), row.base.eq(pbase),
+            row.phase.eq(state), row.base.eq(pbase), row.recv.eq(recv),
             row.own.eq(prow >= tile.r - 1), row.first.eq(prow == tile.r - 1),
             row.last.eq(last_k & (prow == tile.hacc - 1)),
         ]
         with m.If(take_drain):
             m.d.sync += [state.eq(_State.HALO_H), pk.eq(0), prow.eq(0), pbase.eq(0),
-                         pkbase.eq(0)]
-        with m.If(self.o_row.valid & self.o_row.ready):
+                         pkbase.eq(0), recv.eq(0)]
+        step = self.o_row.valid & self.o_row.ready
+        with m.If(step & (state == _State.HALO_V)):
+            m.d.sync += recv.eq(~recv)
+        with m.If(step & ((state != _State.HALO_V) | recv)):
             m.d.sync += [prow.eq(prow + 1), pbase.eq(pbase + tile.wacc)]
             with m.If(last_row):
                 m.d.sync += [prow.eq(0), pk.eq(pk + 1), pkbase.eq(pkbase + tile.pitch),
@@ -512,29 +545,89 @@ def _known_low_bits(value, residue: int, banks: int):
     return Cat(Const(residue % banks, lg), value[lg:])
 
 
-class _ActBuffer(wiring.Component):
-    """The input-stationary activation buffer: ``depth`` rows of ``i`` decoded non-zeros.
+class _Queue(wiring.Component):
+    """A synchronous first-word-fall-through queue of ``width`` bits and ``depth`` entries,
+    as :class:`amaranth.lib.fifo.SyncFIFO` (same members), stored as several narrow queues
+    (``part0``, ``part1``, ...) of at most :attr:`PART` bits that move together.
 
-    Members: ``w_en``/``w_addr``/``w_data`` (a write at the edge) and ``read`` (an
-    asynchronous read port, :func:`_row_read_signature`).
+    Why: the flow maps each block's logic with ABC, which cannot see flip-flop loads; one
+    write-enable net into a wide entry of flip-flops then drives hundreds of enable pins from
+    a single small gate (13 ns measured for a 175-bit entry). Split, every part decodes its
+    own enables, each driving at most ``PART`` flip-flops, as a placed design's buffer tree
+    would.
+    """
+
+    PART = 32
+
+    def __init__(self, width, depth):
+        self._width, self._depth = width, depth
+        super().__init__({
+            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1),
+            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
+            "level": Out(range(depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for n, lo in enumerate(range(0, self._width, self.PART)):
+            hi = min(lo + self.PART, self._width)
+            m.submodules[f"part{n}"] = part = SyncFIFO(width=hi - lo, depth=self._depth)
+            m.d.comb += [part.w_data.eq(self.w_data[lo:hi]), part.w_en.eq(self.w_en),
+                         self.r_data[lo:hi].eq(part.r_data), part.r_en.eq(self.r_en)]
+            if n == 0:
+                m.d.comb += [self.w_rdy.eq(part.w_rdy), self.r_rdy.eq(part.r_rdy),
+                             self.level.eq(part.level)]
+        return m
+
+
+class _ActBuffer(wiring.Component):
+    """The input-stationary activation buffer: ``depth`` rows of ``i`` decoded non-zeros in a
+    synchronous 1R1W memory (``rows``: an SRAM macro where it is large), beside a flip-flop
+    bit per row (``ends``) that marks a channel's final row, read combinationally by the
+    Cartesian sequencer to choose the next row without waiting for the read.
+
+    Members: ``w_en``/``w_addr``/``w_data``/``w_last`` (a write at the edge) and ``read``
+    (:func:`_row_read_signature`).
     """
 
     def __init__(self, depth, layout):
         self._depth, self._layout = depth, layout
         addr = range(depth)
         super().__init__({
-            "w_en": In(1), "w_addr": In(addr), "w_data": In(layout),
+            "w_en": In(1), "w_addr": In(addr), "w_data": In(layout), "w_last": In(1),
             "read": In(_row_read_signature(depth, layout)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mem = mem = Memory(shape=self._layout, depth=self._depth, init=[])
-        rd = mem.read_port(domain="comb")
-        wr = mem.write_port()
-        m.d.comb += [rd.addr.eq(self.read.addr), self.read.data.eq(rd.data),
-                     wr.addr.eq(self.w_addr), wr.data.eq(self.w_data), wr.en.eq(self.w_en)]
+        m.submodules.rows = rows = Memory(shape=self._layout, depth=self._depth, init=[])
+        m.submodules.ends = ends = Memory(shape=1, depth=self._depth, init=[])
+        rd = rows.read_port()
+        wr = rows.write_port()
+        end_rd = ends.read_port(domain="comb")
+        end_wr = ends.write_port()
+        m.d.comb += [rd.addr.eq(self.read.addr), rd.en.eq(self.read.en),
+                     self.read.data.eq(rd.data),
+                     end_rd.addr.eq(self.read.addr), self.read.last.eq(end_rd.data),
+                     wr.addr.eq(self.w_addr), wr.data.eq(self.w_data), wr.en.eq(self.w_en),
+                     end_wr.addr.eq(self.w_addr), end_wr.data.eq(self.w_last),
+                     end_wr.en.eq(self.w_en)]
         return m
+
+
+def _prefix_positions(m, cursor, word, lanes, width, name):
+    """Positions of a word's lanes in their (flattened) block: lane ``j`` at ``cursor +
+    sum(run_l + 1 for l < j) + run_j``; returns the lane positions and the cursor after the
+    word's ``count`` valid lanes. A chain of ``lanes`` small adders (no division)."""
+    positions, cur = [], cursor
+    for j in range(lanes):
+        pos = Signal(width, name=f"{name}{j}_p")
+        nxt = Signal(width, name=f"{name}{j}_n")
+        m.d.comb += [pos.eq(cur + word.lanes[j].run),
+                     nxt.eq(Mux(j < word.count, pos + 1, cur))]
+        positions.append(pos)
+        cur = nxt
+    return positions, cur
 
 
 class _Activations(wiring.Component):
@@ -551,19 +644,21 @@ class _Activations(wiring.Component):
     i : In(stream.Signature(_word_layout(cfg), always_ready=True))
         ACT words: a channel's compressed activations in order, ``last`` on its final word.
     tile : In(_tile_layout(cfg))
-        Tile geometry; ``wt`` and ``wacc`` are used.
+        Tile geometry; ``wt`` and ``s`` are used.
     clear : In(1)
         Start over (a CONFIG word): the buffer is empty and the cursor at the tile's origin.
     read : In(_row_read_signature(cfg.act_depth, _act_row_layout(cfg)))
-        The buffer's read port: ``addr`` a row, ``data`` its ``i`` entries and ``last`` (the
-        channel's final row), combinationally.
+        The buffer's read port.
 
     Timing
     ------
-    One word per cycle, never stalls; the decoded row is written at the edge that takes the
-    word and is readable from the next cycle. Longest path: the cursor through the ``i``
-    lanes' restoring dividers by ``Wt`` (5 compare-subtract steps each, in series from lane to
-    lane), then the ``pos`` adder into the buffer's write data.
+    One word per cycle, never stalls, in two stages: the lanes' positions in the channel's
+    flattened tile (``p = y*Wt + x``: a running cursor plus the runs, a chain of ``i`` small
+    adders) into a register, then, per lane independently, ``y = p // Wt`` (a restoring
+    divider with ``log2(max_tile_h)`` steps) and ``pos = p + y*(S-1)`` into the buffer. A row
+    is written at the edge after the one that takes its word, and readable from the cycle
+    after (every ACT word is followed by at least one other word before a WGT entry can read
+    it).
     """
 
     def __init__(self, cfg):
@@ -581,39 +676,39 @@ class _Activations(wiring.Component):
         row_layout = _act_row_layout(cfg)
         m.submodules.act_buffer = buf = _ActBuffer(cfg.act_depth, row_layout)
         wiring.connect(m, wiring.flipped(self.read), buf.read)
-        frame_bits = _bits(2 * cfg.frame_max + 64)
-        word, wt, wacc = self.i.payload, self.tile.wt, self.tile.wacc
+        word = self.i.payload
+        p_width = _bits(cfg.max_tile_h * cfg.max_tile_w + (_MAX_RUN + 1) * cfg.i)
 
+        # Stage 1: lane positions in the flattened tile.
         act_wr = Signal(range(cfg.act_depth + 1))
-        ax = Signal(range(cfg.max_tile_w + 1))            # cursor column (may equal Wt)
-        arb = Signal(frame_bits)                          # cursor row base y * Wacc
-        row_in = Signal(row_layout)
-        x_cur, rb_cur = ax, arb
-        for j in range(cfg.i):
-            valid = j < word.count
-            t = Signal(range(cfg.max_tile_w + _MAX_RUN + 2), name=f"ad{j}_t")
-            m.d.comb += t.eq(x_cur + word.lanes[j].run)
-            rem, takes = _divide(m, t, wt, t.shape(), f"ad{j}")
-            rb = Signal(frame_bits, name=f"ad{j}_rb")
-            m.d.comb += rb.eq(rb_cur + _scaled(takes, wacc))
-            m.d.comb += [row_in.lanes[j].value.eq(Mux(valid, word.lanes[j].value, 0)),
-                         row_in.lanes[j].pos.eq(rb + rem)]
-            nx = Signal(range(cfg.max_tile_w + 1), name=f"ad{j}_x")
-            nrb = Signal(frame_bits, name=f"ad{j}_nrb")
-            m.d.comb += [nx.eq(Mux(valid, rem + 1, x_cur)), nrb.eq(Mux(valid, rb, rb_cur))]
-            x_cur, rb_cur = nx, nrb
-        m.d.comb += row_in.last.eq(word.last)
-
+        cursor = Signal(p_width)
+        positions, nxt = _prefix_positions(m, cursor, word, cfg.i, p_width, "ad")
+        s1_valid, s1_last = Signal(), Signal()
+        s1_addr = Signal(range(cfg.act_depth + 1))
+        s1_value = Signal(data.ArrayLayout(signed(cfg.data_width), cfg.i))
+        s1_p = Signal(data.ArrayLayout(unsigned(p_width), cfg.i))
         take = self.i.valid
-        m.d.comb += [buf.w_en.eq(take), buf.w_addr.eq(act_wr), buf.w_data.eq(row_in)]
+        m.d.sync += s1_valid.eq(take)
         with m.If(take):
-            m.d.sync += act_wr.eq(act_wr + 1)
-            with m.If(word.last):
-                m.d.sync += [ax.eq(0), arb.eq(0)]
-            with m.Else():
-                m.d.sync += [ax.eq(x_cur), arb.eq(rb_cur)]
+            m.d.sync += [s1_last.eq(word.last), s1_addr.eq(act_wr), act_wr.eq(act_wr + 1),
+                         cursor.eq(Mux(word.last, 0, nxt))]
+            m.d.sync += [s1_value[j].eq(Mux(j < word.count, word.lanes[j].value, 0))
+                         for j in range(cfg.i)]
+            m.d.sync += [s1_p[j].eq(positions[j]) for j in range(cfg.i)]
         with m.If(self.clear):
-            m.d.sync += [act_wr.eq(0), ax.eq(0), arb.eq(0)]
+            m.d.sync += [act_wr.eq(0), cursor.eq(0)]
+
+        # Stage 2: rows and columns, frame offsets, the buffer write.
+        row_in = Signal(row_layout)
+        s_minus_1 = Signal(range(cfg.max_s))
+        m.d.comb += s_minus_1.eq(self.tile.s - 1)
+        for j in range(cfg.i):
+            rem, takes = _divide(m, s1_p[j], self.tile.wt, p_width, f"ad{j}",
+                                 bits=_bits(cfg.max_tile_h - 1))
+            m.d.comb += [row_in.lanes[j].value.eq(s1_value[j]),
+                         row_in.lanes[j].pos.eq(s1_p[j] + _scaled(takes, s_minus_1))]
+        m.d.comb += [buf.w_en.eq(s1_valid), buf.w_addr.eq(s1_addr), buf.w_data.eq(row_in),
+                     buf.w_last.eq(s1_last)]
         return m
 
 
@@ -630,21 +725,24 @@ class _Weights(wiring.Component):
     -------
     i : In(stream.Signature(_word_layout(cfg)))
         WGT words: a (group, channel) block's compressed weights in (r, s, k) order, ``last`` on
-        its final word. Not ready while the FIFO is full.
+        its final word. Not ready while the FIFO and the decoder hold ``wt_depth`` entries.
     tile : In(_tile_layout(cfg))
-        Tile geometry; ``s``, ``wacc``, ``pitch``, ``kc_pitch`` and ``wtop`` are used.
+        Tile geometry; ``s``, ``pitch`` and ``wtop`` are used.
     clear : In(1)
         Start over (a CONFIG word): the cursor at (r, s, k) = (0, 0, 0).
     o : Out(stream.Signature(_weight_entry_layout(cfg)))
         The head of the FIFO: ``f`` (value, base) lanes and ``last`` (the block's final entry).
+    busy : Out(1)
+        An entry is in the decoder or the FIFO.
 
     Timing
     ------
-    One word per cycle while the FIFO (``wt_depth`` entries) has room; an entry pushed at an
-    edge is on ``o`` from the next cycle (:data:`WEIGHT_ENTRY_DELAY`). Longest path: the
-    cursor through the ``f`` lanes' two restoring dividers each (by ``kc``, then by ``S``: 10
-    compare-subtract steps per lane, in series from lane to lane), then the ``base`` adders
-    into the FIFO's write data.
+    One word per cycle while fewer than ``wt_depth`` entries are in the decoder and the FIFO;
+    three stages: the lanes' positions ``q = (r*S + s)*kc + k`` in the block (a running cursor
+    plus the runs), then per lane ``(rs, k) = divmod(q, kc)`` (a constant divisor) and
+    ``(r, s) = divmod(rs, S)`` (a restoring divider with ``log2(max_r)`` steps), then the
+    ``base`` shift-and-add sums into the FIFO. An entry is on ``o`` from the third cycle after
+    the word is taken (:data:`WEIGHT_ENTRY_DELAY`).
     """
 
     def __init__(self, cfg):
@@ -654,84 +752,82 @@ class _Weights(wiring.Component):
             "tile": In(_tile_layout(cfg)),
             "clear": In(1),
             "o": Out(stream.Signature(_weight_entry_layout(cfg))),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
         went = _weight_entry_layout(cfg)
-        m.submodules.weight_fifo = fifo = SyncFIFO(width=went.size, depth=cfg.wt_depth)
-        addr_bits = _sum_bits(cfg)
+        m.submodules.weight_fifo = fifo = _Queue(went.size, cfg.wt_depth)
         word, tile = self.i.payload, self.tile
-        s, wacc, wtop = tile.s, tile.wacc, tile.wtop
-        plane = _known_low_bits(tile.pitch, cfg.banks // cfg.f, cfg.banks)
-        kcplane = _known_low_bits(tile.kc_pitch, cfg.kc * (cfg.banks // cfg.f), cfg.banks)
+        blk = cfg.kc * cfg.max_r * cfg.max_s
+        q_width = _bits(blk + (_MAX_RUN + 1) * cfg.f)
+        values = data.ArrayLayout(signed(cfg.data_width), cfg.f)
+        lane_bits = dict(k=range(cfg.kc), r=range(cfg.max_r + 1), s=range(cfg.max_s + 1))
 
-        # Block order is (r, s, k), k fastest: the cursor k may equal kc (normalized by the
-        # next lane's division).
-        wk = Signal(range(cfg.kc + 1))                    # cursor k
-        ws = Signal(range(cfg.max_s))                     # cursor s
-        wr_ = Signal(range(cfg.max_r + 1))                # cursor r
-        wrw = Signal(addr_bits)                           # r * Wacc
-        wkb = Signal(addr_bits)                           # k * pitch
-        entry = Signal(went)
-        k_cur, s_cur, r_cur, rw_cur, kb_cur = wk, ws, wr_, wrw, wkb
-        for j in range(cfg.f):
-            valid = j < word.count
-            run_j = word.lanes[j].run
-            t1 = Signal(range(cfg.kc + _MAX_RUN + 2), name=f"wd{j}_t1")
-            kb1 = Signal(addr_bits, name=f"wd{j}_kb1")
-            m.d.comb += [t1.eq(k_cur + run_j),
-                         kb1.eq(kb_cur + _scaled([(b, run_j[b]) for b in range(RUN_BITS)],
-                                                 plane))]
-            rem1, takes1 = _divide(m, t1, Const(cfg.kc), t1.shape(), f"wd{j}k")
-            kbe = Signal(addr_bits, name=f"wd{j}_kbe")
-            t2 = Signal(range(cfg.max_s + 40), name=f"wd{j}_t2")
-            m.d.comb += [kbe.eq(kb1 - _scaled(takes1, kcplane)),
-                         t2.eq(s_cur + _scaled(takes1, Const(1, 1)))]
-            rem2, takes2 = _divide(m, t2, s, t2.shape(), f"wd{j}s")
-            re_ = Signal(range(cfg.max_r + 40), name=f"wd{j}_re")
-            rwe = Signal(addr_bits, name=f"wd{j}_rwe")
-            m.d.comb += [re_.eq(r_cur + _scaled(takes2, Const(1, 1))),
-                         rwe.eq(rw_cur + _scaled(takes2, wacc))]
-            m.d.comb += [entry.lanes[j].value.eq(Mux(valid, word.lanes[j].value, 0)),
-                         entry.lanes[j].base.eq(kbe + wtop - rwe - rem2)]
-            nk = Signal(range(cfg.kc + 1), name=f"wd{j}_k")
-            ns = Signal(range(cfg.max_s), name=f"wd{j}_s")
-            nr = Signal(range(cfg.max_r + 1), name=f"wd{j}_r")
-            nrw = Signal(addr_bits, name=f"wd{j}_nrw")
-            nkb = Signal(addr_bits, name=f"wd{j}_nkb")
-            m.d.comb += [nk.eq(Mux(valid, rem1 + 1, k_cur)), ns.eq(Mux(valid, rem2, s_cur)),
-                         nr.eq(Mux(valid, re_, r_cur)), nrw.eq(Mux(valid, rwe, rw_cur)),
-                         nkb.eq(Mux(valid, kbe + plane, kb_cur))]
-            k_cur, s_cur, r_cur, rw_cur, kb_cur = nk, ns, nr, nrw, nkb
-        m.d.comb += entry.last.eq(word.last)
-
+        # Stage 1: lane positions in the flattened block.
+        cursor = Signal(q_width)
+        positions, nxt = _prefix_positions(m, cursor, word, cfg.f, q_width, "wd")
+        s1_valid, s1_last = Signal(), Signal()
+        s1_value = Signal(values)
+        s1_q = Signal(data.ArrayLayout(unsigned(q_width), cfg.f))
         take = self.i.valid & self.i.ready
-        m.d.comb += [self.i.ready.eq(fifo.w_rdy), fifo.w_en.eq(take), fifo.w_data.eq(entry),
-                     self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data),
-                     fifo.r_en.eq(self.o.ready)]
+        m.d.sync += s1_valid.eq(take)
         with m.If(take):
-            with m.If(word.last):
-                m.d.sync += [wk.eq(0), ws.eq(0), wr_.eq(0), wrw.eq(0), wkb.eq(0)]
-            with m.Else():
-                m.d.sync += [wk.eq(k_cur), ws.eq(s_cur), wr_.eq(r_cur), wrw.eq(rw_cur),
-                             wkb.eq(kb_cur)]
+            m.d.sync += [s1_last.eq(word.last), cursor.eq(Mux(word.last, 0, nxt))]
+            m.d.sync += [s1_value[j].eq(Mux(j < word.count, word.lanes[j].value, 0))
+                         for j in range(cfg.f)]
+            m.d.sync += [s1_q[j].eq(positions[j]) for j in range(cfg.f)]
         with m.If(self.clear):
-            m.d.sync += [wk.eq(0), ws.eq(0), wr_.eq(0), wrw.eq(0), wkb.eq(0)]
+            m.d.sync += cursor.eq(0)
+
+        # Stage 2: (r, s, k) of every lane.
+        coords = data.StructLayout({n: b for n, b in lane_bits.items()})
+        s2_valid, s2_last = Signal(), Signal()
+        s2_value = Signal(values)
+        s2 = Signal(data.ArrayLayout(coords, cfg.f))
+        m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last), s2_value.eq(s1_value)]
+        for j in range(cfg.f):
+            k, takes_k = _divide(m, s1_q[j], Const(cfg.kc), q_width, f"wd{j}k",
+                                 bits=_bits(cfg.max_r * cfg.max_s - 1))
+            rs = Signal(range(cfg.max_r * cfg.max_s * 2), name=f"wd{j}_rs")
+            m.d.comb += rs.eq(_scaled(takes_k, Const(1, 1)))
+            sj, takes_s = _divide(m, rs, tile.s, rs.shape(), f"wd{j}s",
+                                  bits=_bits(cfg.max_r - 1))
+            m.d.sync += [s2[j].k.eq(k), s2[j].s.eq(sj),
+                         s2[j].r.eq(_scaled(takes_s, Const(1, 1)))]
+
+        # Stage 3: accumulator-address bases into the FIFO.
+        plane = _known_low_bits(tile.pitch, cfg.banks // cfg.f, cfg.banks)
+        entry = Signal(went)
+        for j in range(cfg.f):
+            kb = _scaled([(b, s2[j].k[b]) for b in range(len(s2[j].k))], plane)
+            rw = _scaled([(b, s2[j].r[b]) for b in range(len(s2[j].r))], tile.wacc)
+            m.d.comb += [entry.lanes[j].value.eq(s2_value[j]),
+                         entry.lanes[j].base.eq(kb + tile.wtop - rw - s2[j].s)]
+        m.d.comb += entry.last.eq(s2_last)
+
+        inflight = Signal(range(cfg.wt_depth + 3))
+        m.d.comb += inflight.eq(fifo.level + s1_valid + s2_valid)
+        m.d.comb += [self.i.ready.eq(inflight < cfg.wt_depth),
+                     fifo.w_en.eq(s2_valid), fifo.w_data.eq(entry),
+                     self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data),
+                     fifo.r_en.eq(self.o.ready),
+                     self.busy.eq(s1_valid | s2_valid | fifo.r_rdy)]
         return m
 
 
 class _Multipliers(wiring.Component):
-    """The F x I Cartesian-product multiplier array (combinational): ``p[f*I + i] = w[f]*a[i]``.
-    """
+    """The F x I Cartesian-product multiplier array (combinational): ``p[f*I + i] = w[f]*a[i]``,
+    the low ``product_width`` bits."""
 
-    def __init__(self, f, i, width):
+    def __init__(self, f, i, width, product_width):
         self._f, self._i = f, i
         super().__init__({
             "a": In(data.ArrayLayout(signed(width), i)),
             "w": In(data.ArrayLayout(signed(width), f)),
-            "p": Out(data.ArrayLayout(signed(2 * width), f * i)),
+            "p": Out(data.ArrayLayout(signed(product_width), f * i)),
         })
 
     def elaborate(self, platform):
@@ -754,21 +850,26 @@ class _Cartesian(wiring.Component):
     Members
     -------
     i_wgt : In(stream.Signature(_weight_entry_layout(cfg)))
-        Weight entries; one is taken when it has met the channel's last activation row.
+        Weight entries; one is taken when it is issued with the channel's last activation row.
     act : Out(_row_read_signature(cfg.act_depth, _act_row_layout(cfg)))
         Reads the activation row to pair with the head entry.
     rewind : In(1)
-        The next entry meets activation row 0 (a CONFIG or DRAIN word; the FIFO is empty).
+        The next entry meets activation row 0 (a CONFIG or DRAIN word; nothing is in flight).
     o : Out(stream.Signature(_products_layout(cfg)))
-        The pair's ``f*i`` products with their addresses; valid while an entry is present.
+        The pair's ``f*i`` products with their addresses.
+    busy : Out(1)
+        A pair is in the product stage.
 
     Timing
     ------
-    Combinational: one pair per cycle, as fast as ``o`` takes them (the crossbar stalls it on
-    conflicts). After an entry's last row the next entry of the same (group, channel) block
-    rewinds to the channel's first row, the next block's goes on to the following channel.
-    Longest path: the row pointer through the activation buffer's read multiplexer into the
-    ``data_width`` x ``data_width`` multipliers, ending in the crossbar's product register.
+    Two stages. Issue: the head entry and the next row's address (the row-end flags choose
+    it) go into the product stage's registers and the activation buffer's read, when the
+    product stage is empty or hands its pair to ``o`` in this cycle. Product: the buffer's row
+    and the registered entry through the ``data_width`` x ``data_width`` multipliers and the
+    address adders to ``o``, held while ``o`` is not ready (the crossbar stalls it on
+    conflicts). One pair per cycle; a pair issued at cycle ``a`` is offered from ``a + 1``.
+    After an entry's last row the next entry of the same (group, channel) block rewinds to the
+    channel's first row, the next block's goes on to the following channel.
     """
 
     def __init__(self, cfg):
@@ -778,39 +879,52 @@ class _Cartesian(wiring.Component):
             "act": Out(_row_read_signature(cfg.act_depth, _act_row_layout(cfg))),
             "rewind": In(1),
             "o": Out(stream.Signature(_products_layout(cfg))),
+            "busy": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        m.submodules.multipliers = mul = _Multipliers(cfg.f, cfg.i, cfg.data_width)
+        m.submodules.multipliers = mul = _Multipliers(cfg.f, cfg.i, cfg.data_width,
+                                                      _product_bits(cfg))
         head, act, out = self.i_wgt.payload, self.act.data, self.o.payload
+
+        # Issue stage.
         chan_start = Signal(range(cfg.act_depth + 1))     # first row of the current channel
         cur_row = Signal(range(cfg.act_depth + 1))
-        m.d.comb += self.act.addr.eq(cur_row)
-        for i in range(cfg.i):
-            m.d.comb += mul.a[i].eq(act.lanes[i].value)
-        for f in range(cfg.f):
-            m.d.comb += mul.w[f].eq(head.lanes[f].value)
-            for i in range(cfg.i):
-                j = f * cfg.i + i
-                m.d.comb += [
-                    out[j].live.eq((act.lanes[i].value != 0) & (head.lanes[f].value != 0)),
-                    out[j].addr.eq(act.lanes[i].pos + head.lanes[f].base),
-                    out[j].value.eq(mul.p[j]),
-                ]
-        m.d.comb += [self.o.valid.eq(self.i_wgt.valid),
-                     self.i_wgt.ready.eq(self.o.ready & act.last)]
-        with m.If(self.o.valid & self.o.ready):
-            with m.If(act.last):
+        p_valid = Signal()
+        p_entry = Signal(_weight_entry_layout(cfg))
+        issue = Signal()
+        m.d.comb += [issue.eq(self.i_wgt.valid & (~p_valid | self.o.ready)),
+                     self.act.addr.eq(cur_row), self.act.en.eq(issue),
+                     self.i_wgt.ready.eq(issue & self.act.last)]
+        with m.If(issue):
+            m.d.sync += [p_valid.eq(1), p_entry.eq(head)]
+            with m.If(self.act.last):
                 with m.If(head.last):
                     m.d.sync += [chan_start.eq(cur_row + 1), cur_row.eq(cur_row + 1)]
                 with m.Else():
                     m.d.sync += cur_row.eq(chan_start)
             with m.Else():
                 m.d.sync += cur_row.eq(cur_row + 1)
+        with m.Elif(self.o.ready):
+            m.d.sync += p_valid.eq(0)
         with m.If(self.rewind):
             m.d.sync += [chan_start.eq(0), cur_row.eq(0)]
+
+        # Product stage.
+        for i in range(cfg.i):
+            m.d.comb += mul.a[i].eq(act.lanes[i].value)
+        for f in range(cfg.f):
+            m.d.comb += mul.w[f].eq(p_entry.lanes[f].value)
+            for i in range(cfg.i):
+                j = f * cfg.i + i
+                m.d.comb += [
+                    out[j].live.eq((act.lanes[i].value != 0) & (p_entry.lanes[f].value != 0)),
+                    out[j].addr.eq(act.lanes[i].pos + p_entry.lanes[f].base),
+                    out[j].value.eq(mul.p[j]),
+                ]
+        m.d.comb += [self.o.valid.eq(p_valid), self.busy.eq(p_valid)]
         return m
 
 
@@ -844,8 +958,8 @@ class _Crossbar(wiring.Component):
     A product is granted at the earliest the cycle after its pair loads; one pair per cycle
     while every product finds its bank free within two cycles. Longest path: the product
     registers' addresses through the pairwise bank comparisons and the ``2*f*i``-deep priority
-    chain to a grant, then the per-bank selection of row and product, continuing into the
-    accumulators' read-modify-write adder.
+    chain to a grant, then the per-bank selection of row and product into the banks' read
+    (the add happens in the banks' next cycle).
     """
 
     def __init__(self, cfg):
@@ -879,7 +993,7 @@ class _Crossbar(wiring.Component):
         for b in range(cfg.banks):
             sel = [granted[j] & (bank[j] == b) for j in range(2 * n)]
             row = Const(0, unsigned(_bits(cfg.bank_depth - 1)))
-            val = Const(0, signed(2 * cfg.data_width))
+            val = Const(0, signed(_product_bits(cfg)))
             for j in range(2 * n):
                 row = row | Mux(sel[j], pending[j].addr[lg:], 0)
                 val = val | Mux(sel[j], pending[j].value, 0)
@@ -904,12 +1018,23 @@ class _Crossbar(wiring.Component):
 
 
 class _Banks(wiring.Component):
-    """A banks of ``depth`` accumulators: one read-modify-write per bank and cycle
-    (``rdata + add``, or 0 with ``clear``), plus a second read port (``row2``/``rdata2``) for
-    the halo send path.
+    """A banks of ``depth`` accumulators, each a synchronous 1R1W memory (an SRAM macro where
+    it is large) with a pipelined read-modify-write.
 
-    Members: per bank ``en``, ``clear``, ``row``, ``add`` (the write at the edge) with
-    ``rdata`` (``row``'s accumulator, combinationally), and ``row2``/``rdata2``.
+    Members, per bank: ``row`` (the row read at the edge) with ``en`` (write it back in the
+    next cycle), ``clear`` (as 0), ``halo`` (add ``halo_add`` instead of ``add``) and ``add``
+    (a product); ``halo_add`` (the received partial sum, given in the write cycle) and
+    ``rdata`` (in the write cycle: the row read at the previous edge, forwarded from the write
+    of that same cycle when it hit the same row).
+
+    Timing
+    ------
+    A request at cycle ``t`` reads at the edge ending ``t``; at ``t + 1`` ``rdata`` holds the
+    row and ``rdata + add`` (or 0) is written at the edge ending ``t + 1``. A request for the
+    row being written in its own cycle reads the old value; the forwarding register replaces
+    it with the value written, so back-to-back requests to one row add up. Longest path: the
+    memory's read (flip-flops: the registered row through the ``depth``:1 read multiplexer),
+    the forwarding multiplexer and the ``acc_width`` adder into the write.
     """
 
     def __init__(self, banks, depth, acc_width, add_width):
@@ -917,9 +1042,9 @@ class _Banks(wiring.Component):
         rows = data.ArrayLayout(unsigned(_bits(depth - 1)), banks)
         accs = data.ArrayLayout(signed(acc_width), banks)
         super().__init__({
-            "en": In(banks), "clear": In(banks), "row": In(rows),
+            "en": In(banks), "clear": In(banks), "halo": In(banks), "row": In(rows),
             "add": In(data.ArrayLayout(signed(add_width), banks)),
-            "rdata": Out(accs), "row2": In(rows), "rdata2": Out(accs),
+            "halo_add": In(accs), "rdata": Out(accs),
         })
 
     def elaborate(self, platform):
@@ -927,15 +1052,26 @@ class _Banks(wiring.Component):
         for b in range(self._banks):
             m.submodules[f"bank{b}"] = mem = Memory(shape=signed(self._acc), depth=self._depth,
                                                     init=[])
-            rd = mem.read_port(domain="comb")
-            rd2 = mem.read_port(domain="comb")
+            rd = mem.read_port()
             wr = mem.write_port()
+            en_q = Signal(name=f"en{b}_q")
+            clear_q = Signal(name=f"clear{b}_q")
+            halo_q = Signal(name=f"halo{b}_q")
+            row_q = Signal.like(self.row[b], name=f"row{b}_q")
+            add_q = Signal.like(self.add[b], name=f"add{b}_q")
+            fwd = Signal(name=f"fwd{b}")
+            fwd_data = Signal(signed(self._acc), name=f"fwd{b}_data")
+            wdata = Signal(signed(self._acc), name=f"wdata{b}")
+            m.d.sync += [en_q.eq(self.en[b]), clear_q.eq(self.clear[b]), halo_q.eq(self.halo[b]),
+                         row_q.eq(self.row[b]), add_q.eq(self.add[b])]
             m.d.comb += [
-                rd.addr.eq(self.row[b]), self.rdata[b].eq(rd.data),
-                rd2.addr.eq(self.row2[b]), self.rdata2[b].eq(rd2.data),
-                wr.addr.eq(self.row[b]), wr.en.eq(self.en[b]),
-                wr.data.eq(Mux(self.clear[b], 0, rd.data + self.add[b])),
+                rd.addr.eq(self.row[b]),
+                self.rdata[b].eq(Mux(fwd, fwd_data, rd.data)),
+                wdata.eq(Mux(clear_q, 0,
+                             self.rdata[b] + Mux(halo_q, self.halo_add[b], add_q))),
+                wr.addr.eq(row_q), wr.en.eq(en_q), wr.data.eq(wdata),
             ]
+            m.d.sync += [fwd.eq(en_q & (self.row[b] == row_q)), fwd_data.eq(wdata)]
         return m
 
 
@@ -954,12 +1090,16 @@ class _Accumulators(wiring.Component):
         The crossbar's granted products, added while no frame row is walked.
     i_row : In(stream.Signature(_frame_row_layout(cfg)))
         The frame row of the halo exchange or drain; halo rows are taken every cycle, drain
-        rows when ``o_row`` takes them.
-    o_row : Out(stream.Signature(_drain_row_layout(cfg)))
-        In the DRAIN phase, the row's ``max_tile_w`` own columns in order (``own``, ``first``
-        and ``last`` passed on); they are cleared at the edge that transfers them.
+        rows while the drain has room (``room``).
+    room : In(1)
+        The drain can take one more row.
+    o_row : Out(stream.Signature(_drain_row_layout(cfg), always_ready=True))
+        In the DRAIN phase, the row's ``max_tile_w`` own columns in order after the ReLU
+        (``own``, ``first`` and ``last`` passed on), from a register.
+    inflight : Out(range(3))
+        Drain rows requested and not yet on ``o_row`` or on it now.
     tile : In(_tile_layout(cfg))
-        Tile geometry; ``wt``, ``s`` and ``ht_wacc`` are used.
+        Tile geometry; ``wt``, ``s``, ``relu`` and ``ht_wacc`` are used.
     i_halo_h, i_halo_v : In(halo_layout(cfg))
         Partial sums received in the HALO_H (columns ``Wt..Wt+S-2``) and HALO_V (rows
         ``Ht..Ht+R-2``) phases.
@@ -969,12 +1109,14 @@ class _Accumulators(wiring.Component):
 
     Timing
     ------
-    One frame row per cycle, one read-modify-write per bank and cycle; a write is visible to
-    the next cycle's read, so no forwarding is needed. Longest path: a halo row's window, its
-    base address through the per-bank offset subtraction and compare to a bank row, the bank's
-    read multiplexer over ``bank_depth`` rows and the ``acc_width`` adder into the write port.
-    The drain's read goes on through the rotation of banks to columns into :class:`_Drain`:
-    the PE's critical path (see :class:`ScnnPE`).
+    Three stages. Request (the cycle a row is walked or a product granted): per bank, the
+    row's window (send, receive, drain) from its base address, the bank row and the
+    operation into the banks' read. Write (the next cycle): the read rows rotated from banks
+    to the window's lanes: sent on ``o_halo`` (the neighbour adds them in its own write cycle
+    horizontally; vertically it registers them and adds them one cycle later, when its
+    receiving request, the second cycle of the row, is in its write cycle), or, for a drain
+    row, through the ReLU into the drain row register (the third stage, ``o_row``). One
+    request per bank and cycle.
     """
 
     def __init__(self, cfg):
@@ -982,7 +1124,9 @@ class _Accumulators(wiring.Component):
         super().__init__({
             "i_banks": In(_bank_writes_layout(cfg)),
             "i_row": In(stream.Signature(_frame_row_layout(cfg))),
-            "o_row": Out(stream.Signature(_drain_row_layout(cfg))),
+            "room": In(1),
+            "o_row": Out(stream.Signature(_drain_row_layout(cfg), always_ready=True)),
+            "inflight": Out(range(3)),
             "tile": In(_tile_layout(cfg)),
             "i_halo_h": In(halo_layout(cfg)),
             "i_halo_v": In(halo_layout(cfg)),
@@ -994,63 +1138,103 @@ class _Accumulators(wiring.Component):
         cfg = self._cfg
         lg = _log2(cfg.banks)
         m.submodules.banks = banks = _Banks(cfg.banks, cfg.bank_depth, cfg.acc_width,
-                                            max(2 * cfg.data_width, cfg.acc_width))
-        row, tile, out = self.i_row.payload, self.tile, self.o_row.payload
+                                            _product_bits(cfg))
+        row, tile = self.i_row.payload, self.tile
         h_phase = self.i_row.valid & (row.phase == _State.HALO_H)
-        v_phase = self.i_row.valid & (row.phase == _State.HALO_V)
+        v_send = self.i_row.valid & (row.phase == _State.HALO_V) & ~row.recv
+        v_recv = self.i_row.valid & (row.phase == _State.HALO_V) & row.recv
         d_phase = self.i_row.valid & (row.phase == _State.DRAIN)
-        m.d.comb += [
-            self.o_row.valid.eq(d_phase),
-            self.i_row.ready.eq(Mux(row.phase == _State.DRAIN, self.o_row.ready, 1)),
-            out.own.eq(row.own), out.first.eq(row.first), out.last.eq(row.last),
-        ]
+        m.d.comb += self.i_row.ready.eq(Mux(row.phase == _State.DRAIN, self.room, 1))
 
-        # Row windows: send (this PE's halo), receive (the neighbour's), drain (own columns).
+        # Request stage: row windows: send (this PE's halo), receive (the neighbour's), drain
+        # (own columns).
         send_base = Signal(_sum_bits(cfg))
         recv_base = Signal(_sum_bits(cfg))
         send_n = Signal(range(cfg.halo_lanes + 1))
+        recv_n = Signal(range(cfg.halo_lanes + 1))
         m.d.comb += [
             send_base.eq(Mux(h_phase, row.base, row.base + tile.s - 1)),
             recv_base.eq(Mux(h_phase, row.base + tile.wt, row.base + tile.s - 1 + tile.ht_wacc)),
-            send_n.eq(Mux(h_phase, tile.s - 1, Mux(v_phase, tile.wt, 0))),
+            send_n.eq(Mux(h_phase, tile.s - 1, Mux(v_send, tile.wt, 0))),
+            recv_n.eq(Mux(h_phase, tile.s - 1, Mux(v_recv, tile.wt, 0))),
         ]
-        halo_in = Signal(halo_layout(cfg))
-        m.d.comb += halo_in.eq(Mux(h_phase, self.i_halo_h, self.i_halo_v))
-        drain_base = send_base                      # row.base + S - 1 outside HALO_H
+        # The drain window is the send window: row.base + S - 1 outside HALO_H.
+        lanes_q = []
         for b in range(cfg.banks):
             o_r = Signal(lg, name=f"recv_off{b}")
             o_s = Signal(lg, name=f"send_off{b}")
             m.d.comb += [o_r.eq(b - recv_base[:lg]), o_s.eq(b - send_base[:lg])]
-            hit_r = o_r < send_n
+            hit_r = o_r < recv_n
             hit_s = o_s < send_n
             hit_d = o_s < tile.wt
             row_r = (recv_base + o_r)[lg:]
             row_s = (send_base + o_s)[lg:]
-            m.d.comb += banks.row2[b].eq(row_s)
-            with m.If(h_phase | v_phase):
+            lane_q = Signal(lg, name=f"recv_lane{b}_q")
+            m.d.sync += lane_q.eq(o_r)
+            lanes_q.append(lane_q)
+            with m.If(h_phase | v_recv):
                 with m.If(hit_r):
-                    m.d.comb += [banks.en[b].eq(1), banks.row[b].eq(row_r),
-                                 banks.add[b].eq(halo_in[o_r])]
-                with m.Elif(h_phase & hit_s):
-                    m.d.comb += [banks.en[b].eq(1), banks.clear[b].eq(1), banks.row[b].eq(row_s)]
-            with m.Elif(d_phase):
-                m.d.comb += [banks.en[b].eq(hit_d & self.o_row.ready), banks.clear[b].eq(1),
+                    m.d.comb += [banks.en[b].eq(1), banks.halo[b].eq(1), banks.row[b].eq(row_r)]
+                with m.Else():
+                    m.d.comb += [banks.en[b].eq(h_phase & hit_s), banks.clear[b].eq(1),
+                                 banks.row[b].eq(row_s)]
+            with m.Elif(v_send | d_phase):
+                m.d.comb += [banks.en[b].eq(d_phase & hit_d & self.room), banks.clear[b].eq(1),
                              banks.row[b].eq(row_s)]
             with m.Else():
                 product = self.i_banks[b]
                 m.d.comb += [banks.en[b].eq(product.en), banks.row[b].eq(product.row),
                              banks.add[b].eq(product.value)]
+
+        # Write stage: halo lanes in, halo lanes out, the drain row's columns. The rotation
+        # of banks to lanes is an AND-OR over a registered one-hot select per lane (a lane
+        # outside the window selects nothing and reads 0): one select register per (lane,
+        # bank) drives only its lane's bits, where a shared binary offset fanned out to every
+        # lane's multiplexer through a chain of buffers.
+        w_h = Signal()
+        w_drain = Signal()
+        w_flags = Signal(data.StructLayout({"own": 1, "first": 1, "last": 1}))
+        halo_v_q = Signal(halo_layout(cfg))
+        m.d.sync += [w_h.eq(h_phase), w_drain.eq(d_phase & self.room),
+                     halo_v_q.eq(self.i_halo_v),
+                     w_flags.own.eq(row.own), w_flags.first.eq(row.first),
+                     w_flags.last.eq(row.last)]
+        for b in range(cfg.banks):
+            m.d.comb += banks.halo_add[b].eq(
+                Mux(w_h, self.i_halo_h[lanes_q[b]], halo_v_q[lanes_q[b]]))
+        rotated = []
         for j in range(cfg.halo_lanes):
-            m.d.comb += self.o_halo[j].eq(
-                Mux(j < send_n, banks.rdata2[(send_base + j)[:lg]], 0))
-        for j in range(cfg.max_tile_w):
-            m.d.comb += out.values[j].eq(banks.rdata[(drain_base + j)[:lg]])
+            used = Mux(d_phase, j < tile.wt, j < send_n)
+            lane = Const(0, signed(cfg.acc_width))
+            for b in range(cfg.banks):
+                pick = Signal(name=f"pick{j}_{b}")
+                m.d.sync += pick.eq(used & ((send_base + j)[:lg] == b))
+                lane = lane | Mux(pick, banks.rdata[b], 0)
+            rot = Signal(signed(cfg.acc_width), name=f"lane{j}")
+            m.d.comb += rot.eq(lane)
+            rotated.append(rot)
+        m.d.comb += [self.o_halo[j].eq(rotated[j]) for j in range(cfg.halo_lanes)]
+
+        # Drain row register: the ReLU and the lanes' zero and in-tile flags.
+        out = self.o_row.payload
+        d_valid = Signal()
+        m.d.sync += d_valid.eq(w_drain)
+        m.d.comb += [self.o_row.valid.eq(d_valid), self.inflight.eq(w_drain + d_valid)]
+        with m.If(w_drain):
+            m.d.sync += [out.own.eq(w_flags.own), out.first.eq(w_flags.first),
+                         out.last.eq(w_flags.last)]
+            for j in range(cfg.max_tile_w):
+                raw = rotated[j]                    # max_tile_w <= halo_lanes
+                v = Signal(signed(cfg.acc_width), name=f"relu{j}")
+                m.d.comb += v.eq(Mux(tile.relu & raw[-1], 0, raw))
+                m.d.sync += [out.values[j].eq(v), out.nz[j].eq(v != 0),
+                             out.valid[j].eq(j < tile.wt)]
         return m
 
 
 class _Drain(wiring.Component):
-    """The drain: optional ReLU and run-length re-compression of the own frame rows, the run
-    of zeros carried from row to row within a channel.
+    """The drain: run-length re-compression of the own frame rows, the run of zeros carried
+    from row to row within a channel, into a small output queue.
 
     Parameters
     ----------
@@ -1058,52 +1242,67 @@ class _Drain(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(_drain_row_layout(cfg)))
-        Frame rows; halo rows (not ``own``) are taken and dropped, own rows when ``o`` takes
-        them. ``first`` restarts the run count (a new channel).
-    tile : In(_tile_layout(cfg))
-        Tile geometry; ``wt`` (valid lanes) and ``relu`` are used.
+    i : In(stream.Signature(_drain_row_layout(cfg), always_ready=True))
+        Frame rows after the ReLU; halo rows (not ``own``) are dropped. ``first`` restarts the
+        run count (a new channel).
+    inflight : In(range(3))
+        Rows requested from the accumulators that have not reached ``i`` yet or are on it.
+    room : Out(1)
+        One more row may be requested: the queue will have a place for it whatever ``o``
+        does.
     o : Out(stream.Signature(pe_output_layout(cfg)))
-        The re-compressed rows (see :class:`ScnnPE`).
+        The re-compressed rows (see :class:`ScnnPE`), from the queue.
 
     Timing
     ------
-    Combinational but for the run carried between rows: a row leaves in the cycle it arrives,
-    ``o`` back-pressure holds ``i``. Longest path: the run count through the ``max_tile_w``
-    lanes in series (each a ReLU mux, a zero test and an increment), after the accumulators'
-    bank-to-column rotation.
+    A row on ``i`` is compressed and queued at the edge (a chain through the ``max_tile_w``
+    lanes, each a zero test and a 4-bit increment) and leaves on ``o`` from the next cycle.
+    ``room`` counts the queue's rows, those in flight and one leaving this cycle, so without
+    back-pressure the drain never waits. :data:`DRAIN_LATENCY` counts this stage.
     """
+
+    DEPTH = 3
 
     def __init__(self, cfg):
         self._cfg = cfg
         super().__init__({
-            "i": In(stream.Signature(_drain_row_layout(cfg))),
-            "tile": In(_tile_layout(cfg)),
+            "i": In(stream.Signature(_drain_row_layout(cfg), always_ready=True)),
+            "inflight": In(range(3)),
+            "room": Out(1),
             "o": Out(stream.Signature(pe_output_layout(cfg))),
         })
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._cfg
-        row, out = self.i.payload, self.o.payload
+        layout = pe_output_layout(cfg)
+        m.submodules.queue = queue = _Queue(layout.size, self.DEPTH)
+        row = self.i.payload
+        out = Signal(layout)
         carry = Signal(RUN_BITS)                    # zeros at the end of the previous row
-        m.d.comb += [self.i.ready.eq(~row.own | self.o.ready),
-                     self.o.valid.eq(self.i.valid & row.own), out.last.eq(row.last)]
         cnt = Mux(row.first, 0, carry)
         for j in range(cfg.max_tile_w):
-            raw = row.values[j]
-            v = Signal(signed(cfg.acc_width), name=f"drain{j}")
-            m.d.comb += v.eq(Mux(self.tile.relu & raw[-1], 0, raw))
-            valid = j < self.tile.wt
-            emit = valid & ((v != 0) | (cnt == _MAX_RUN))
+            v, valid = row.values[j], row.valid[j]
+            emit = valid & (row.nz[j] | (cnt == _MAX_RUN))
             m.d.comb += [out.lanes[j].value.eq(Mux(emit, v, 0)),
                          out.lanes[j].run.eq(Mux(emit, cnt, 0)),
                          out.lanes[j].valid.eq(emit)]
             nxt = Signal(RUN_BITS, name=f"run{j}")
             m.d.comb += nxt.eq(Mux(emit, 0, Mux(valid, cnt + 1, cnt)))
             cnt = nxt
-        with m.If(self.o.valid & self.o.ready):
+        m.d.comb += out.last.eq(row.last)
+        push = self.i.valid & row.own
+        with m.If(push):
             m.d.sync += carry.eq(cnt)
+        pop = queue.r_rdy & self.o.ready
+        used = Signal(range(self.DEPTH + 4))
+        m.d.comb += [
+            queue.w_en.eq(push), queue.w_data.eq(out),
+            self.o.valid.eq(queue.r_rdy), self.o.payload.eq(queue.r_data),
+            queue.r_en.eq(self.o.ready),
+            used.eq(queue.level + self.inflight - pop),
+            self.room.eq(used < self.DEPTH),
+        ]
         return m
 
 
@@ -1153,21 +1352,25 @@ class ScnnPE(wiring.Component):
     Timing
     ------
     One input word per cycle. ACT words are always accepted in the RUN state; WGT words while
-    the weight FIFO has room (the word is decoded on the way in, a pushed entry is usable
-    :data:`WEIGHT_ENTRY_DELAY` cycle later). The multiplier array takes one (weight entry,
-    activation row) pair per cycle unless the crossbar's older register still holds products
-    that lost arbitration (a conflict stall, see :class:`_Crossbar`). A weight entry meets
-    every activation row of its channel (an empty channel is one row of zeros), then leaves
-    the FIFO. CONFIG and DRAIN are accepted once the FIFO is empty and the crossbar empties
-    this cycle. After DRAIN: ``kc x (Ht+R-1)`` cycles of horizontal halo exchange, ``kc x
-    (R-1)`` of vertical exchange, then ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo
-    rows are cleared without output), during which the input is not accepted
-    (:func:`exchange_and_drain_cycles`). ``o`` back-pressure stalls the drain. All of this is
-    exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as
-    measured by ``sparsegen synth`` (default config, sky130hd: 15.1 ns): the drain, from the
-    row walk's base address (``control``) through the drain window's bank rows and reads and
-    the bank-to-column rotation (``accumulators``) and the run-length chain across the row
-    (``drain``) to ``o.payload``.
+    the weight decoder and FIFO hold fewer than ``wt_depth`` entries (a word's entry can issue
+    :data:`WEIGHT_ENTRY_DELAY` cycles after it is taken). The Cartesian stage issues one
+    (weight entry, activation row) pair per cycle; the pair spends a cycle in the product stage
+    (the activation buffer's read, the multipliers) and loads into the crossbar the cycle after
+    its issue, unless the crossbar's older register still holds products that lost arbitration
+    (a conflict stall, see :class:`_Crossbar`; the product stage then holds its pair and the
+    issue waits). A weight entry meets every activation row of its channel (an empty channel
+    is one row of zeros), then leaves the FIFO. CONFIG and DRAIN are accepted once the decoder,
+    the FIFO and the product stage are empty and the crossbar empties this cycle. After DRAIN
+    the row walk: ``kc x (Ht+R-1)`` cycles of horizontal halo exchange, ``2 kc x (R-1)`` of
+    vertical exchange, then ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo rows are
+    cleared without output), during which the input is not accepted (:func:`walk_cycles`); each
+    row leaves :data:`DRAIN_LATENCY` cycles after the walk requests it. ``o`` back-pressure
+    stalls the walk when the output queue could overflow. All of this is exactly the model in
+    :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as measured by ``sparsegen
+    synth`` (default config, sky130hd: 7.18 ns, against 15.14 ns with asynchronous banks and an
+    unregistered drain): the horizontal halo's write cycle, from the sender's bank read and
+    rotation through ``o_halo``, the receiver's lane select and the ``acc_width`` adder into a
+    bank row; the multipliers (product stage into the crossbar's register) are close behind.
     """
 
     def __init__(self, config: ScnnPEConfig):
@@ -1206,12 +1409,14 @@ class ScnnPE(wiring.Component):
         wiring.connect(m, control.o_row, accs.i_row)
         wiring.connect(m, accs.o_row, drain.i)
         wiring.connect(m, drain.o, wiring.flipped(self.o))
-        m.d.comb += [block.tile.eq(control.tile) for block in (acts, weights, accs, drain)]
+        m.d.comb += [block.tile.eq(control.tile) for block in (acts, weights, accs)]
         m.d.comb += [
             acts.clear.eq(control.new_tile),
             weights.clear.eq(control.new_tile),
             cart.rewind.eq(control.rewind),
-            control.idle.eq(~weights.o.valid & xbar.idle),
+            control.idle.eq(~weights.busy & ~cart.busy & xbar.idle),
+            accs.room.eq(drain.room),
+            drain.inflight.eq(accs.inflight),
             accs.i_banks.eq(xbar.o),
             accs.i_halo_h.eq(self.i_halo_h),
             accs.i_halo_v.eq(self.i_halo_v),

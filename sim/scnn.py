@@ -24,11 +24,12 @@ import numpy as np
 from ..gen.design import Host
 from ..gen.generate import generate
 from ..hw.scnn import (
+    DRAIN_LATENCY,
     WEIGHT_ENTRY_DELAY,
     Cmd,
     ScnnConfig,
-    exchange_and_drain_cycles,
     plane_pitch,
+    walk_cycles,
 )
 from .energy import no_energy
 from .golden import scnn as gs
@@ -369,18 +370,24 @@ def model_cycles(program: Program) -> tuple[int, int]:
     both included, with the input offered every cycle and the output never back-pressured.
     Rules (see the Timing of :class:`~sparsegen.hw.scnn.ScnnPE`): one word per cycle; ACT
     always taken; WGT entry ``e`` waits until every PE popped entry ``e - wt_depth``; a PE
-    issues a (weight entry, activation row) pair from the cycle after the entry was pushed,
-    as its crossbar allows (simulated cycle by cycle, :class:`_CrossbarModel`); CONFIG and
-    DRAIN wait for empty FIFOs and idle crossbars; DRAIN costs
-    :func:`~sparsegen.hw.scnn.exchange_and_drain_cycles` cycles of exchange and drain. Both
-    timing facts are read from ``hw/scnn.py``, where they are stated.
+    issues a (weight entry, activation row) pair from :data:`~sparsegen.hw.scnn.
+    WEIGHT_ENTRY_DELAY` cycles after the entry's word was taken, and not before the cycle its
+    previous pair left the product stage for the crossbar (one product stage); the crossbar
+    loads a pair from the cycle after its issue, as its arbitration allows (simulated cycle by
+    cycle, :class:`_CrossbarModel`); an entry leaves the FIFO when its last row issues;
+    CONFIG and DRAIN wait for empty decoders, FIFOs and product stages and idle crossbars;
+    after DRAIN the row walk takes :func:`~sparsegen.hw.scnn.walk_cycles` cycles, input is
+    taken again the cycle after, and the last row leaves
+    :data:`~sparsegen.hw.scnn.DRAIN_LATENCY` cycles after the walk's last cycle. The timing
+    facts are read from ``hw/scnn.py``, where they are stated.
     """
     cfg, plan = program.config, program.plan
     npes = cfg.pe_rows * cfg.pe_cols
-    busy = exchange_and_drain_cycles(cfg.kc, plan.ht, plan.r)
+    walk = walk_cycles(cfg.kc, plan.ht, plan.r)
     t_last, run_from, last_out = -1, 0, -1
     xbars = [_CrossbarModel() for _ in range(npes)]
     pops = [[] for _ in range(npes)]    # cycle of each FIFO entry's pop
+    loaded = [-1] * npes                # cycle the PE's last pair entered the crossbar
     for (kind, *_), key in zip(program.words, program.blocks):
         t = max(t_last + 1, run_from)
         if kind == Cmd.WGT:
@@ -389,14 +396,15 @@ def model_cycles(program: Program) -> tuple[int, int]:
                 t = max(t, max(pops[p][e - cfg.wt_depth] for p in range(npes)) + 1)
             for p, pairs in enumerate(program.work[key]):
                 for banks in pairs:
-                    issue = xbars[p].issue(banks, t + WEIGHT_ENTRY_DELAY)
+                    issue = max(t + WEIGHT_ENTRY_DELAY, loaded[p])
+                    loaded[p] = xbars[p].issue(banks, issue + 1)
                 pops[p].append(issue)
         elif kind in (Cmd.CONFIG, Cmd.DRAIN):
             for p in range(npes):
-                t = max(t, xbars[p].drain(), (pops[p][-1] + 1) if pops[p] else 0)
+                t = max(t, xbars[p].drain(), loaded[p] + 1)
             if kind == Cmd.DRAIN:
-                last_out = t + busy
-                run_from = last_out + 1
+                last_out = t + walk + DRAIN_LATENCY
+                run_from = t + walk + 1
         t_last = t
     return last_out + 1, sum(x.stalls for x in xbars)
 

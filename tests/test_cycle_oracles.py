@@ -40,15 +40,21 @@ Front ends, in series with the core (every count above shifted by the front end'
 
 SCNN (hw/scnn.py, ``ScnnPE`` and ``Scnn`` Timing)
 ----------------------------------------------------
-One input word per cycle (the first, CONFIG, at cycle 0, i.e. edge 1). A WGT word's entry is
-usable the cycle after it is taken and meets every activation row of its channel, one row per
-cycle (an empty channel is one row of zeros). CONFIG and DRAIN wait until the FIFO is empty and
-the crossbar empties in that cycle: one cycle after the last (entry, row) pair issues, when no
-product conflicts. After DRAIN (cycle d): kc(Ht+R-1) horizontal-halo rows, kc(R-1) vertical,
-kc(Ht+R-1) drain rows, one per cycle, so the last output row leaves at edge
-d + 1 + kc(2(Ht+R-1) + R-1) and the next word (a next pass's CONFIG) is taken the cycle after.
-The cases use the default ``scnn`` build (2 x 2 PEs, f = i = 2, kc = 2, 6 x 6 tiles, 8 banks)
-and operands whose products never meet in a bank, so no conflict stall enters.
+One input word per cycle (the first, CONFIG, at cycle 0, i.e. edge 1). A WGT word taken at
+cycle w goes through three decoder stages into the FIFO: its entry is issued at the earliest at
+w + 3. An issued (entry, activation row) pair spends one cycle in the product stage (the
+activation buffer's synchronous read, then the multipliers) and loads into the crossbar the
+cycle after its issue; the next pair issues in the cycle the previous one loads. An entry meets
+every activation row of its channel, one row per cycle (an empty channel is one row of zeros).
+A product is granted the cycle after its pair loads. CONFIG and DRAIN wait until the decoder,
+FIFO and product stage are empty and the crossbar empties in that cycle. After DRAIN (cycle d)
+the row walk takes kc(Ht+R-1) horizontal-halo rows, kc(R-1) vertical rows at two cycles each
+and kc(Ht+R-1) drain rows, one per cycle: cycles d+1 .. d+W with W = kc(2(Ht+R-1) + 2(R-1));
+the next word is taken at d+W+1, and the last output row leaves 3 cycles after the walk's last
+cycle (bank read, rotation and ReLU register, run-length compression into the output queue):
+at cycle d+W+3, i.e. edge d+W+4. The cases use the default ``scnn`` build (2 x 2 PEs,
+f = i = 2, kc = 2, 6 x 6 tiles, 8 banks) and operands whose products never meet in a bank, so
+no conflict stall enters.
 """
 
 import functools
@@ -167,31 +173,33 @@ def _filters(shape, index, value):
 SCNN_CASES = [
     # id, ifmap, filters, pad, cycles
     ("zero-acts-1x1", np.zeros((1, 2, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 12),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 18),
     ("dense-acts-1x1", np.ones((1, 4, 4), np.int64),
-     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 21),
+     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 27),
     ("halo-3x3", np.zeros((1, 2, 2), np.int64),
-     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 28),
+     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 38),
     ("two-passes", np.zeros((1, 13, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 64),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 73),
 ]
 """Derivations (default scnn: 2 x 2 PEs, f = i = 2, kc = 2, wt_depth 4; cycle c is edge c + 1):
 
 * zero-acts-1x1: 2x2 plane, 1x1 filter: tiles Ht = Wt = 1. Words: CONFIG (c0), ACT x 4 (one
   empty word per PE, c1-4), WGT (one entry: k = 0 and 1 of the block, c5), DRAIN. The entry
-  meets its channel's one (empty) row at c6; DRAIN at c7; exchange and drain
-  kc(2(Ht+R-1) + R-1) = 2*2 = 4 rows: last row at edge 8 + 4 = 12.
+  issues with its channel's one (empty) row at c5 + 3 = c8 and loads into the crossbar at c9
+  (no live product: nothing to grant); the product stage is empty from c10: DRAIN at c10.
+  W = kc(2(Ht+R-1) + 2(R-1)) = 2*2 = 4: last row at edge 10 + 4 + 4 = 18.
 * dense-acts-1x1: 4x4 plane of ones, K = 2: Ht = Wt = 2, 4 activations per PE = 2 rows of i = 2
-  (2 ACT words per PE, c1-8), WGT c9, rows issue at c10 and c11 (their 2 x 2 products hit
-  banks {0,1,4,5} and {2,3,6,7}: no conflict), the crossbar empties at c12 = DRAIN; 2*2*2 = 8
-  rows: last at edge 13 + 8 = 21.
+  (2 ACT words per PE, c1-8), WGT c9; its rows issue at c12 and c13 and load at c13 and c14;
+  their 2 x 2 products hit banks {0,1,4,5} and {2,3,6,7} (no conflict) and are granted at c14
+  and c15, where the crossbar empties: DRAIN at c15. W = 2*2*2 = 8: last at edge 15 + 8 + 4 =
+  27.
 * halo-3x3: 2x2 plane, pad 1, 3x3 filter with only its centre non-zero: Ht = Wt = 2, one WGT
-  entry; as zero-acts-1x1 up to DRAIN at c7, then kc(2(Ht+R-1) + R-1) = 2(2*4 + 2) = 20: the
-  vertical halo phase costs kc(R-1) = 4 of them. Last at edge 8 + 20 = 28.
+  entry; as zero-acts-1x1 up to DRAIN at c10, then W = kc(2(Ht+R-1) + 2(R-1)) = 2(2*4 + 4) =
+  24: the vertical halo phase costs 2 kc(R-1) = 8 of them. Last at edge 10 + 24 + 4 = 38.
 * two-passes: 13x2 plane, 1x1 filter: Ht = 6 (the largest tile), Wt = 1, so the 13 output rows
-  take two passes (12 + 1). Each pass is zero-acts-1x1 with 2*2*6 = 24 exchange and drain rows:
-  pass 1 DRAIN at c7, last row at edge 8 + 24 = 32; pass 2's CONFIG at c32, its DRAIN at c39,
-  last row at edge 40 + 24 = 64.
+  take two passes (12 + 1). Each pass is zero-acts-1x1 with W = 2*2*6 = 24: pass 1 DRAIN at
+  c10, walk c11-c34; pass 2's CONFIG at c35, its WGT at c40, DRAIN at c40 + 5 = c45, last row
+  at edge 45 + 24 + 4 = 73.
 """
 
 

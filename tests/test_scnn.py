@@ -259,6 +259,35 @@ def test_synth_breakdown_names_the_parts(tmp_path, monkeypatch):
             assert module["cells"] > 0, name
 
 
+#: The timing rule of #9: no registered design at its defaults may have a critical path longer
+#: than this multiple of ``dense-array``'s at the same ``data_width`` / ``acc_width``.
+TIMING_RULE = 1.25
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_critical_paths_within_the_rule(capsys):
+    """sky130hd critical paths of scnn-pe and scnn at their defaults against dense-array of the
+    same widths (16/24), printed as a table; each within :data:`TIMING_RULE`. Uses the shared
+    synthesis cache (a cold run synthesizes the three designs, about a minute)."""
+    from sparsegen.gen.registry import make_config
+    from sparsegen.gen.synth import synthesize
+    rows = []
+    for name, params in (("dense-array", {"data_width": 16, "acc_width": 24}),
+                         ("scnn-pe", {}), ("scnn", {})):
+        design = get_design(name)
+        generated = generate(design, make_config(design, params))
+        result = synthesize(generated.verilog, generated.top, "sky130hd", timing=True)
+        rows.append((name, result.critical_path_ns, result.critical_path))
+    base = rows[0][1]
+    with capsys.disabled():
+        print(f"\n{'design':12} {'critical path ns':>16} {'vs dense-array 16/24':>21}  ends")
+        for name, ns, path in rows:
+            print(f"{name:12} {ns:16.3f} {ns / base:20.2f}x  {path['start']} -> {path['end']}")
+    for name, ns, _ in rows[1:]:
+        assert ns <= TIMING_RULE * base, (name, ns, base)
+
+
 VARIANTS = [
     (ScnnPEConfig(f=4, i=2, banks=16, kc=3, max_tile_w=6, max_tile_h=5, bank_depth=32),
      (3, 7, 5, 6, 2, 1), 0, 0.6, 0.7),
