@@ -235,7 +235,7 @@ def pe_input_layout(cfg) -> data.StructLayout:
 def array_input_layout(cfg: ScnnConfig) -> data.StructLayout:
     """An input word of the array: a PE word plus ``pe``, the PE (row-major) an ACT word is
     for; every other kind is broadcast."""
-    return data.StructLayout({**_pe_input_fields(cfg), "pe": range(cfg.pes)})
+    return data.StructLayout({**_pe_input_fields(cfg), "pe": range(max(cfg.pes, 2))})
 
 
 def pe_output_layout(cfg) -> data.StructLayout:
@@ -286,8 +286,8 @@ def _row_read_signature(depth: int, layout) -> wiring.Signature:
     """The activation buffer's read port, seen from the reader: ``addr`` with ``en`` reads a
     row at the edge (``data`` holds it from the next cycle until the next enabled read);
     ``last`` tells combinationally whether ``addr`` is its channel's final row."""
-    return wiring.Signature({"addr": Out(range(depth)), "en": Out(1), "data": In(layout),
-                             "last": In(1)})
+    return wiring.Signature({"addr": Out(range(max(depth, 2))), "en": Out(1),
+                             "data": In(layout), "last": In(1)})
 
 
 def _weight_entry_layout(cfg) -> data.StructLayout:
@@ -474,7 +474,7 @@ class _Control(wiring.Component):
             ]
 
         # Row walk: channel pk, row prow of its frame, at address pbase = pkbase + prow * Wacc.
-        pk = Signal(range(cfg.kc))
+        pk = Signal(range(max(cfg.kc, 2)))
         prow = Signal(range(cfg.max_tile_h + cfg.max_r))
         pbase = Signal(_sum_bits(cfg))
         pkbase = Signal(_sum_bits(cfg))
@@ -592,7 +592,7 @@ class _ActBuffer(wiring.Component):
 
     def __init__(self, depth, layout):
         self._depth, self._layout = depth, layout
-        addr = range(depth)
+        addr = range(max(depth, 2))
         super().__init__({
             "w_en": In(1), "w_addr": In(addr), "w_data": In(layout), "w_last": In(1),
             "read": In(_row_read_signature(depth, layout)),
@@ -600,8 +600,10 @@ class _ActBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.rows = rows = Memory(shape=self._layout, depth=self._depth, init=[])
-        m.submodules.ends = ends = Memory(shape=1, depth=self._depth, init=[])
+        # At least two rows: a one-row memory would have a 0-bit address (a lint error).
+        depth = max(self._depth, 2)
+        m.submodules.rows = rows = Memory(shape=self._layout, depth=depth, init=[])
+        m.submodules.ends = ends = Memory(shape=1, depth=depth, init=[])
         rd = rows.read_port()
         wr = rows.write_port()
         end_rd = ends.read_port(domain="comb")
@@ -700,7 +702,7 @@ class _Activations(wiring.Component):
 
         # Stage 2: rows and columns, frame offsets, the buffer write.
         row_in = Signal(row_layout)
-        s_minus_1 = Signal(range(cfg.max_s))
+        s_minus_1 = Signal(range(max(cfg.max_s, 2)))
         m.d.comb += s_minus_1.eq(self.tile.s - 1)
         for j in range(cfg.i):
             rem, takes = _divide(m, s1_p[j], self.tile.wt, p_width, f"ad{j}",
@@ -759,12 +761,14 @@ class _Weights(wiring.Component):
         m = Module()
         cfg = self._cfg
         went = _weight_entry_layout(cfg)
-        m.submodules.weight_fifo = fifo = _Queue(went.size, cfg.wt_depth)
+        # At least two entries stored (a one-entry queue has 0-bit pointers); `i.ready` keeps
+        # the fill to wt_depth.
+        m.submodules.weight_fifo = fifo = _Queue(went.size, max(cfg.wt_depth, 2))
         word, tile = self.i.payload, self.tile
         blk = cfg.kc * cfg.max_r * cfg.max_s
         q_width = _bits(blk + (_MAX_RUN + 1) * cfg.f)
         values = data.ArrayLayout(signed(cfg.data_width), cfg.f)
-        lane_bits = dict(k=range(cfg.kc), r=range(cfg.max_r + 1), s=range(cfg.max_s + 1))
+        lane_bits = dict(k=range(max(cfg.kc, 2)), r=range(cfg.max_r + 1), s=range(cfg.max_s + 1))
 
         # Stage 1: lane positions in the flattened block.
         cursor = Signal(q_width)
@@ -1050,8 +1054,9 @@ class _Banks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for b in range(self._banks):
-            m.submodules[f"bank{b}"] = mem = Memory(shape=signed(self._acc), depth=self._depth,
-                                                    init=[])
+            # At least two rows (a one-row memory would have a 0-bit address).
+            m.submodules[f"bank{b}"] = mem = Memory(shape=signed(self._acc),
+                                                    depth=max(self._depth, 2), init=[])
             rd = mem.read_port()
             wr = mem.write_port()
             en_q = Signal(name=f"en{b}_q")
