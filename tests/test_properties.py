@@ -86,6 +86,15 @@ ALL = sorted(DESIGNS)
 HOSTS = sorted(name for name, d in DESIGNS.items() if d.host is not None)
 
 
+def profiles(quick: int, thorough: int):
+    """The two runs of a property: ``quick`` examples in the default suite (derandomized, no
+    shrinking), ``thorough`` in ``make test-slow`` (random, shrinking)."""
+    return pytest.mark.parametrize("profile", [
+        pytest.param(settings(QUICK, max_examples=quick), id="quick"),
+        pytest.param(settings(THOROUGH, max_examples=thorough), id="thorough",
+                     marks=pytest.mark.slow)])
+
+
 def _elaborates_and_lints(design, config, tmp_path):
     generated = generate(design, config)
     path = tmp_path / f"{generated.top}.v"
@@ -96,24 +105,12 @@ def _elaborates_and_lints(design, config, tmp_path):
         pytest.fail(f"{design.name} {config}: {exc}")
 
 
+@profiles(quick=1, thorough=25)
 @pytest.mark.parametrize("name", ALL)
-def test_random_configs_elaborate_and_lint_clean(name, tmp_path_factory):
+def test_random_configs_elaborate_and_lint_clean(name, profile, tmp_path_factory):
     design = DESIGNS[name]
 
-    @QUICK
-    @given(config=configs(design))
-    def check(config):
-        _elaborates_and_lints(design, config, tmp_path_factory.mktemp("lint"))
-
-    check()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ALL)
-def test_random_configs_elaborate_and_lint_clean_thoroughly(name, tmp_path_factory):
-    design = DESIGNS[name]
-
-    @THOROUGH
+    @profile
     @given(config=configs(design))
     def check(config):
         _elaborates_and_lints(design, config, tmp_path_factory.mktemp("lint"))
@@ -160,25 +157,12 @@ def _runs_bit_exact(design, config, seed):
 
 
 @pytest.mark.verilator
+@profiles(quick=1, thorough=8)
 @pytest.mark.parametrize("name", HOSTS)
-def test_a_random_config_runs_a_random_layer_bit_exact(name):
+def test_random_configs_run_a_random_layer_bit_exact(name, profile):
     design = DESIGNS[name]
 
-    @settings(QUICK, max_examples=1)
-    @given(config=configs(design), seed=st.integers(0, 2**16))
-    def check(config, seed):
-        _runs_bit_exact(design, config, seed)
-
-    check()
-
-
-@pytest.mark.slow
-@pytest.mark.verilator
-@pytest.mark.parametrize("name", HOSTS)
-def test_random_configs_run_random_layers_bit_exact_thoroughly(name):
-    design = DESIGNS[name]
-
-    @settings(THOROUGH, max_examples=8)
+    @profile
     @given(config=configs(design), seed=st.integers(0, 2**16))
     def check(config, seed):
         _runs_bit_exact(design, config, seed)
@@ -224,24 +208,12 @@ def _refused_in_one_line(design, assignment, capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@profiles(quick=10, thorough=150)
 @pytest.mark.parametrize("name", ALL)
-def test_random_bad_parameters_are_one_line(name, capsys, tmp_path_factory):
+def test_random_bad_parameters_are_one_line(name, profile, capsys, tmp_path_factory):
     design = DESIGNS[name]
 
-    @settings(QUICK, max_examples=10)
-    @given(assignment=bad_assignments(design))
-    def check(assignment):
-        _refused_in_one_line(design, assignment, capsys, tmp_path_factory.mktemp("bad"))
-
-    check()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ALL)
-def test_random_bad_parameters_are_one_line_thoroughly(name, capsys, tmp_path_factory):
-    design = DESIGNS[name]
-
-    @settings(THOROUGH, max_examples=150)
+    @profile
     @given(assignment=bad_assignments(design))
     def check(assignment):
         _refused_in_one_line(design, assignment, capsys, tmp_path_factory.mktemp("bad"))
@@ -290,19 +262,10 @@ def _tensor_run_or_one_line(data, capsys, tmp_path):
         assert "tensor `" in err, err          # names the tensor at fault (A, or W against A)
 
 
-def test_random_tensor_files_run_or_are_refused_in_one_line(capsys, tmp_path_factory):
-    @settings(QUICK, max_examples=40)
-    @given(data=tensor_files())
-    def check(data):
-        _tensor_run_or_one_line(data, capsys, tmp_path_factory.mktemp("t"))
-
-    check()
-
-
-@pytest.mark.slow
-def test_random_tensor_files_run_or_are_refused_in_one_line_thoroughly(capsys,
-                                                                       tmp_path_factory):
-    @settings(THOROUGH, max_examples=400)
+@profiles(quick=40, thorough=400)
+def test_random_tensor_files_run_or_are_refused_in_one_line(profile, capsys,
+                                                            tmp_path_factory):
+    @profile
     @given(data=tensor_files())
     def check(data):
         _tensor_run_or_one_line(data, capsys, tmp_path_factory.mktemp("t"))
