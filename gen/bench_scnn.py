@@ -9,14 +9,15 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
   one run, checked against ``dense_cycles``);
 * the paper's design point, 8 x 8 PEs of F=I=4 (1024 multipliers), through the cycle model,
   against ``dense_cycles`` of a 32 x 32 dense array;
-* the sky130hd area split of one PE from the per-module synthesis breakdown: multipliers,
-  crossbar (product register, arbitration, scatter), accumulator banks, buffers (activation
-  buffer and weight FIFO), and the rest (decoders, halo/drain datapath, control). The PE is
-  synthesized with a 64-row activation buffer (:data:`AREA_ACT_DEPTH`): buffers become
-  flip-flops, not SRAM, so their share is not comparable with the paper's anyway.
+* the sky130hd area split of one PE from the per-module synthesis breakdown, synthesized in
+  exactly the configuration simulated (:data:`PE_PARAMS`): multipliers, crossbar (product
+  register, arbitration, scatter), accumulator banks, buffers in flip-flops (weight FIFO,
+  activation row-end bits, small memories), SRAM (memories of at least
+  ``hw.sram.MACRO_MIN_BITS`` bits, declared as macros: the 512 x 92 activation buffer, priced by
+  the OpenRAM-fitted model of ``gen/sram.py``) and the rest (decoders, halo/drain datapath,
+  control). Logic and SRAM areas are reported apart.
 """
 
-import dataclasses
 
 import numpy as np
 from rich import box
@@ -32,8 +33,7 @@ from .generate import generate
 from .registry import get_design
 from .synth import synthesize
 
-__all__ = ["run", "print_table", "area_split", "LAYER", "DENSITIES", "PE_PARAMS",
-           "AREA_ACT_DEPTH"]
+__all__ = ["run", "print_table", "area_split", "LAYER", "DENSITIES", "PE_PARAMS"]
 
 LAYER = dict(c=32, k=32, h=14, w=14, r=3, s=3, pad=1)
 DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
@@ -41,12 +41,9 @@ DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
 #: (all 32 channels of a dense 8 x 8 tile, so the layer runs in one pass).
 PE_PARAMS = dict(f=4, i=4, banks=32, bank_depth=32, kc=8, max_tile_w=8, max_tile_h=8,
                  max_r=3, max_s=3, act_depth=512, wt_depth=4, data_width=16, acc_width=24)
-#: Activation rows of the PE whose area is reported: Yosys maps the buffers to flip-flops (no
-#: SRAM macros), and 512 rows of them would take minutes to synthesize and swamp the split.
-AREA_ACT_DEPTH = 64
 _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
                ("accumulators", "accumulator banks"), ("act_buffer", "buffers"),
-               ("weight_fifo", "buffers"))
+               ("weight_fifo", "buffers"), ("queue", "buffers"))
 
 
 def _operands(density: float, seed: int):
@@ -63,13 +60,19 @@ def area_split(tech: str, config: ScnnPEConfig) -> dict:
     generated = generate(design, config)
     result = synthesize(generated.verilog, generated.top, tech)
     split = {"multipliers": 0.0, "crossbar": 0.0, "accumulator banks": 0.0, "buffers": 0.0,
-             "other": 0.0}
+             "SRAM (macros)": 0.0, "other": 0.0}
     for name, module in result.modules.items():
+        if "macro" in module:
+            split["SRAM (macros)"] += module["macro"]["sram_area_um2"] * module["instances"]
+            continue
         area = (module["area_um2"] or 0.0) * module["instances"]
         label = next((lab for key, lab in _CATEGORIES if name.endswith("." + key)
                       or f".{key}." in name), "other")
         split[label] += area
-    return {"total_um2": result.area_um2, "split_um2": split, "cells": result.cells,
+    return {"total_um2": result.area_um2 + result.sram_area_um2,
+            "logic_um2": result.area_um2, "sram_um2": result.sram_area_um2,
+            "split_um2": split, "cells": result.cells,
+            "critical_path_ns": result.critical_path_ns, "fmax_mhz": result.fmax_mhz,
             "yosys_version": result.yosys_version, "seconds": result.seconds}
 
 
@@ -114,13 +117,13 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
         })
 
     say(f"synthesizing scnn-pe for {tech}")
-    area = area_split(tech, dataclasses.replace(small.pe, act_depth=AREA_ACT_DEPTH))
+    area = area_split(tech, small.pe)
     say(f"synthesizing dense-array 8x8 for {tech}")
     dense_gen = generate(get_design("dense-array"), dense_small)
     dense_area = synthesize(dense_gen.verilog, dense_gen.top, tech).area_um2
     speedups = [(r["density"], r["speedup"]) for r in rows]
     return {"tech": tech, "layer": ly, "pe": small.pe.as_dict(), "rows": rows,
-            "area": area, "area_act_depth": AREA_ACT_DEPTH, "dense_area_um2": dense_area,
+            "area": area, "dense_area_um2": dense_area,
             "multipliers": {"scnn 2x2": small.multipliers, "scnn 8x8": paper.multipliers},
             "break_even_density": _break_even(speedups)}
 
@@ -165,7 +168,8 @@ def print_table(console, report):
     mult = split["multipliers"] or float("nan")
     at = Table(title=f"scnn-pe area split ({report['tech']}, {area['yosys_version']}), "
                      f"F=I={report['pe']['f']}, A={report['pe']['banks']}, "
-                     f"{report['area_act_depth']} activation rows",
+                     f"{report['pe']['act_depth']} activation rows (measured: Yosys areas; "
+                     f"SRAM: model)",
                title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                padding=(0, 1, 0, 0))
     for column in ("part", "area um^2", "share", "vs multipliers"):
@@ -173,6 +177,8 @@ def print_table(console, report):
     for label, value in split.items():
         at.add_row(label, f"{value:,.0f}", f"{value / area['total_um2']:.1%}",
                    f"{value / mult:.2f}")
+    at.add_row("logic", f"{area['logic_um2']:,.0f}",
+               f"{area['logic_um2'] / area['total_um2']:.1%}", f"{area['logic_um2'] / mult:.2f}")
     at.add_row("total", f"{area['total_um2']:,.0f}", "100.0%",
                f"{area['total_um2'] / mult:.2f}")
     console.print(at)

@@ -53,6 +53,7 @@ from pathlib import Path
 from . import children
 from .cachefile import read_entry, write_entry
 from .errors import usable_folder
+from .sram import sram_model
 
 __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
@@ -164,9 +165,11 @@ class SynthResult:
         ``"OpenSTA 2.0.17"``; ``None`` when timing did not run.
     timing_missing : str or None
         Why the timing fields are ``None`` (one line), else ``None``.
-    sram_area_um2 : float
-        Area of memories declared as SRAM macros, reported apart from the logic area; 0.0
-        until designs declare macros (memories are flip-flops in ``area_um2`` today).
+    sram_area_um2 : float or None
+        Area of the memories a design declares as SRAM macros (``hw/sram.py``), priced by
+        ``gen/sram.py``'s OpenRAM sky130 model, apart from ``area_um2`` (logic only, the
+        macros' timing shells excluded; see :func:`macro_shells`); 0.0 without macros.
+        ``None`` for a tech the model does not cover (any but sky130hd) when there are macros.
     cell_types : dict
         Cell type -> count in the flattened mapped design (the liberty's cells; Yosys' gates
         for ``generic``): what a flip-flop count or an energy model reads.
@@ -190,7 +193,7 @@ class SynthResult:
     critical_path: dict | None = None
     sta_version: str | None = None
     timing_missing: str | None = None
-    sram_area_um2: float = 0.0
+    sram_area_um2: float | None = 0.0
     cell_types: dict | None = None
     cached: bool = False
 
@@ -635,6 +638,74 @@ def elaborated_verilog(verilog: str, top: str, *, flatten: bool) -> str:
         return (work / "out.v").read_text()
 
 
+# --- SRAM macros (hw/sram.py): timing shells in synthesis, area from the SRAM model -----------
+
+_MODULE = re.compile(r"^module (\\?\S+) \((.*?)\);\n(.*?)^endmodule\n", re.M | re.S)
+_MACRO_NAME = re.compile(r"(?:^|\.)sram_1r1w_(\d+)x(\d+)$")
+_PORT_DECL = re.compile(r"^\s*(input|output)\s+(\[\d+:\d+\]\s+)?(\S+);$", re.M)
+_MACRO_CLOCK = "clk"
+
+
+def macro_shells(verilog: str) -> tuple[str, dict[str, tuple[int, int]]]:
+    """Replace every SRAM macro module of ``verilog`` (a module named ``...sram_1r1w_<W>x<B>``,
+    :func:`sparsegen.hw.sram.macro_name`) by its timing shell; return the new text and
+    ``{module name: (words, bits)}``.
+
+    The shell keeps the macro's ports (``hw/sram.py`` documents them) and holds one flip-flop
+    per input bit (the macro's input registers: paths into the macro end at a setup check) and
+    one per ``r_data`` bit (its output: paths out of it start at a clock-to-output delay).
+    Against the OpenRAM sky130 liberties this is close at the inputs (setup 0.103 ns there)
+    and optimistic at the output, whose 0.34-0.48 ns delay those liberties count from the
+    falling clock edge (half a cycle later). The macro's storage and read access are not
+    timed; its area comes from the SRAM model, and the shell's flip-flops are left out of the
+    logic area (see :func:`synthesize`).
+    """
+    macros = {}
+
+    def shell(match):
+        name, ports, body = match.groups()
+        found = _MACRO_NAME.search(name.lstrip("\\"))
+        if found is None:
+            return match.group(0)
+        macros[name.lstrip("\\")] = (int(found.group(1)), int(found.group(2)))
+        lines = [f"module {name} ({ports});"]
+        regs = []
+        for kind, width, port in _PORT_DECL.findall(body):
+            lines.append(f"  {kind} {width}{port};")
+            if kind == "input" and port not in (_MACRO_CLOCK, "rst"):
+                regs.append((width, port))
+        lines += [f"  (* keep *) reg {w}sparsegen_shell_{p};" for w, p in regs]
+        lines.append(f"  (* keep *) reg [{int(found.group(2)) - 1}:0] sparsegen_shell_out;")
+        lines.append(f"  always @(posedge {_MACRO_CLOCK}) begin")
+        lines += [f"    sparsegen_shell_{p} <= {p};" for _, p in regs]
+        lines.append("    sparsegen_shell_out <= sparsegen_shell_w_data;")
+        lines += ["  end", "  assign r_data = sparsegen_shell_out;", "endmodule", ""]
+        return "\n".join(lines)
+
+    return _MODULE.sub(shell, verilog), macros
+
+
+def _macro_split(breakdown: dict, macros: dict, tech: str):
+    """The shells' share of the design (area, cells, transistors) and the macros' SRAM area;
+    marks each macro module of ``breakdown`` with its words, bits and SRAM area."""
+    shell = {"area_um2": 0.0, "cells": 0, "transistors": 0}
+    sram = 0.0 if tech == "sky130hd" or not macros else None
+    for name, (words, bits) in macros.items():
+        entry = breakdown.get(name)
+        if entry is None:
+            continue
+        n = entry["instances"]
+        for key in shell:
+            shell[key] += (entry[key] or 0) * n
+        one = sram_model().estimate(words, bits).area_um2 if sram is not None else None
+        if sram is not None:
+            sram += one * n
+        breakdown[name] = {**entry, "area_um2": 0.0 if entry["area_um2"] is not None else None,
+                           "cells": 0, "transistors": 0,
+                           "macro": {"words": words, "bits": bits, "sram_area_um2": one}}
+    return shell, None if sram is None else round(sram, 3)
+
+
 def _hierarchy(stat: dict, top: str) -> tuple[dict, dict, list[str]]:
     """Modules of a ``stat -json`` report: their entries, child counts, and a top-down order."""
     modules = {(name[1:] if name.startswith("\\") else name): info
@@ -805,8 +876,12 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     script = _SCRIPT.read_text()
     version = yosys_version()
     sta = None if missing else sta_version()
+    # With SRAM macros the key holds the shells (not the models they replace) and the model
+    # that prices them; without, the text is the design's own and the key is as it was.
+    shelled, macros = macro_shells(verilog)
+    keyed = shelled if not macros else [shelled, dataclasses.asdict(sram_model())]
     key = hashlib.sha256(json.dumps(
-        [verilog, top, tech, spec, script, version,
+        [keyed, top, tech, spec, script, version,
          [(p.name, file_digest(p)) for p in liberty], clock, sta or missing,
          None if missing else [_STA_SCRIPT.read_text(), _LOAD_DESIGN.read_text(),
                               _SDC.read_text()]],
@@ -825,7 +900,7 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     log = work / "yosys.log"
     start = time.perf_counter()
     try:
-        (work / "design.v").write_text(verilog)
+        (work / "design.v").write_text(shelled)
         if liberty:
             (work / "abc.constr").write_text(f"set_driving_cell {spec['abc_driving_cell']}\n"
                                              f"set_load {spec['abc_load_ff']}\n")
@@ -835,6 +910,10 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
         area, cells, transistors, modules = _breakdown(liberty_stat, generic_stat, top,
                                                        float(spec.get("area_scale", 1.0)))
         cell_types = _cell_types(liberty_stat or generic_stat, top)
+        shell, sram_area = _macro_split(modules, macros, tech)
+        cells, transistors = cells - shell["cells"], transistors - shell["transistors"]
+        if area is not None:
+            area = round(area - shell["area_um2"], 6)
     except (SynthError, OSError, ValueError, KeyError) as exc:
         # The work folder stays for inspection: design.v, run.ys, yosys.log.
         raise SynthError(f"Yosys failed on `{top}` for {tech}: {exc} (log: {log})") from None
@@ -850,7 +929,7 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
                          modules=modules, yosys_version=version,
                          liberty=[p.name for p in liberty] or None, seconds=seconds, **timed,
                          sta_version=None if missing else sta, timing_missing=missing,
-                         cell_types=cell_types)
+                         sram_area_um2=sram_area, cell_types=cell_types)
     os.replace(log, folder / f"{key}.log")
     if not missing:
         os.replace(work / "sta.log", folder / f"{key}.sta.log")
@@ -890,7 +969,7 @@ def map_netlist(verilog: str, top: str, tech: str, folder: Path, *,
     folder = Path(folder)
     log = folder / "yosys.log"
     try:
-        (folder / "design.v").write_text(verilog)
+        (folder / "design.v").write_text(macro_shells(verilog)[0])
         (folder / "abc.constr").write_text(f"set_driving_cell {spec['abc_driving_cell']}\n"
                                            f"set_load {spec['abc_load_ff']}\n")
         _run(_commands(_SCRIPT.read_text(), top, liberty, spec.get("dont_use", []), clock),

@@ -62,6 +62,7 @@ from amaranth.lib.wiring import In, Out
 
 from .hier import shared
 from .params import Config, check_config, param
+from .sram import sync_memory
 
 __all__ = [
     "Cmd", "ScnnPEConfig", "ScnnConfig", "ScnnPE", "Scnn", "RUN_BITS",
@@ -600,18 +601,16 @@ class _ActBuffer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        rows, m.submodules.rows = sync_memory(platform, self._depth, self._layout.size)
         # At least two rows: a one-row memory would have a 0-bit address (a lint error).
-        depth = max(self._depth, 2)
-        m.submodules.rows = rows = Memory(shape=self._layout, depth=depth, init=[])
-        m.submodules.ends = ends = Memory(shape=1, depth=depth, init=[])
-        rd = rows.read_port()
-        wr = rows.write_port()
+        m.submodules.ends = ends = Memory(shape=1, depth=max(self._depth, 2), init=[])
         end_rd = ends.read_port(domain="comb")
         end_wr = ends.write_port()
-        m.d.comb += [rd.addr.eq(self.read.addr), rd.en.eq(self.read.en),
-                     self.read.data.eq(rd.data),
+        m.d.comb += [rows.r_addr.eq(self.read.addr), rows.r_en.eq(self.read.en),
+                     self.read.data.eq(rows.r_data),
                      end_rd.addr.eq(self.read.addr), self.read.last.eq(end_rd.data),
-                     wr.addr.eq(self.w_addr), wr.data.eq(self.w_data), wr.en.eq(self.w_en),
+                     rows.w_addr.eq(self.w_addr), rows.w_data.eq(self.w_data),
+                     rows.w_en.eq(self.w_en),
                      end_wr.addr.eq(self.w_addr), end_wr.data.eq(self.w_last),
                      end_wr.en.eq(self.w_en)]
         return m
@@ -1054,11 +1053,7 @@ class _Banks(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         for b in range(self._banks):
-            # At least two rows (a one-row memory would have a 0-bit address).
-            m.submodules[f"bank{b}"] = mem = Memory(shape=signed(self._acc),
-                                                    depth=max(self._depth, 2), init=[])
-            rd = mem.read_port()
-            wr = mem.write_port()
+            mem, m.submodules[f"bank{b}"] = sync_memory(platform, self._depth, self._acc)
             en_q = Signal(name=f"en{b}_q")
             clear_q = Signal(name=f"clear{b}_q")
             halo_q = Signal(name=f"halo{b}_q")
@@ -1070,11 +1065,11 @@ class _Banks(wiring.Component):
             m.d.sync += [en_q.eq(self.en[b]), clear_q.eq(self.clear[b]), halo_q.eq(self.halo[b]),
                          row_q.eq(self.row[b]), add_q.eq(self.add[b])]
             m.d.comb += [
-                rd.addr.eq(self.row[b]),
-                self.rdata[b].eq(Mux(fwd, fwd_data, rd.data)),
+                mem.r_addr.eq(self.row[b]), mem.r_en.eq(1),
+                self.rdata[b].eq(Mux(fwd, fwd_data, mem.r_data.as_signed())),
                 wdata.eq(Mux(clear_q, 0,
                              self.rdata[b] + Mux(halo_q, self.halo_add[b], add_q))),
-                wr.addr.eq(row_q), wr.en.eq(en_q), wr.data.eq(wdata),
+                mem.w_addr.eq(row_q), mem.w_en.eq(en_q), mem.w_data.eq(wdata),
             ]
             m.d.sync += [fwd.eq(en_q & (self.row[b] == row_q)), fwd_data.eq(wdata)]
         return m

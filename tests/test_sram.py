@@ -128,3 +128,68 @@ def test_other_sizes_follow_the_tiling_rule():
 def test_bad_sizes_are_refused(words, bits, error, message):
     with pytest.raises(error, match=message):
         sram_model().estimate(words, bits)
+
+
+# -- SRAM macros: the hw declaration (hw/sram.py) and synthesis (gen/synth.py) ------------------
+
+#: Flip-flop memory area per bit on sky130hd, measured: SCNN's 32 x 44 activation buffer (1,408
+#: bits with its read multiplexer) synthesized to 55,545.8 um^2 (sparsegen synth scnn-pe, the
+#: ``act_buffer`` module, before it was a SyncMemory).
+FLOP_UM2_PER_BIT = 55545.7728 / 1408
+
+
+def test_macro_threshold_is_where_the_model_beats_flip_flops():
+    from sparsegen.hw.sram import MACRO_MIN_BITS
+    model = sram_model()
+    for words, bits in ((128, 32), (256, 16), (512, 8)):
+        assert words * bits == MACRO_MIN_BITS
+        assert model.estimate(words, bits).area_um2 < FLOP_UM2_PER_BIT * MACRO_MIN_BITS
+    # Half the threshold is flip-flops' ground: the fixed periphery dominates there.
+    assert model.estimate(64, 32).area_um2 > FLOP_UM2_PER_BIT * 64 * 32
+
+
+def _scnn_pe_verilog(act_depth):
+    from sparsegen.gen.generate import generate
+    from sparsegen.gen.registry import get_design
+    from sparsegen.hw.scnn import ScnnPEConfig
+    config = ScnnPEConfig(f=1, i=1, banks=4, kc=1, max_tile_w=2, max_tile_h=2, max_r=2,
+                          max_s=2, bank_depth=3, act_depth=act_depth, data_width=8,
+                          acc_width=16)
+    return generate(get_design("scnn-pe"), config)
+
+
+def test_large_memories_become_macro_shells():
+    """scnn-pe's activation buffer rows are 12 bits here (8-bit value, 4-bit frame offset): 341
+    rows (4,092 bits) stay flip-flops, 342 rows (4,104 bits) are one ``sram_1r1w_342x12``
+    macro, whose shell registers its inputs and drives r_data from a register."""
+    from sparsegen.gen.synth import macro_shells
+    assert macro_shells(_scnn_pe_verilog(341).verilog)[1] == {}
+    generated = _scnn_pe_verilog(342)
+    shelled, macros = macro_shells(generated.verilog)
+    assert macros == {"scnn_pe.sram_1r1w_342x12": (342, 12)}
+    assert "reg [11:0] mem [341:0]" in generated.verilog        # the functional model
+    assert "reg [11:0] mem [341:0]" not in shelled
+    shell = shelled[shelled.index("module \\scnn_pe.sram_1r1w_342x12"):]
+    shell = shell[:shell.index("endmodule")]
+    for decl in ("input [8:0] r_addr;", "input r_en;", "output [11:0] r_data;",
+                 "input [8:0] w_addr;", "input w_en;", "input [11:0] w_data;", "input clk;"):
+        assert decl in shell, decl
+    assert "sparsegen_shell_w_data <= w_data;" in shell
+    assert "assign r_data = sparsegen_shell_out;" in shell
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_macro_area_is_reported_apart(tmp_path, monkeypatch):
+    """sky130hd: the macro's area is the model's, the logic area excludes its shell (the
+    mapped total minus the shell module), and a tech the model does not cover reports None."""
+    from sparsegen.gen.synth import synthesize
+    monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
+    generated = _scnn_pe_verilog(342)
+    result = synthesize(generated.verilog, generated.top, "sky130hd")
+    assert result.sram_area_um2 == pytest.approx(sram_model().estimate(342, 12).area_um2)
+    macro = result.modules["scnn_pe.sram_1r1w_342x12"]
+    assert (macro["area_um2"], macro["cells"], macro["macro"]["words"]) == (0.0, 0, 342)
+    logic = sum(m["area_um2"] * m["instances"] for m in result.modules.values())
+    assert result.area_um2 == pytest.approx(logic, rel=1e-9)
+    assert synthesize(generated.verilog, generated.top, "generic").sram_area_um2 is None
