@@ -1,4 +1,4 @@
-"""The ``sparsegen`` command line: list, gen, lint, synth, sim, bench, sweep.
+"""The ``sparsegen`` command line: list, gen, lint, synth, sim, bench, sweep, report.
 
 Every user error (unknown design or parameter, bad value, unwritable folder, missing liberty)
 ends as one ``sparsegen: error: ...`` line on stderr and exit status 2; nothing is written
@@ -35,7 +35,8 @@ from .bench import BENCHES, load_bench, run_bench
 from .errors import UsageError
 from .generate import check_output_folder, generate, write_outputs
 from .registry import DESIGNS, get_design, make_config, parse_params, refuse_unused
-from .sweep import load_spec, points, run_sweep, write_results
+from .report import print_headline, render_report
+from .sweep import EXECUTORS, load_spec, points, run_sweep, write_results
 from .synth import (
     TECHS,
     TIMING_IGNORES,
@@ -111,14 +112,29 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tech", default="sky130hd", help="technology for areas (default sky130hd)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
-    p = sub.add_parser("sweep", help="area (Yosys) and model cycles over a grid of configs")
+    p = sub.add_parser("sweep", help="a grid of configs, or a study of several designs over "
+                                     "workloads: area, fmax, cycles, energy")
     p.add_argument("spec", type=Path, metavar="SPEC.toml",
-                   help="design, tech, [params] (lists are axes), optional [workload] m/k/n")
+                   help="a grid (design, [params] lists are axes, optional [workload] m/k/n) "
+                        "or a study ([[designs]], workloads, densities; see "
+                        "constraints/sweeps/iso_area.toml)")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="DIR",
                    help="output folder; receives sweep.csv and sweep.json")
     p.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="synthesize N points at a time (default 1)")
+                   help="evaluate N points at a time (default 1)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local thread pool (default) or dask (a LocalCluster of N workers, or "
+                        "--scheduler)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786); with --executor dask")
+    p.add_argument("--no-cache", action="store_true", help="ignore cached points")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+    p = sub.add_parser("report", help="figures (PNG, SVG), an HTML page and the headline "
+                                      "table of a study's sweep.json")
+    p.add_argument("dir", type=Path, metavar="DIR", help="folder holding sweep.json")
+    p.add_argument("-o", "--out", type=Path, metavar="OUT",
+                   help="output folder (default: DIR)")
 
     p = sub.add_parser("lint", help="generate a design and lint it with Verilator")
     _add_design_args(p)
@@ -584,44 +600,66 @@ def _cmd_bench(args, console):
 def _cmd_sweep(args, console):
     if args.jobs < 1:
         raise UsageError(f"-j must be at least 1, not {args.jobs}")
+    if args.scheduler is not None and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
     spec = load_spec(args.spec)
-    total = len(points(spec))           # validates every point before any work
+    total = len(points(spec))           # every point was validated by load_spec
     check_output_folder(args.out)
-    try:
-        if args.json or not console.is_terminal:
-            report = run_sweep(spec, args.jobs)
-        else:
-            with Progress(console=console, transient=True) as bar:
-                task = bar.add_task(f"sweeping {spec.design.name} ({total} points, "
-                                    f"{spec.tech})", total=total)
-                report = run_sweep(spec, args.jobs,
-                                   progress=lambda done, _: bar.update(task, completed=done))
-    except SynthError as exc:
-        raise UsageError(str(exc)) from None
+    run = dict(jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
+               use_cache=not args.no_cache)
+    if args.json or not console.is_terminal:
+        report = run_sweep(spec, **run)
+    else:
+        with Progress(console=console, transient=True) as bar:
+            task = bar.add_task(f"sweeping {total} points ({spec.tech}, {args.executor})",
+                                total=total)
+            report = run_sweep(spec, progress=lambda done, _: bar.update(task, completed=done),
+                               **run)
     paths = write_results(args.out, report)
     if args.json:
         print(json.dumps(report, indent=2))
-        return
-    table = Table(title=f"{spec.design.name} sweep, {spec.tech}"
-                        + (f", GEMM {spec.workload['m']}x{spec.workload['k']}x"
-                           f"{spec.workload['n']}" if spec.workload else ""),
-                  title_justify="left", show_edge=False)
+    elif spec.kind == "study":
+        print_headline(console, report)
+    else:
+        _print_grid(console, spec, report)
+    if not args.json:
+        for path in paths:
+            console.print(f"wrote {path}")
+        console.print(f"[dim]{report['points']} points, {report['cached']} from cache, "
+                      f"{report['wall_seconds']} s wall[/dim]")
+    if report["failed"]:
+        first = next(r["error"] for r in report["rows"] if "error" in r)
+        print(f"sparsegen: error: {report['failed']} of {report['points']} sweep points "
+              f"failed (recorded in sweep.json; first: {first})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_grid(console, spec, report):
+    table = Table(title=spec.title, title_justify="left", show_edge=False)
     metrics = [k for k in ("multipliers", "area_um2", "cells", "transistors", "cycles",
-                           "dense_macs_per_cycle")
+                           "dense_macs_per_cycle", "error")
                if any(r.get(k) is not None for r in report["rows"])]
     for column in [*spec.axes, *metrics]:
         table.add_column(column, justify="right")
     for row in report["rows"]:
         table.add_row(*[str(row[a]) for a in spec.axes], *[
             "-" if row.get(k) is None else f"{row[k]:,.1f}" if isinstance(row[k], float)
-            else f"{row[k]:,}" for k in metrics])
+            else f"{row[k]:,}" if isinstance(row[k], int) else str(row[k]) for k in metrics])
     console.print(table)
+
+
+def _cmd_report(args, console):
+    out = args.out or args.dir
+    paths = render_report(args.dir, out, console)
     for path in paths:
         console.print(f"wrote {path}")
+    return 0
 
 
 _COMMANDS = {"list": _cmd_list, "gen": _cmd_gen, "lint": _cmd_lint, "synth": _cmd_synth,
-             "sim": _cmd_sim, "bench": _cmd_bench, "sweep": _cmd_sweep}
+             "sim": _cmd_sim, "bench": _cmd_bench, "sweep": _cmd_sweep,
+             "report": _cmd_report}
 
 
 _EXIT_ON_INTERRUPT = False

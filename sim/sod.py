@@ -15,7 +15,7 @@ from .golden import sod as gsod
 from .golden.numeric import pad_to_multiple
 from .layer import GemmHost, Operands, check_operands, per_tile, tile_rows
 
-__all__ = ["SOD", "sod_cycles", "compression"]
+__all__ = ["SOD", "sod_cycles"]
 
 
 def _operands(config, a, w) -> Operands:
@@ -48,15 +48,6 @@ def sod_cycles(config, m: int, k: int, n: int) -> int:
     steps = math.ceil(k / config.block_size) * config.block_size
     return (Sod.front_end_stages(config)
             + cycle_model.core_cycles([steps] * tiles, config.rows, config.cols))
-
-
-def compression(config, a, w) -> dict:
-    """Storage of A and W in the bitmap format against dense (bits), for the report."""
-    bz, width = config.block_size, config.data_width
-    stored = gsod.stored_bits(a, bz, width) + gsod.stored_bits(w.T, bz, width)
-    dense = gsod.dense_bits(a, width) + gsod.dense_bits(w, width)
-    return {"stored_bits": stored, "dense_bits": dense,
-            "storage_ratio": round(stored / dense, 4)}
 
 
 SOD = GemmHost(

@@ -195,7 +195,8 @@ def test_sod_cocotb(params):
 
 @pytest.mark.verilator
 def test_cli_json_has_the_arrays_keys(tmp_path):
-    """`sparsegen sim sod` prints the same JSON keys as `dense-array` (energy included)."""
+    """`sparsegen sim sod` prints the same JSON keys as `dense-array` (energy fields included;
+    --tech generic prices nothing, so no synthesis runs here)."""
     a, w = _operands(7, 13, 9, seed=3)
     np.save(tmp_path / "A.npy", a)
     np.save(tmp_path / "W.npy", w)
@@ -203,11 +204,26 @@ def test_cli_json_has_the_arrays_keys(tmp_path):
     for name, params in [("sod", SOD_3x4), ("dense-array", dict(rows=4, cols=4))]:
         cmd = [sys.executable, "-m", "sparsegen.gen.cli", "sim", name,
                *(x for k, v in params.items() for x in ("-p", f"{k}={v}")),
-               "--a", str(tmp_path / "A.npy"), "--w", str(tmp_path / "W.npy"), "--json"]
+               "--a", str(tmp_path / "A.npy"), "--w", str(tmp_path / "W.npy"), "--json",
+               "--tech", "generic"]
         done = subprocess.run(cmd, capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
         reports[name] = json.loads(done.stdout)
     sod = reports["sod"]
     assert set(sod) == set(reports["dense-array"])
     assert sod["matches_golden"] is True and sod["cycles"] == sod["model_cycles"]
-    assert sod["energy_pj"] > 0 and sod["edp"] > 0 and sod["fmax_mhz"] > 0
+
+
+@pytest.mark.verilator
+@pytest.mark.synth
+def test_rtl_energy_equals_the_model_energy():
+    """The energy of an RTL run (cell actions counted by the harness) equals the closed-form
+    counts of `--model`, priced on sky130hd."""
+    design = get_design("sod")
+    config = make_config(design, SOD_3x4)
+    a, w = _operands(7, 13, 9, seed=4, density=0.4)
+    rtl = design.host.run(design, config, a, w, tech="sky130hd").as_json()
+    model = design.host.model(design, config, a, w, tech="sky130hd").as_json()
+    assert rtl["energy_pj"] > 0 and rtl["edp"] > 0
+    for key in ("energy_pj", "edp", "time_us", "energy_counts", "energy_breakdown"):
+        assert rtl[key] == model[key], key
