@@ -128,6 +128,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786); with --executor dask")
     p.add_argument("--no-cache", action="store_true", help="ignore cached points")
+    p.add_argument("--yes", action="store_true",
+                   help=f"run a sweep of more than {LARGE_SWEEP} points without asking")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
     p = sub.add_parser("report", help="figures (PNG, SVG), an HTML page and the headline "
@@ -603,8 +605,12 @@ def _cmd_sweep(args, console):
     if args.scheduler is not None and args.executor != "dask":
         raise UsageError("--scheduler needs --executor dask")
     spec = load_spec(args.spec)
-    total = len(points(spec))           # every point was validated by load_spec
+    all_points = points(spec)           # every point was validated by load_spec
+    total = len(all_points)
+    _check_tech(spec.tech, liberty=True)
     check_output_folder(args.out)
+    if total > LARGE_SWEEP and not args.yes:
+        _confirm_large_sweep(console, all_points, args.jobs, spec.tech)
     run = dict(jobs=args.jobs, executor=args.executor, scheduler=args.scheduler,
                use_cache=not args.no_cache)
     if args.json or not console.is_terminal:
@@ -633,6 +639,30 @@ def _cmd_sweep(args, console):
               f"failed (recorded in sweep.json; first: {first})", file=sys.stderr)
         return 1
     return 0
+
+
+#: Sweeps of more points than this ask first (or need --yes).
+LARGE_SWEEP = 400
+#: Rough cost of one point's synthesis (a liberty tech with timing, or generic gates) and of
+#: its model run, for the estimate shown before a large sweep (an 8x8 array, cold cache).
+SYNTH_SECONDS = {"liberty": 60.0, "generic": 5.0}
+MODEL_SECONDS = 1.0
+
+
+def _confirm_large_sweep(console, all_points, jobs: int, tech: str) -> None:
+    """Show a large sweep's size and a rough cold-cache estimate; go on only on a "y" at a
+    terminal, and refuse without one (``--yes`` skips the question)."""
+    designs = {json.dumps([p.get("design"), p.get("params")], sort_keys=True, default=str)
+               for p in all_points}
+    synth = SYNTH_SECONDS["generic" if tech == "generic" else "liberty"]
+    seconds = (len(designs) * synth + len(all_points) * MODEL_SECONDS) / jobs
+    what = (f"{len(all_points):,} points ({len(designs):,} distinct configs to synthesize): "
+            f"up to about {seconds / 3600:,.1f} h with -j {jobs} on a cold cache")
+    if not sys.stdin.isatty():
+        raise UsageError(f"a large sweep: {what}; pass --yes to run it")
+    answer = console.input(f"sweep of {what}. Run it? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("sweep not started")
 
 
 def _print_grid(console, spec, report):

@@ -74,6 +74,9 @@ def main():
                                b'[params]\nrows = [2, 999]\n',
         "spec_no_design.toml": b'tech = "generic"\n[params]\nrows = [2]\n',
         "spec_ok.toml": b'design = "dense-array"\ntech = "generic"\n[params]\nrows = [2]\n',
+        "spec_large.toml": (b'design = "dense-array"\ntech = "generic"\n[params]\n'
+                            b'rows = [' + b", ".join(b"%d" % v for v in range(1, 22)) + b']\n'
+                            b'cols = [' + b", ".join(b"%d" % v for v in range(1, 22)) + b']\n'),
     }
     for name, data in files.items():
         (FILES / name).write_bytes(data)
