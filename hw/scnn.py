@@ -669,6 +669,7 @@ class _Activations(wiring.Component):
             "tile": In(_tile_layout(cfg)),
             "clear": In(1),
             "read": In(_row_read_signature(cfg.act_depth, _act_row_layout(cfg))),
+            "probe_write": Out(1),
         })
 
     def elaborate(self, platform):
@@ -709,7 +710,7 @@ class _Activations(wiring.Component):
             m.d.comb += [row_in.lanes[j].value.eq(s1_value[j]),
                          row_in.lanes[j].pos.eq(s1_p[j] + _scaled(takes, s_minus_1))]
         m.d.comb += [buf.w_en.eq(s1_valid), buf.w_addr.eq(s1_addr), buf.w_data.eq(row_in),
-                     buf.w_last.eq(s1_last)]
+                     buf.w_last.eq(s1_last), self.probe_write.eq(s1_valid)]
         return m
 
 
@@ -754,6 +755,7 @@ class _Weights(wiring.Component):
             "clear": In(1),
             "o": Out(stream.Signature(_weight_entry_layout(cfg))),
             "busy": Out(1),
+            "probe_push": Out(1),
         })
 
     def elaborate(self, platform):
@@ -817,7 +819,8 @@ class _Weights(wiring.Component):
                      fifo.w_en.eq(s2_valid), fifo.w_data.eq(entry),
                      self.o.valid.eq(fifo.r_rdy), self.o.payload.eq(fifo.r_data),
                      fifo.r_en.eq(self.o.ready),
-                     self.busy.eq(s1_valid | s2_valid | fifo.r_rdy)]
+                     self.busy.eq(s1_valid | s2_valid | fifo.r_rdy),
+                     self.probe_push.eq(s2_valid)]
         return m
 
 
@@ -883,6 +886,8 @@ class _Cartesian(wiring.Component):
             "rewind": In(1),
             "o": Out(stream.Signature(_products_layout(cfg))),
             "busy": Out(1),
+            "probe_pair": Out(1),
+            "probe_mul": Out(cfg.f * cfg.i),
         })
 
     def elaborate(self, platform):
@@ -928,6 +933,10 @@ class _Cartesian(wiring.Component):
                     out[j].value.eq(mul.p[j]),
                 ]
         m.d.comb += [self.o.valid.eq(p_valid), self.busy.eq(p_valid)]
+        # Energy probes (Scnn.probes): a pair leaves the product stage; its live products.
+        fire = self.o.valid & self.o.ready
+        m.d.comb += [self.probe_pair.eq(fire),
+                     self.probe_mul.eq(Mux(fire, Cat(p.live for p in out), 0))]
         return m
 
 
@@ -972,6 +981,7 @@ class _Crossbar(wiring.Component):
             "o": Out(_bank_writes_layout(cfg)),
             "idle": Out(1),
             "conflict_stalls": Out(32),
+            "probe_grant": Out(cfg.banks),
         })
 
     def elaborate(self, platform):
@@ -1000,6 +1010,7 @@ class _Crossbar(wiring.Component):
             for j in range(2 * n):
                 row = row | Mux(sel[j], pending[j].addr[lg:], 0)
                 val = val | Mux(sel[j], pending[j].value, 0)
+            m.d.comb += self.probe_grant[b].eq(self.o[b].en)
             m.d.comb += [self.o[b].en.eq(Cat(*sel).any()), self.o[b].row.eq(row),
                          self.o[b].value.eq(val)]
 
@@ -1131,6 +1142,10 @@ class _Accumulators(wiring.Component):
             "i_halo_h": In(halo_layout(cfg)),
             "i_halo_v": In(halo_layout(cfg)),
             "o_halo": Out(halo_layout(cfg)),
+            "probe_read": Out(cfg.banks),
+            "probe_write": Out(cfg.banks),
+            "probe_hsend": Out(cfg.halo_lanes),
+            "probe_vsend": Out(cfg.halo_lanes),
         })
 
     def elaborate(self, platform):
@@ -1169,6 +1184,10 @@ class _Accumulators(wiring.Component):
             hit_d = o_s < tile.wt
             row_r = (recv_base + o_r)[lg:]
             row_s = (send_base + o_s)[lg:]
+            # Energy probes (Scnn.probes): the bank's row is read (a read-modify-write, a clear
+            # after a send or drain read, or a vertical send), or written back.
+            m.d.comb += [self.probe_write[b].eq(banks.en[b]),
+                         self.probe_read[b].eq(banks.en[b] | (v_send & hit_s))]
             lane_q = Signal(lg, name=f"recv_lane{b}_q")
             m.d.sync += lane_q.eq(o_r)
             lanes_q.append(lane_q)
@@ -1214,6 +1233,8 @@ class _Accumulators(wiring.Component):
             m.d.comb += rot.eq(lane)
             rotated.append(rot)
         m.d.comb += [self.o_halo[j].eq(rotated[j]) for j in range(cfg.halo_lanes)]
+        m.d.comb += [self.probe_hsend[j].eq(h_phase & (j < send_n)) for j in range(cfg.halo_lanes)]
+        m.d.comb += [self.probe_vsend[j].eq(v_send & (j < send_n)) for j in range(cfg.halo_lanes)]
 
         # Drain row register: the ReLU and the lanes' zero and in-tile flags.
         out = self.o_row.payload
@@ -1473,6 +1494,56 @@ class Scnn(wiring.Component):
     @property
     def config(self) -> ScnnConfig:
         return self._config
+
+    @staticmethod
+    def probes(cfg: ScnnConfig) -> dict[str, list[str]]:
+        """Where a layer harness sees the actions of every PE (1-bit Verilog expressions over
+        the PE's sub-blocks' ``probe_*`` ports, paths relative to this design's top module;
+        a harness adds up the true ones every cycle):
+
+        * ``pair``: a (weight entry, activation row) pair leaves the product stage: ``f x i``
+          multiplies and one activation buffer read;
+        * ``mul``: one term per product of the pair with both operands non-zero;
+        * ``grant``: one term per bank: a product crosses the crossbar into it;
+        * ``bank_read``, ``bank_write``: one term per bank: its row is read, written back
+          (every write is a read-modify-write's add, a halo add or a clear);
+        * ``act_write``: an activation buffer row is written (one ACT word);
+        * ``wgt_push``: a weight entry enters the FIFO;
+        * ``halo``: one term per partial sum sent to a neighbour that exists (horizontally
+          from PEs with a left neighbour, vertically from PEs with one above).
+        """
+        def bits(port, width):
+            """The 1-bit terms of a ``width``-bit port (a 1-bit port takes no index)."""
+            return [port] if width == 1 else [f"{port}[{j}]" for j in range(width)]
+
+        probes = {name: [] for name in ("pair", "mul", "grant", "bank_read", "bank_write",
+                                        "act_write", "wgt_push", "halo")}
+        for y in range(cfg.pe_rows):
+            for x in range(cfg.pe_cols):
+                pe = f"pe{y}_{x}."
+                probes["pair"].append(f"{pe}cartesian.probe_pair")
+                probes["mul"] += bits(f"{pe}cartesian.probe_mul", cfg.f * cfg.i)
+                probes["grant"] += bits(f"{pe}crossbar.probe_grant", cfg.banks)
+                for name, port in (("bank_read", "probe_read"), ("bank_write", "probe_write")):
+                    probes[name] += bits(f"{pe}accumulators.{port}", cfg.banks)
+                probes["act_write"].append(f"{pe}activations.probe_write")
+                probes["wgt_push"].append(f"{pe}weights.probe_push")
+                for port, sends in (("probe_hsend", x > 0), ("probe_vsend", y > 0)):
+                    if sends:
+                        probes["halo"] += bits(f"{pe}accumulators.{port}", cfg.halo_lanes)
+        return probes
+
+    @staticmethod
+    def memories(cfg: ScnnConfig) -> dict:
+        """Sizes the energy model prices each probed access at: ``act`` and ``bank``
+        ``(words, bits)`` of one activation buffer and one accumulator bank (an SRAM macro at
+        ``hw.sram.MACRO_MIN_BITS`` and above, else flip-flops), ``wgt_entry_bits`` (a weight
+        FIFO entry), ``product_bits`` (a crossbar transfer), ``requesters`` (crossbar inputs
+        per bank)."""
+        return {"act": (cfg.act_depth, _act_row_layout(cfg).size),
+                "bank": (cfg.bank_depth, cfg.acc_width),
+                "wgt_entry_bits": _weight_entry_layout(cfg).size,
+                "product_bits": _product_bits(cfg), "requesters": 2 * cfg.f * cfg.i}
 
     def elaborate(self, platform):
         m = Module()

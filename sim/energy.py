@@ -66,8 +66,31 @@ on ``dense-array`` 2x2 at uniform activity; the layer-level cross-check
 (tests/test_energy_layer.py) compares a run's estimate with OpenSTA at the activity measured in
 the run.
 
-SCNN (``scnn``) reports null energy fields with a reason: its actions (crossbar transfers,
-bank reads and writes, decoder work) are not probed yet.
+SCNN (``scnn``, :func:`scnn_layer_energy`): its own probes (``Scnn.probes`` in hw/scnn.py),
+counted by the same harnesses, priced per action:
+
+============== ================================================================== ==========
+action          count                                                              priced as
+============== ================================================================== ==========
+mul             products of a pair with both operands non-zero                    mul<w>
+mul_zero        the pair's other products (no gating in SCNN's multipliers: a     mul<w>_gated
+                zero operand leaves the partial products still)
+xbar            products crossing the crossbar (granted)                          (2FI):1 mux
+bank_add        bank writes (read-modify-write adds, halo adds, clears)           add<acc>
+bank_read       bank row reads                                                    memory read
+bank_write      bank row writes                                                   memory write
+act_read        activation buffer row reads (one per pair)                        memory read
+act_write       activation buffer row writes (one per ACT word)                   memory write
+wgt_push        weight FIFO entries written                                       bits x write
+reg_bit_hold    flops x cycles - bits written above (flip-flop memories)          reg_bit_hold
+leakage         logic: leakage_w_per_um2 x area; SRAM macros: the model's         W
+============== ================================================================== ==========
+
+A memory read or write is an SRAM access (``gen/sram.py``, OpenRAM-fitted) for a memory of at
+least ``hw.sram.MACRO_MIN_BITS`` bits, else flip-flops: a write as its bits x reg_bit_write, a
+read as a depth:1 mux of its bits. Not priced: the decoders, the control, the drain's
+run-length logic and queue, the halo wires (their adds are bank adds); halo partial sums are
+counted (``halo_traffic``) but cost nothing here beyond those adds.
 """
 
 import dataclasses
@@ -76,9 +99,12 @@ import numpy as np
 
 from ..gen import synth
 from ..gen.energy import EnergyTableError, energy_table, flop_count
+from ..gen.sram import sram_model
+from ..hw.sram import MACRO_MIN_BITS
 
 __all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "counts_from_model",
-           "nonzero_steps", "action_energy", "layer_energy", "no_energy"]
+           "nonzero_steps", "action_energy", "layer_energy", "no_energy", "SCNN_ACTIONS",
+           "scnn_layer_energy"]
 
 DEFAULT_TECH = "sky130hd"
 """The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
@@ -278,3 +304,78 @@ def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycle
         fmax_mhz=result.fmax_mhz, area_um2=result.area_um2,
         counts={**counts, "flops": flops, "cycles": cycles},
         gating_saving_pj=round(saving, 3))
+
+
+SCNN_ACTIONS = ("mul", "mul_zero", "xbar", "bank_add", "bank_read", "bank_write", "act_read",
+                "act_write", "wgt_push", "reg_bit_hold")
+"""SCNN's action kinds, in breakdown order (``leakage`` follows); see the module docs."""
+
+
+def _memory_pj(table: dict, words: int, bits: int) -> tuple[float, float, float, bool]:
+    """(read pJ, write pJ, leakage W, is SRAM) of one access to a ``words`` x ``bits``
+    memory (the rule of the module docs)."""
+    if words * bits >= MACRO_MIN_BITS:
+        est = sram_model().estimate(words, bits)
+        return est.read_pj, est.write_pj, est.leakage_w, True
+    mux8 = _entry(table, "mux8x8")
+    return (mux8 * (max(words, 2) - 1) / 7 * bits / 8,
+            bits * _entry(table, "reg_bit_write"), 0.0, False)
+
+
+def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: dict,
+                      cycles: int, tech: str = DEFAULT_TECH) -> LayerEnergy:
+    """SCNN's energy figures of a layer of ``cycles`` cycles from its probe counters
+    (``Scnn.probes``) and memory sizes (``Scnn.memories``), priced on ``tech`` (see the module
+    docs). Null figures with the reason where ``tech`` has no table, liberty or OpenSTA."""
+    try:
+        table = energy_table(tech)
+    except EnergyTableError as exc:
+        return no_energy(tech, str(exc))
+    missing = synth.timing_missing(tech)
+    if missing:
+        return no_energy(tech, missing)
+    result = synth.synthesize(verilog, top, tech)
+    if result.fmax_mhz is None or result.area_um2 is None:
+        return no_energy(tech, result.timing_missing or f"no area or fmax for `{tech}`")
+    width, acc = config.data_width, config.acc_width
+    pes = config.pe_rows * config.pe_cols
+    act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"])
+    bank_r, bank_w, bank_leak, bank_sram = _memory_pj(table, *memories["bank"])
+    pairs = probes["pair"]
+    counts = {
+        "mul": probes["mul"], "mul_zero": pairs * config.f * config.i - probes["mul"],
+        "xbar": probes["grant"], "bank_add": probes["bank_write"],
+        "bank_read": probes["bank_read"], "bank_write": probes["bank_write"],
+        "act_read": pairs, "act_write": probes["act_write"], "wgt_push": probes["wgt_push"],
+    }
+    written = (counts["wgt_push"] * memories["wgt_entry_bits"]
+               + (0 if act_sram else counts["act_write"] * memories["act"][1])
+               + (0 if bank_sram else counts["bank_write"] * memories["bank"][1]))
+    flops = flop_count(result.cell_types)
+    counts["reg_bit_hold"] = max(0, flops * cycles - written)
+    mul = _entry(table, f"mul{width}")
+    mul = mul if mul is not None else _entry(table, "mul8") * (width / 8) ** 2
+    gated = _entry(table, f"mul{width}_gated")
+    gated = gated if gated is not None else _entry(table, "mul8_gated") * width / 8
+    add = _entry(table, f"add{acc}")
+    add = add if add is not None else _entry(table, "add32") * acc / 32
+    pj = {"mul": mul, "mul_zero": gated,
+          "xbar": _entry(table, "mux8x8") * (memories["requesters"] - 1) / 7
+          * memories["product_bits"] / 8,
+          "bank_add": add, "bank_read": bank_r, "bank_write": bank_w,
+          "act_read": act_r, "act_write": act_w,
+          "wgt_push": memories["wgt_entry_bits"] * _entry(table, "reg_bit_write"),
+          "reg_bit_hold": _entry(table, "reg_bit_hold")}
+    breakdown = {name: counts[name] * pj[name] for name in SCNN_ACTIONS}
+    time_us = cycles / result.fmax_mhz
+    sram_leak = pes * (act_leak + config.banks * bank_leak)
+    breakdown["leakage"] = (table["leakage"]["w_per_um2"] * result.area_um2 + sram_leak) \
+        * time_us * 1e6
+    energy = sum(breakdown.values())
+    return LayerEnergy(
+        tech=tech, energy_pj=round(energy, 3),
+        energy_breakdown={k: round(v, 3) for k, v in breakdown.items()},
+        time_us=round(time_us, 6), edp=round(energy * time_us, 3),
+        fmax_mhz=result.fmax_mhz, area_um2=result.area_um2,
+        counts={**counts, "flops": flops, "cycles": cycles,
+                "sram_area_um2": result.sram_area_um2})

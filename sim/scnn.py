@@ -27,11 +27,12 @@ from ..hw.scnn import (
     DRAIN_LATENCY,
     WEIGHT_ENTRY_DELAY,
     Cmd,
+    Scnn,
     ScnnConfig,
     plane_pitch,
     walk_cycles,
 )
-from .energy import no_energy
+from .energy import no_energy, scnn_layer_energy
 from .golden import scnn as gs
 from .golden.numeric import TensorError, check_tensor
 from .layer import RunFigures
@@ -63,7 +64,9 @@ class Program:
 
     @property
     def halo_traffic(self) -> int:
-        """Partial sums sent between neighbouring PEs (both phases, all groups and passes)."""
+        """Partial sums sent between neighbouring PEs (both phases, all groups and passes), in
+        closed form: the formula the RTL count (``Scnn.probes``' ``halo``) is tested against
+        and ``sim --model`` reports."""
         cfg, plan = self.config, self.plan
         hacc = plan.ht + plan.r - 1
         per = (cfg.pe_rows * (cfg.pe_cols - 1) * cfg.kc * hacc * (plan.s - 1)
@@ -412,7 +415,8 @@ def model_cycles(program: Program) -> tuple[int, int]:
 @dataclasses.dataclass
 class ScnnResult(RunFigures):
     """A convolution run on ``scnn``: the common figures plus crossbar stalls, halo traffic,
-    input words, passes and the planar tile."""
+    input words, passes, the planar tile and (RTL runs) the PEs' action counts
+    (``Scnn.probes``)."""
 
     conflict_stalls: int
     model_conflict_stalls: int
@@ -421,25 +425,28 @@ class ScnnResult(RunFigures):
     passes: int
     tile: tuple
     relu: bool = False
+    actions: dict | None = None
 
     def extra_json(self) -> dict:
         return {"relu": self.relu, "conflict_stalls": self.conflict_stalls,
+                "actions": self.actions,
                 "model_conflict_stalls": self.model_conflict_stalls,
                 "halo_traffic": self.halo_traffic, "steps": self.words,
                 "passes": self.passes, "tile": list(self.tile)}
 
 
-#: Why ``scnn`` reports null energy figures.
-ENERGY_MISSING = ("SCNN's actions (crossbar transfers, bank reads and writes, decoders) are "
-                  "not probed yet")
+#: Why ``sim --model`` of ``scnn`` reports null energy figures.
+ENERGY_MISSING = ("SCNN's energy is priced from actions counted in the RTL run; the cycle "
+                  "model does not count them")
 
 
 def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
              status=None, tech=None) -> ScnnResult:
     """Run a stride-1 convolution on the generated Verilog of ``scnn`` through the stream
     player (Verilator), compare it with the golden convolution, and predict its cycles.
-    Energy figures are null with :data:`ENERGY_MISSING` as the reason (``tech`` is taken
-    for the common call)."""
+    The run counts the PEs' actions (``Scnn.probes``): ``halo_traffic`` is its count of
+    partial sums exchanged, and with a ``tech`` the energy figures are priced from the counts
+    (:func:`~.energy.scnn_layer_energy`)."""
     if not isinstance(config, ScnnConfig):
         raise TypeError(f"run_conv needs a ScnnConfig, not {type(config).__name__}")
     program = build_program(config, ifmap, filters, pad, relu)
@@ -448,7 +455,7 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
     words = pack_many(generated.metadata["layouts"]["i__payload"], payload, n)
     model, model_stalls = model_cycles(program)
     played = play(generated, words, expect=program.transfers, timeout_cycles=4 * model + 1000,
-                  read=["conflict_stalls"], status=status)
+                  read=["conflict_stalls"], status=status, probes=Scnn.probes(config))
     out_layout = generated.metadata["layouts"]["o__payload"]
     transfers = []
     for line in played.results.split():
@@ -465,10 +472,13 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
         macs_nonzero=gs.macs_nonzero(ifmap_c, filters, pad), multipliers=config.multipliers,
         matches_golden=divergence is None, first_divergence=divergence,
         conflict_stalls=played.read["conflict_stalls"], model_conflict_stalls=model_stalls,
-        halo_traffic=program.halo_traffic, words=n, passes=len(program.plan.passes),
+        halo_traffic=played.probes["halo"], actions=dict(played.probes), words=n,
+        passes=len(program.plan.passes),
         tile=(program.plan.ht, program.plan.wt), sim_seconds=played.seconds,
         build_seconds=played.build_seconds, relu=relu,
-        energy=None if tech is None else no_energy(tech, ENERGY_MISSING))
+        energy=None if tech is None else scnn_layer_energy(
+            generated.verilog, generated.top, config, Scnn.memories(config), played.probes,
+            played.cycles, tech))
 
 
 def model_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from sparsegen.gen.registry import get_design
+from sparsegen.hw.scnn import Cmd
 from sparsegen.sim import scnn as host
 from sparsegen.sim.golden import scnn as gs
 from sparsegen.sim.stimulus import random_operands
@@ -110,6 +111,18 @@ def test_layer_run_cycles_match_model():
         assert result.conflict_stalls == result.model_conflict_stalls, case
         assert result.halo_traffic > 0
         assert result.macs_nonzero == gs.macs_nonzero(ifmap, filters, pad)
+        # Actions counted in the RTL run against the program: halo partial sums (closed
+        # form), ACT words, weight entries x PEs, pairs and live products (every live product
+        # crosses the crossbar once).
+        program = host.build_program(config, ifmap, filters, pad, relu)
+        assert result.halo_traffic == program.halo_traffic, case
+        kinds = [w[0] for w in program.words]
+        work = [program.work[key] for key in program.blocks if key is not None]
+        assert result.actions["act_write"] == kinds.count(Cmd.ACT), case
+        assert result.actions["wgt_push"] == kinds.count(Cmd.WGT) * config.pes, case
+        assert result.actions["pair"] == sum(len(pe) for entry in work for pe in entry), case
+        live = sum(len(pair) for entry in work for pe in entry for pair in pe)
+        assert result.actions["mul"] == result.actions["grant"] == live, case
 
 
 @pytest.mark.verilator
@@ -196,3 +209,23 @@ def test_layer_run_passes_chunks_and_wrap():
     assert (result.output == expected).all() and result.matches_golden
     assert result.cycles == result.model_cycles
     assert result.conflict_stalls == result.model_conflict_stalls
+
+
+@pytest.mark.verilator
+@pytest.mark.synth
+@pytest.mark.slow
+def test_layer_energy_from_rtl_counts():
+    """``sim scnn`` on sky130hd: energy from the run's action counts (synthesizes the default
+    array once for area and fmax): the breakdown adds up, time is cycles / fmax, every
+    counted action is priced, and the multiplies are the live products counted."""
+    design, config, _ = _generated("scnn", ARRAY_PARAMS)
+    shape, pad, ad, wd, relu = CASES["odd"]
+    ifmap, filters = conv_operands(7, *shape, ad, wd)
+    result = host.run_conv(design, config, ifmap, filters, pad=pad, relu=relu,
+                           tech="sky130hd")
+    energy = result.energy
+    assert energy.energy_pj == pytest.approx(sum(energy.energy_breakdown.values()), abs=0.01)
+    assert energy.time_us == pytest.approx(result.cycles / energy.fmax_mhz, rel=1e-5)
+    assert energy.counts["mul"] == result.actions["mul"] > 0
+    assert all(energy.energy_breakdown[k] > 0 for k in ("mul", "xbar", "bank_read",
+                                                        "act_read", "reg_bit_hold", "leakage"))
