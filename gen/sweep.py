@@ -283,7 +283,11 @@ def _study_row(point: dict, design: Design, config, result) -> dict:
     m, k, n = workload.gemm_shape
     fmax = result.fmax_mhz
     time_us = run["cycles"] / fmax if fmax else None
-    area_mm2 = result.area_um2 / 1e6 if result.area_um2 else None
+    # Logic (liberty cells) plus the memories synthesis kept as SRAM macros (priced by
+    # gen/sram.py): the silicon the design takes.
+    area = (result.area_um2 + (result.sram_area_um2 or 0.0)
+            if result.area_um2 is not None else None)
+    area_mm2 = area / 1e6 if area else None
     gops = 2 * m * k * n / (time_us * 1e3) if time_us else None
     return {
         "label": point["label"], "design": design.name, "params": _params_text(point["params"]),
@@ -292,7 +296,8 @@ def _study_row(point: dict, design: Design, config, result) -> dict:
         "workload": workload.name, "kind": workload.kind, "m": m, "k": k, "n": n,
         "weight_density": point["weight_density"], "act_density": point["act_density"],
         "weight_density_run": fitted.weight_density, "act_density_run": fitted.act_density,
-        "multipliers": run["multipliers"], "area_um2": result.area_um2,
+        "multipliers": run["multipliers"], "area_um2": area,
+        "logic_area_um2": result.area_um2, "sram_area_um2": result.sram_area_um2,
         "area_source": "synthesis", "fmax_mhz": fmax, "fmax_source": "sta",
         "cycles": run["cycles"], "cycles_source": run["source"],
         "macs_total": run["macs_total"], "macs_nonzero": run["macs_nonzero"],
