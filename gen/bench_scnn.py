@@ -29,11 +29,12 @@ from ..sim.cycles import dense_cycles
 from ..sim.layer import im2col
 from ..sim.scnn import build_program, model_cycles
 from ..sim.stimulus import random_operands
+from .bench_common import at_fmax
 from .generate import generate
 from .registry import get_design
 from .synth import synthesize
 
-__all__ = ["run", "print_table", "area_split", "LAYER", "DENSITIES", "PE_PARAMS"]
+__all__ = ["run", "print_table", "area_split", "LAYER", "DENSITIES", "PE_PARAMS", "SOURCES"]
 
 LAYER = dict(c=32, k=32, h=14, w=14, r=3, s=3, pad=1)
 DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
@@ -41,6 +42,21 @@ DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
 #: (all 32 channels of a dense 8 x 8 tile, so the layer runs in one pass).
 PE_PARAMS = dict(f=4, i=4, banks=32, bank_depth=32, kc=8, max_tile_w=8, max_tile_h=8,
                  max_r=3, max_s=3, act_depth=512, wt_depth=4, data_width=16, acc_width=24)
+#: Where each figure comes from (the README's vocabulary): ``measured`` on the RTL (Verilator
+#: runs and their action counts, Yosys, OpenSTA), ``model`` from an RTL-validated model (the
+#: cycle model for the 8x8 point and the 32x32 dense array; energy: RTL-counted actions x the
+#: per-action table; SRAM area: the OpenRAM-fitted model), ``formula`` derived from the others.
+SOURCES = {
+    "cycles": "measured", "model_cycles": "model", "dense_cycles": "measured",
+    "speedup": "formula", "utilization": "formula", "conflict_stalls": "measured",
+    "halo_traffic": "measured", "macs_nonzero": "formula", "paper_cycles": "model",
+    "paper_stalls": "model", "paper_dense_cycles": "model", "paper_speedup": "formula",
+    "paper_utilization": "formula", "fmax_mhz": "measured", "dense_fmax_mhz": "measured",
+    "time_us": "formula", "dense_time_us": "formula", "energy_pj": "model",
+    "dense_energy_pj": "model", "energy_gain": "formula", "edp_gain": "formula",
+    "gops_mm2": "formula", "dense_gops_mm2": "formula", "area_um2": "measured",
+    "sram_area_um2": "model", "dense_area_um2": "measured",
+}
 _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
                ("accumulators", "accumulator banks"), ("act_buffer", "buffers"),
                ("weight_fifo", "buffers"), ("queue", "buffers"))
@@ -90,7 +106,8 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
     ifmap, filters = _operands(1.0, 0)
     a, w, _ = im2col(ifmap, filters, padding=ly["pad"])
     dense_design = get_design("dense-array")
-    dense_run = dense_design.host.run(dense_design, dense_small, a, w)
+    dense_run = dense_design.host.run(dense_design, dense_small, a, w, tech=tech)
+    dense_energy = dense_run.energy
     if not dense_run.matches_golden or dense_run.cycles != dense_run.model_cycles:
         raise RuntimeError("dense-array run does not match its golden model or cycle model")
     dense_paper_cycles = dense_cycles(dense_paper, *a.shape, w.shape[1])
@@ -99,9 +116,20 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
     for n, density in enumerate(DENSITIES):
         ifmap, filters = _operands(density, 100 + n)
         say(f"density {density}: scnn 2x2 on Verilator")
-        result = scnn_design.host.run(scnn_design, small, ifmap, filters, pad=ly["pad"])
-        if not result.matches_golden:
-            raise RuntimeError(f"scnn output differs from the golden conv at density {density}")
+        result = scnn_design.host.run(scnn_design, small, ifmap, filters, pad=ly["pad"],
+                                      tech=tech)
+        if not result.matches_golden or result.cycles != result.model_cycles:
+            raise RuntimeError(f"scnn run differs from the golden conv or the cycle model at "
+                               f"density {density}")
+        energy = result.energy
+        scnn_area = (energy.area_um2 + energy.counts["sram_area_um2"]
+                     if energy.area_um2 is not None else None)
+        time_us, gops = (at_fmax(result.macs_total, result.cycles, energy.fmax_mhz, scnn_area)
+                         if scnn_area else (None, None))
+        d_time, d_gops = (at_fmax(result.macs_total, dense_run.cycles, dense_energy.fmax_mhz,
+                                  dense_energy.area_um2)
+                          if dense_energy.area_um2 else (None, None))
+        e, d_e = energy.energy_pj, dense_energy.energy_pj
         say(f"density {density}: scnn 8x8 cycle model")
         big, big_stalls = model_cycles(build_program(paper, ifmap, filters, ly["pad"]))
         rows.append({
@@ -114,6 +142,14 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
             "paper_speedup": dense_paper_cycles / big,
             "paper_utilization": result.macs_nonzero / (paper.multipliers * big),
             "sim_seconds": result.sim_seconds,
+            "fmax_mhz": energy.fmax_mhz, "dense_fmax_mhz": dense_energy.fmax_mhz,
+            "area_um2": energy.area_um2, "sram_area_um2": energy.counts and
+            energy.counts["sram_area_um2"], "dense_area_um2": dense_energy.area_um2,
+            "time_us": time_us, "dense_time_us": d_time, "energy_pj": e,
+            "dense_energy_pj": d_e, "energy_gain": d_e / e if e and d_e else None,
+            "edp_gain": (d_e * d_time) / (e * time_us) if e and d_e and time_us else None,
+            "gops_mm2": gops, "dense_gops_mm2": d_gops,
+            "energy_breakdown": energy.energy_breakdown,
         })
 
     say(f"synthesizing scnn-pe for {tech}")
@@ -125,6 +161,7 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
     return {"tech": tech, "layer": ly, "pe": small.pe.as_dict(), "rows": rows,
             "area": area, "dense_area_um2": dense_area,
             "multipliers": {"scnn 2x2": small.multipliers, "scnn 8x8": paper.multipliers},
+            "sources": SOURCES,
             "break_even_density": _break_even(speedups)}
 
 
@@ -150,7 +187,9 @@ def print_table(console, report):
                           f"({mults['scnn 8x8']} mults) vs dense 32x32 model. speedup = dense "
                           f"cycles / scnn cycles; util = non-zero MACs / (mults x cycles); "
                           f"stalls = crossbar conflict stalls summed over PEs; halo = partial "
-                          f"sums exchanged",
+                          f"sums exchanged. sources: cycles, dense, stalls, halo measured "
+                          f"(Verilator; halo counted in the run); model, 8x8 cyc and its "
+                          f"dense model; speedup and util formula",
                   caption_justify="left")
     for column in ("w=a", "cycles", "model", "dense", "speedup", "util", "stalls", "halo",
                    "8x8 cyc", "dense", "speedup", "util"):
@@ -163,6 +202,30 @@ def print_table(console, report):
                       f"{r['paper_dense_cycles']:,}", f"{r['paper_speedup']:.2f}",
                       f"{r['paper_utilization']:.1%}")
     console.print(table)
+    clocked = Table(title="at each design's own clock (scnn 2x2 vs dense-array 8x8, the same "
+                          "runs)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                    padding=(0, 1, 0, 0),
+                    caption="sources: MHz measured (OpenSTA, logic only; SRAM macros timed "
+                            "as registers); energy model (actions counted in the RTL run x "
+                            "the per-action table, SRAM accesses by the OpenRAM-fitted model, "
+                            "plus leakage); time = cycles / fmax, GOPS/mm2 = dense MACs x 2 / "
+                            "time / area (scnn: logic + SRAM), gains: formula",
+                    caption_justify="left")
+    for column in ("w=a", "MHz", "dense MHz", "time us", "dense us", "energy uJ", "dense uJ",
+                   "E gain", "EDP gain", "GOPS/mm2", "dense GOPS/mm2"):
+        clocked.add_column(column, justify="right", no_wrap=True)
+
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+    for r in report["rows"]:
+        clocked.add_row(f"{r['density']:.1f}", fmt(r["fmax_mhz"], ".1f"),
+                        fmt(r["dense_fmax_mhz"], ".1f"), fmt(r["time_us"], ",.1f"),
+                        fmt(r["dense_time_us"], ",.1f"),
+                        fmt(r["energy_pj"] and r["energy_pj"] / 1e6, ".2f"),
+                        fmt(r["dense_energy_pj"] and r["dense_energy_pj"] / 1e6, ".2f"),
+                        fmt(r["energy_gain"], ".2f"), fmt(r["edp_gain"], ".2f"),
+                        fmt(r["gops_mm2"], ".2f"), fmt(r["dense_gops_mm2"], ".2f"))
+    console.print(clocked)
     area = report["area"]
     split = area["split_um2"]
     mult = split["multipliers"] or float("nan")
