@@ -33,14 +33,15 @@ from .synth import elaborated_verilog, synthesize
 
 __all__ = ["run", "print_table", "GEN_POINTS", "SYNTH_POINTS", "SIM_POINTS", "SIM_SHAPE"]
 
+_SCALAR = {"tpe_rows": 1, "tpe_cols": 1}    # s2ta of 1x1x1 TPEs: R x C multipliers, as dense
 GEN_POINTS = [("dense-array", {"rows": n, "cols": n}) for n in (8, 32, 64)] + [
-    ("s2ta", {"variant": "aw", "rows": n, "cols": n}) for n in (8, 32, 64)]
+    ("s2ta", {"variant": "aw", "rows": n, "cols": n, **_SCALAR}) for n in (8, 32, 64)]
 SYNTH_POINTS = [("dense-array", DenseArrayConfig(rows=4, cols=4)),
-                ("s2ta", S2TAConfig(variant="aw", rows=4, cols=4)),
+                ("s2ta", S2TAConfig(variant="aw", rows=4, cols=4, **_SCALAR)),
                 ("dense-array", DenseArrayConfig(rows=8, cols=8)),
-                ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8))]
+                ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, **_SCALAR))]
 SIM_POINTS = [("dense-array", DenseArrayConfig(rows=8, cols=8)),
-              ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_a=2))]
+              ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_a=2, **_SCALAR))]
 
 
 def _gen(name: str, params: dict) -> dict:

@@ -27,7 +27,7 @@ from ..sim.golden.dbb import DBBViolation
 from ..sim.golden.hss import HSSViolation
 from ..sim.golden.numeric import TensorError, check_tensor
 from ..sim.golden.scnn import RLEError
-from ..sim.layer import describe_divergence, im2col
+from ..sim.layer import describe_divergence, im2col, run_chain
 from ..sim.tb.runner import SimulationError
 from ..sim.verilator import LintError, lint
 from . import __version__, children
@@ -85,6 +85,10 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_design_args(p)
     p.add_argument("--a", type=Path, metavar="A.npy", help="activations A[M, K]")
     p.add_argument("--w", type=Path, metavar="W.npy", help="weights W[K, N]")
+    p.add_argument("--w2", type=Path, metavar="W2.npy",
+                   help="s2ta a/aw: a second layer's weights W2[N, N2]; layer 1's output DAP "
+                        "blocks (ReLU, >> out_shift, top nnz_a) are its activations; -o "
+                        "writes layer 2's O, --json adds `layer1`")
     p.add_argument("--ifmap", type=Path, metavar="I.npy",
                    help="convolution input [C, H, W] (instead of --a/--w)")
     p.add_argument("--filters", type=Path, metavar="F.npy", help="filters [K, C, R, S]")
@@ -406,12 +410,18 @@ def _cmd_sim(args, console):
                          f"--filters F.npy [--pad P]")
     elif args.a is None or args.w is None:
         raise UsageError("give the operands: --a A.npy --w W.npy (or --ifmap/--filters)")
+    if args.w2 is not None and "chain" not in host.options:
+        raise UsageError(f"--w2 chains two layers through an output DAP "
+                         f"({taking('chain')}), not `{design.name}`")
+    if args.w2 is not None and (conv or args.prune or args.relu):
+        raise UsageError("--w2 takes a GEMM (--a/--w) and no --prune/--relu")
     if args.out is not None:
         _check_tensor_output(args.out)
     options = {name: True for name in ("prune", "relu") if getattr(args, name)}
     _check_tech(args.tech, liberty=True)
     options["tech"] = args.tech
     runner = host.model if args.model else host.run
+    first = None                    # layer 1 of a --w2 chain
     quiet = args.json or not console.is_terminal
     try:
         with console.status("", spinner="dots") if not quiet else _nullcontext() as status:
@@ -440,7 +450,12 @@ def _cmd_sim(args, console):
                     out_shape = None
                 if not args.model:
                     _warn_if_long(host, config, a, w)
-                result = runner(design, config, a, w, status=say, **options)
+                if args.w2 is not None:
+                    first, result = run_chain(design, config, a, w,
+                                              _load_tensor(args.w2, "W2"), status=say,
+                                              tech=args.tech, model=args.model)
+                else:
+                    result = runner(design, config, a, w, status=say, **options)
                 output = result.output
                 if out_shape is not None:
                     kk, p, q = out_shape
@@ -448,6 +463,8 @@ def _cmd_sim(args, console):
                 shape = {"M": int(a.shape[0]), "K": int(a.shape[1]), "N": int(w.shape[1])}
                 if conv:
                     shape["conv"] = conv_shape
+                if first is not None:
+                    shape["N2"] = int(result.output.shape[1])
     except (TensorError, DBBViolation, HSSViolation, RLEError) as exc:   # the tensors' fault
         raise UsageError(str(exc)) from None
     except SimulationError as exc:
@@ -462,6 +479,11 @@ def _cmd_sim(args, console):
         _save_tensor(args.out, output)
     report = {"design": design.name, "config": config.as_dict(), "shape": shape,
               **result.as_json()}
+    if first is not None:
+        report["layer1"] = first.as_json()
+        if first.matches_golden is False:
+            result.matches_golden = False
+            result.first_divergence = first.first_divergence
     if args.json:
         print(json.dumps(report, indent=2))
     else:

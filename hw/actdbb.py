@@ -15,7 +15,8 @@ from .arith import popcount
 from .dbb import index_width, weight_slot_layout
 from .params import Config, check_config, param
 
-__all__ = ["ActDBBConfig", "ActDBB", "act_dbb_output_layout", "rank_keep"]
+__all__ = ["ActDBBConfig", "ActDBB", "DrainDAP", "act_dbb_output_layout", "rank_keep",
+           "compact_slots", "requantize"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,8 @@ def rank_keep(m: Module, values, nnz, data_width: int):
     mags = []
     for i, v in enumerate(values):
         mag = Signal(unsigned(data_width), name=f"mag{i}")    # |-2^(w-1)| = 2^(w-1) fits
-        m.d.comb += mag.eq(Mux(v < 0, -v, v))
+        # Unsigned values (the output DAP's, after its ReLU) are their own magnitude.
+        m.d.comb += mag.eq(Mux(v < 0, -v, v) if v.shape().signed else v)
         mags.append(mag)
     beats = [[None] * n for _ in range(n)]      # beats[j][i]: j beats i
     for i in range(n):
@@ -68,6 +70,85 @@ def rank_keep(m: Module, values, nnz, data_width: int):
         rank = popcount(Cat(*(beats[j][i] for j in range(n) if j != i)))
         m.d.comb += keep[i].eq((values[i] != 0) & (rank < nnz))
     return keep
+
+
+def compact_slots(m: Module, keep, values, nnz_max: int, data_width: int,
+                  block_size: int | None = None):
+    """Combinational compaction of the kept ``values`` into ``nnz_max`` (value, index) slots in
+    ascending index order (unused slots (0, 0)); slot s takes the element whose kept-prefix
+    count is s. ``block_size`` (default ``len(values)``; larger for a short last block) sets
+    the index width. Returns the slots signal."""
+    bz = len(values)
+    slots = Signal(data.ArrayLayout(weight_slot_layout(block_size or bz, data_width), nnz_max))
+    prefix = [popcount(keep[:i]) if i else Const(0, 1) for i in range(bz)]
+    for s in range(nnz_max):
+        hit = [keep[i] & (prefix[i] == s) for i in range(bz)]
+        # At most one element hits a slot, so OR-ing the gated candidates is a mux.
+        value, index = 0, 0
+        for i in range(bz):
+            value = value | Mux(hit[i], values[i].as_unsigned(), 0)
+            index = index | Mux(hit[i], i, 0)
+        m.d.comb += [slots[s].value.eq(value[:data_width].as_signed()),
+                     slots[s].index.eq(index[:index_width(block_size or bz)])]
+    return slots
+
+
+def requantize(value, shift: int, data_width: int):
+    """ReLU, arithmetic shift right by ``shift``, saturation to [0, 2^(data_width-1) - 1] of a
+    signed sum (``sim/golden/dbb.requantize``). Returns an unsigned(data_width - 1) value."""
+    top = (1 << (data_width - 1)) - 1
+    width = len(value)
+    if shift >= width:
+        return Const(0, data_width - 1)
+    shifted = value[shift:width - 1]                # the sign bit is handled by the ReLU
+    return Mux(value[width - 1], 0, Mux(shifted > top, top, shifted))[:data_width - 1]
+
+
+class DrainDAP(wiring.Component):
+    """S2TA's DAP on an array's output path: a drained row of sums -> DBB-compressed
+    activation blocks for the next layer (combinational).
+
+    Each of the ``lanes`` sums is requantized (:func:`requantize`: ReLU, ``>> shift``,
+    saturated), then every block of ``block_size`` consecutive values (the last one short
+    when ``block_size`` does not divide ``lanes``: its missing values count as zeros) is
+    reduced to its top ``nnz_a`` by magnitude (:func:`rank_keep`, the rule of
+    ``prune_activations``) and compacted (:func:`compact_slots`). Values are non-negative
+    after the ReLU, so no magnitude logic is built. ``nnz_max`` slots per block.
+
+    Members
+    -------
+    sums : In(ArrayLayout(signed(acc_width), lanes))
+    nnz_a : In(range(1, nnz_max + 1))
+    blocks : Out(ArrayLayout(act_dbb_output_layout(block_size, nnz_max, data_width), n))
+        ``n`` = ceil(lanes / block_size): ``mask`` and ``slots`` of each block.
+    """
+
+    def __init__(self, *, lanes: int, block_size: int, nnz_max: int, data_width: int,
+                 acc_width: int, shift: int):
+        self._lanes, self._bz, self._nnz_max = lanes, block_size, nnz_max
+        self._width, self._shift = data_width, shift
+        self.n_blocks = -(-lanes // block_size)
+        super().__init__({
+            "sums": In(data.ArrayLayout(signed(acc_width), lanes)),
+            "nnz_a": In(range(1, nnz_max + 1), init=nnz_max),
+            "blocks": Out(data.ArrayLayout(
+                act_dbb_output_layout(block_size, nnz_max, data_width), self.n_blocks)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bz, width = self._bz, self._width
+        values = []
+        for i in range(self._lanes):
+            q = Signal(unsigned(width), name=f"q{i}")      # < 2^(width-1): non-negative
+            m.d.comb += q.eq(requantize(self.sums[i], self._shift, width))
+            values.append(q)
+        for b in range(self.n_blocks):
+            block = values[b * bz:(b + 1) * bz]         # the last one may be short
+            keep = rank_keep(m, block, self.nnz_a, width)
+            slots = compact_slots(m, keep, block, self._nnz_max, width, bz)
+            m.d.comb += [self.blocks[b].mask.eq(keep), self.blocks[b].slots.eq(slots)]
+        return m
 
 
 class ActDBB(wiring.Component):
@@ -142,19 +223,8 @@ class ActDBB(wiring.Component):
                 m.d.sync += [s1_keep.eq(keep), s1_a.eq(self.i.payload.a),
                              s1_side.eq(self.i.payload.side)]
 
-        # Stage 2: compact the kept values into slots in ascending index order. Slot s takes
-        # the element whose kept-prefix count is s.
-        slots = Signal(data.ArrayLayout(weight_slot_layout(bz, width), cfg.nnz_max))
-        prefix = [popcount(s1_keep[:i]) if i else Const(0, 1) for i in range(bz)]
-        for s in range(cfg.nnz_max):
-            hit = [s1_keep[i] & (prefix[i] == s) for i in range(bz)]
-            # At most one element hits a slot, so OR-ing the gated candidates is a mux.
-            value, index = 0, 0
-            for i in range(bz):
-                value = value | Mux(hit[i], s1_a[i].as_unsigned(), 0)
-                index = index | Mux(hit[i], i, 0)
-            m.d.comb += [slots[s].value.eq(value[:width].as_signed()),
-                         slots[s].index.eq(index[:index_width(bz)])]
+        # Stage 2: compact the kept values into slots in ascending index order.
+        slots = compact_slots(m, s1_keep, [s1_a[i] for i in range(bz)], cfg.nnz_max, width)
         with m.If(advance):
             m.d.sync += self.o.valid.eq(s1_valid)
             with m.If(s1_valid):

@@ -1,49 +1,63 @@
-"""The dense systolic baseline and S2TA's systolic tensor array (variants w, a, aw).
+"""The dense systolic baseline and S2TA's systolic tensor array (variants dense, w, a, aw).
 
-All arrays are output stationary (see :mod:`.systolic`) and take aligned steps; they differ in
-their cells and, for the activation-DBB variants, in a front end:
+All arrays are output stationary (see :mod:`.systolic`) and take aligned steps. ``dense-array``
+is the scalar baseline: R x C cells of one MAC each. ``s2ta`` is built of tensor PEs (TPEs): an
+R x C systolic array whose every cell is a ``tpe_rows`` x ``tpe_k`` x ``tpe_cols`` TPE, A x B x
+C in the S2TA paper's notation. A TPE holds A x C outputs (each with its own accumulator); per
+cycle it takes one row token (A activation operands, registered once in the TPE and shared by
+its C columns) and one column token (C weight operands, registered once and shared by its A
+rows), and each output sums its lanes' products with one adder tree. The tile is R*A x C*C'
+outputs (C' = ``tpe_cols``); results drain one row of C*C' sums per cycle.
 
-=========== ======================== =========================== =========== ================
-design       row token (per row)      column token (per column)   multipliers  cycles per block
-=========== ======================== =========================== =========== ================
-dense-array  one activation           one weight                  1 per cell   BZ (one per K)
-s2ta w       dense block of BZ        DBB block: nnz_w slots      nnz_w        1
-s2ta a       one kept activation      dense block of BZ           1            nnz_a
-s2ta aw      one kept activation      DBB block: nnz_w slots      1            nnz_a
-=========== ======================== =========================== =========== ================
+======== ============================ ============================ ============ ===========
+variant   row token (per TPE row)      column token (per TPE col)   lanes/output  K per step
+======== ============================ ============================ ============ ===========
+dense     B consecutive activations    B consecutive weights        B             B values
+w         B dense blocks of BZ         B DBB blocks: nnz_w slots    B * nnz_w     B blocks
+a         B kept (value, index) slots  a dense block of BZ          B             see below
+aw        B kept (value, index) slots  a DBB block: nnz_w slots     B             see below
+======== ============================ ============================ ============ ===========
 
-* ``w`` (static weight DBB): S2TA's weight-mux cell, ``nnz_w`` BZ:1 muxes pick the activations
-  that meet the stored weights (as in ``dbb-pe``).
-* ``a`` (dynamic activation DBB, time-unrolled): a DAP unit per row (``act-dbb``) keeps the
-  top-``nnz_a`` activations of each block; a serializer feeds them one per cycle as
-  (value, index) tokens while each column holds its weight block for ``nnz_a`` cycles; a cell
-  picks ``w[index]`` with a BZ:1 mux and multiplies once.
-* ``aw``: as ``a``, but the column holds a compressed weight block; a cell finds the weight
-  whose index matches the activation's (``nnz_w`` comparators) or uses zero.
+* ``dense``: the dense systolic tensor array (STA), the reference the sparse gain is measured
+  on: the same TPE shapes and no sparsity support.
+* ``w`` (static weight DBB): S2TA's weight-mux lane: each stored weight picks, with a BZ:1 mux,
+  the activation it meets (as in ``dbb-pe``).
+* ``a`` (dynamic activation DBB, time-unrolled): the array takes compressed activations, the
+  format the output-path DAP of the layer before wrote (``act_dbb_output_layout``: kept values
+  with their indices). A block kept to ``nnz_a`` values takes ceil(nnz_a / B) steps; the host
+  repeats the column's weight block on each of them. A lane picks ``w[index]`` with a BZ:1 mux.
+* ``aw``: as ``a``, but the column holds a DBB weight block; a lane finds the weight whose
+  index matches the activation's (``nnz_w`` comparators) or uses zero.
 
-Ideal speedups over the dense array at equal multipliers (dense MAC slots over the slots the
-variant cannot skip): ``w`` BZ/nnz_w, ``a`` BZ/nnz_a, ``aw`` BZ/nnz_a; ``aw`` skips the same
-slots in time as ``a`` and gains from its weights in storage and mux width, not in cycles.
+Output-path DAP (``out_dap``, variants ``a``/``aw``): each drained row of C*C' sums is ReLU'd,
+requantized (``>> out_shift``, saturated to the positive ``data_width`` range) and compressed
+per block of BZ consecutive outputs to its top ``nnz_a`` (the run-time port) by
+:class:`~.actdbb.DrainDAP`, as mask + (value, index) slots: the next layer's compressed input.
+It is combinational on the drain path (the drain's row mux and the DAP feed the output port,
+which the consumer registers), so it adds no cycle. The raw sums leave beside it.
+
+Ideal speedups over a dense array at equal multipliers (dense MAC slots over the slots the
+variant cannot skip): ``dense`` 1, ``w`` BZ/nnz_w, ``a``/``aw`` BZ/(B ceil(nnz_a/B)).
 """
 
 import dataclasses
+import math
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Module, Mux, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .actdbb import ActDBB, ActDBBConfig, act_dbb_output_layout
+from .actdbb import DrainDAP, act_dbb_output_layout
 from .dbb import weight_slot_layout
-from .hier import shared
 from .params import Config, check_config, param
 from .systolic import CellKind, SystolicCore, core_latency, step_layout, token_bits
 
 __all__ = [
     "DenseArrayConfig", "S2TAConfig", "DenseArray", "S2TA", "array_input_layout",
-    "VARIANTS",
+    "array_output_layout", "VARIANTS",
 ]
 
-VARIANTS = ("w", "a", "aw")
+VARIANTS = ("dense", "w", "a", "aw")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,14 +78,30 @@ class DenseArrayConfig(Config):
 
 @dataclasses.dataclass(frozen=True)
 class S2TAConfig(Config):
-    """Configuration of :class:`S2TA`. ``nnz_w`` is unused by variant ``a``; ``nnz_max`` and
-    ``nnz_a`` are unused by variant ``w``. ``nnz_a`` is not hardware: it is the run-time
-    setting ``sparsegen sim`` drives into the ``nnz_a`` port."""
+    """Configuration of :class:`S2TA`: an R x C array of A x B x C' tensor PEs
+    (``rows`` x ``cols`` of ``tpe_rows`` x ``tpe_k`` x ``tpe_cols``). The default is the
+    paper-like design at 64 multipliers: ``aw``, 1 x 2 TPEs of 4x2x4 (tile 4 x 8), output DAP
+    (the best shape of ``sweeps/s2ta_tpe.toml`` on sky130hd).
+
+    ``tpe_k`` (B) is each output's dot-product length per cycle: K elements (``dense``), DBB
+    blocks of ``nnz_w`` multipliers each (``w``) or kept activations (``a``/``aw``). Multipliers
+    = rows x cols x tpe_rows x tpe_cols x tpe_k (x nnz_w for ``w``). ``nnz_w`` is unused by
+    ``dense``/``a``; ``nnz_max``, ``nnz_a``, ``out_dap`` and ``out_shift`` by ``dense``/``w``.
+    ``nnz_a`` is not hardware: it is the run-time setting ``sparsegen sim`` drives into the
+    ``nnz_a`` port (the compressed input's and the output DAP's bound)."""
 
     variant: str = param("aw", choices=VARIANTS,
-                         help="w: weight DBB; a: activation DBB, time-unrolled; aw: both")
-    rows: int = param(8, lo=1, hi=64, help="PE rows (output rows per tile)")
-    cols: int = param(8, lo=1, hi=64, help="PE columns (output columns per tile)")
+                         help="dense: dense tensor array; w: weight DBB; a: activation DBB, "
+                              "time-unrolled; aw: both")
+    rows: int = param(1, lo=1, hi=64, help="TPE rows (R)")
+    cols: int = param(2, lo=1, hi=64, help="TPE columns (C)")
+    tpe_rows: int = param(4, lo=1, hi=16, help="TPE shape A: activation rows (outputs per "
+                                                "TPE column) sharing each weight operand")
+    tpe_k: int = param(2, lo=1, hi=16, help="TPE shape B: dot-product length per output per "
+                                            "cycle (K values, w: DBB blocks, a/aw: kept "
+                                            "activations), summed by one adder tree")
+    tpe_cols: int = param(4, lo=1, hi=16, help="TPE shape C': weight columns (outputs per "
+                                                "TPE row) sharing each activation operand")
     block_size: int = param(8, lo=2, hi=32, pow2=True, help="BZ: DBB block size along K")
     nnz_w: int = param(4, lo=1, hi="block_size", help="weight DBB bound (non-zeros per block)")
     nnz_max: int = param(None, lo=1, hi="block_size", default_from="block_size",
@@ -82,6 +112,26 @@ class S2TAConfig(Config):
     acc_width: int = param(32, lo="data_width", hi=64,
                            help="accumulator width in bits; sums wrap around")
     zvcg: bool = param(False, help="zero-value clock gating of the product registers")
+    out_dap: bool = param(True, help="a/aw: DAP on the drain: ReLU, >> out_shift, top-nnz_a "
+                                     "of each BZ block of a result row (compressed output)")
+    out_shift: int = param(8, lo=0, hi="acc_width",
+                           help="a/aw with out_dap: requantization right shift of the sums")
+
+    def unused_params(self) -> dict[str, str]:
+        unused = {}
+        if not self.weight_dbb:
+            unused["nnz_w"] = f"variant {self.variant} has dense weights"
+        if not self.act_dbb:
+            why = f"variant {self.variant} has dense activations and no output DAP"
+            unused.update(nnz_max=why, nnz_a=why, out_dap=why, out_shift=why)
+        elif not self.out_dap:
+            unused["out_shift"] = "out_dap is off"
+        return unused
+
+    def _check(self):
+        if self.act_dbb and self.tpe_k > self.nnz_max:
+            raise ValueError(f"`tpe_k` must be between 1 and `nnz_max` ({self.nnz_max}) for "
+                             f"variant {self.variant}, not {self.tpe_k}")
 
     @property
     def weight_dbb(self) -> bool:
@@ -92,12 +142,42 @@ class S2TAConfig(Config):
         return "a" in self.variant
 
     @property
+    def has_out_dap(self) -> bool:
+        """The output-path DAP is built (variants a/aw with ``out_dap``)."""
+        return self.act_dbb and self.out_dap
+
+    @property
+    def lanes_per_output(self) -> int:
+        return self.tpe_k * (self.nnz_w if self.variant == "w" else 1)
+
+    @property
     def multipliers_per_pe(self) -> int:
-        return 1 if self.act_dbb else self.nnz_w
+        return self.tpe_rows * self.tpe_cols * self.lanes_per_output
 
     @property
     def multipliers(self) -> int:
         return self.rows * self.cols * self.multipliers_per_pe
+
+    @property
+    def tile_rows(self) -> int:
+        """Output rows per tile (and drained rows per tile): R x A."""
+        return self.rows * self.tpe_rows
+
+    @property
+    def tile_cols(self) -> int:
+        """Output columns per tile (sums per drained row): C x C'."""
+        return self.cols * self.tpe_cols
+
+    @property
+    def steps_per_block(self) -> int:
+        """Core steps per K-block of BZ: a/aw ceil(nnz_a / B) (run-time ``nnz_a``)."""
+        return math.ceil(self.nnz_a / self.tpe_k)
+
+    @property
+    def out_blocks(self) -> int:
+        """DBB blocks per drained row of the output DAP: ceil(C x C' / BZ) (the last is short
+        when BZ does not divide it)."""
+        return math.ceil(self.tile_cols / self.block_size)
 
 
 # -- cell kinds ------------------------------------------------------------------------------
@@ -107,58 +187,67 @@ def _dense_kind(width):
     return CellKind("mac", signed(width), signed(width), 1, lambda a, w: [(a, w)])
 
 
-def _wmux_kind(bz, nnz, width):
-    """S2TA weight-mux cell: nnz_w lanes, each muxes the activation its weight meets."""
+def _tpe(name, cfg, row_op, col_op, lane):
+    """A ``tpe_rows`` x ``tpe_k`` x ``tpe_cols`` TPE: row token ``tpe_rows`` x ``row_op``,
+    column token ``tpe_cols`` x ``col_op``; ``lane(a_op, w_op)`` gives one output's lanes."""
+    rows, cols = cfg.tpe_rows, cfg.tpe_cols
+
     def lanes(a, w):
-        return [(a[w[j].index], w[j].value) for j in range(nnz)]
-    return CellKind("wmux", data.ArrayLayout(signed(width), bz),
-                    data.ArrayLayout(weight_slot_layout(bz, width), nnz), nnz, lanes)
+        return [pair for r in range(rows) for c in range(cols) for pair in lane(a[r], w[c])]
+    return CellKind(name, data.ArrayLayout(row_op, rows), data.ArrayLayout(col_op, cols),
+                    rows * cols * cfg.lanes_per_output, lanes, outputs=rows * cols,
+                    out_rows=rows, adder_tree=True)
 
 
-def _tu_dense_kind(bz, width):
-    """Time-unrolled cell over a dense weight block: one lane, BZ:1 weight mux."""
-    return CellKind("tu", weight_slot_layout(bz, width), data.ArrayLayout(signed(width), bz),
-                    1, lambda a, w: [(a.value, w[a.index])])
-
-
-def _tu_dbb_kind(bz, nnz, width):
-    """Time-unrolled cell over a DBB weight block: one lane, index match over nnz_w slots.
-
-    Slots with a non-zero value have distinct indices (the encoder guarantees it), so OR-ing
-    the matching values selects at most one non-zero weight.
-    """
-    def lanes(a, w):
-        match = 0
-        for j in range(nnz):
-            match = match | Mux(w[j].index == a.index, w[j].value.as_unsigned(), 0)
-        return [(a.value, match[:width].as_signed())]
-    return CellKind("tu_dbb", weight_slot_layout(bz, width),
-                    data.ArrayLayout(weight_slot_layout(bz, width), nnz), 1, lanes)
+def _match(slots, index, width):
+    """The value of the DBB slot whose index is ``index``, else 0. Slots with a non-zero value
+    have distinct indices (the encoder guarantees it), so OR-ing the matches selects one."""
+    match = 0
+    for slot in slots:
+        match = match | Mux(slot.index == index, slot.value.as_unsigned(), 0)
+    return match[:width].as_signed()
 
 
 def _s2ta_kind(cfg) -> CellKind:
-    """The cell kind of an :class:`S2TA` of ``cfg``."""
-    bz, width = cfg.block_size, cfg.data_width
+    """The TPE kind of an :class:`S2TA` of ``cfg`` (see the module docs' table)."""
+    bz, width, k = cfg.block_size, cfg.data_width, cfg.tpe_k
+    value = signed(width)
+    slot = weight_slot_layout(bz, width)
+    if cfg.variant == "dense":
+        return _tpe("tpe_dense", cfg, data.ArrayLayout(value, k), data.ArrayLayout(value, k),
+                    lambda a, w: [(a[j], w[j]) for j in range(k)])
     if cfg.variant == "w":
-        return _wmux_kind(bz, cfg.nnz_w, width)
+        nnz = cfg.nnz_w
+        return _tpe("tpe_w", cfg, data.ArrayLayout(data.ArrayLayout(value, bz), k),
+                    data.ArrayLayout(data.ArrayLayout(slot, nnz), k),
+                    lambda a, w: [(a[b][w[b][j].index], w[b][j].value)
+                                  for b in range(k) for j in range(nnz)])
     if cfg.variant == "a":
-        return _tu_dense_kind(bz, width)
-    return _tu_dbb_kind(bz, cfg.nnz_w, width)
+        return _tpe("tpe_a", cfg, data.ArrayLayout(slot, k), data.ArrayLayout(value, bz),
+                    lambda a, w: [(a[j].value, w[a[j].index]) for j in range(k)])
+    return _tpe("tpe_aw", cfg, data.ArrayLayout(slot, k),
+                data.ArrayLayout(slot, cfg.nnz_w),
+                lambda a, w: [(a[j].value, _match(w, a[j].index, width)) for j in range(k)])
 
 
 def array_input_layout(config) -> data.StructLayout:
-    """Payload of an array's input stream: one step (dense array, s2ta w) or one K-block of
-    every row and column (s2ta a/aw, serialized inside)."""
+    """Payload of an array's input stream: one step (a row token per row, a column token per
+    column, ``last``)."""
     if isinstance(config, DenseArrayConfig):
         return step_layout(_dense_kind(config.data_width), config.rows, config.cols)
-    bz, width = config.block_size, config.data_width
-    w_block = (data.ArrayLayout(weight_slot_layout(bz, width), config.nnz_w)
-               if config.weight_dbb else data.ArrayLayout(signed(width), bz))
-    return data.StructLayout({
-        "a": data.ArrayLayout(data.ArrayLayout(signed(width), bz), config.rows),
-        "w": data.ArrayLayout(w_block, config.cols),
-        "last": 1,
-    })
+    return step_layout(_s2ta_kind(config), config.rows, config.cols)
+
+
+def array_output_layout(config):
+    """Payload of an array's output stream: a drained row of sums; with the output DAP a
+    struct of ``sum`` (that row, in the low bits) and ``act`` (its compressed blocks)."""
+    if isinstance(config, DenseArrayConfig):
+        return data.ArrayLayout(signed(config.acc_width), config.cols)
+    sums = data.ArrayLayout(signed(config.acc_width), config.tile_cols)
+    if not config.has_out_dap:
+        return sums
+    block = act_dbb_output_layout(config.block_size, config.nnz_max, config.data_width)
+    return data.StructLayout({"sum": sums, "act": data.ArrayLayout(block, config.out_blocks)})
 
 
 # -- components ------------------------------------------------------------------------------
@@ -227,49 +316,9 @@ class DenseArray(wiring.Component):
         return m
 
 
-class _Serializer(wiring.Component):
-    """Turns one compressed block per row (plus the weight blocks) into ``nnz_a`` steps.
-
-    Step j carries slot j of every row's block and the same weight blocks; ``last`` is set on
-    the final step of a block marked ``last``. A new block is taken as the last step of the
-    previous one leaves, so steps flow every cycle.
-    """
-
-    def __init__(self, rows, block_layout, w_layout, nnz_max, step):
-        self._rows, self._nnz_max = rows, nnz_max
-        super().__init__({
-            "nnz_a": In(range(1, nnz_max + 1), init=nnz_max),
-            "i": In(stream.Signature(data.StructLayout({
-                "blocks": data.ArrayLayout(block_layout, rows),
-                "w": w_layout, "last": 1}))),
-            "o": Out(stream.Signature(step)),
-        })
-
-    def elaborate(self, platform):
-        m = Module()
-        full = Signal()
-        j = Signal(range(self._nnz_max))
-        held = Signal.like(self.i.payload)
-        final = j == self.nnz_a - 1
-        m.d.comb += self.i.ready.eq(~full | (self.o.ready & final))
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += [held.eq(self.i.payload), full.eq(1), j.eq(0)]
-        with m.Elif(self.o.valid & self.o.ready):
-            m.d.sync += j.eq(j + 1)
-            with m.If(final):
-                m.d.sync += full.eq(0)
-        m.d.comb += [
-            self.o.valid.eq(full),
-            self.o.payload.w.eq(held.w),
-            self.o.payload.last.eq(held.last & final),
-        ]
-        for r in range(self._rows):
-            m.d.comb += self.o.payload.a[r].eq(held.blocks[r].slots[j])
-        return m
-
-
 class S2TA(wiring.Component):
-    """S2TA's systolic tensor array, variant ``w``, ``a`` or ``aw`` (see the module docs).
+    """S2TA's systolic tensor array of TPEs, variant ``dense``, ``w``, ``a`` or ``aw`` (see the
+    module docs).
 
     Parameters
     ----------
@@ -278,21 +327,22 @@ class S2TA(wiring.Component):
     Members
     -------
     nnz_a : In(range(1, nnz_max + 1)), variants a/aw only
-        Run-time activation DBB bound; set it before a layer starts (reset value nnz_max).
+        Run-time activation DBB bound: the input's kept activations per block (it sets nothing
+        in the array; the host lays out ceil(nnz_a / tpe_k) steps per block) and the output
+        DAP's. Set it before a layer starts (reset value nnz_max).
     i : In(stream.Signature(array_input_layout(config)))
-        One K-block per transfer: ``a[r]`` the dense BZ activations of row m0 + r, ``w[c]``
-        the weight block of column n0 + c (DBB slots for w/aw, dense for a), ``last`` on the
-        final block of the tile.
-    o : Out(stream.Signature(ArrayLayout(signed(acc_width), cols)))
-        Result rows of each tile, row 0 first. For a/aw the activations are those the DAP
-        kept (the golden model's ``prune_activations`` with nnz_a).
+        One step per transfer: ``a[r][x]`` the operands of activation row m0 + r*A + x (see
+        the module docs' table), ``w[c][y]`` those of weight column n0 + c*C' + y, ``last`` on
+        the final step of the tile.
+    o : Out(stream.Signature(array_output_layout(config)))
+        Result rows of each tile, row 0 first (R*A rows of C*C' sums); with the output DAP
+        also each row's compressed blocks (``act``).
 
     Timing
     ------
-    ``w``: one block per cycle. ``a``/``aw``: one block per ``nnz_a`` cycles, after the DAP
-    (2 stages) and the serializer (1 stage). Fill and drain as
-    :class:`~.systolic.SystolicCore`: :attr:`LATENCY` edges from accepting a tile's last block
-    to its first result row, when the array is not back-pressured.
+    One step per cycle, no front end: :attr:`LATENCY` = :func:`~.systolic.core_latency` edges
+    from accepting a tile's last step to its first result row, then R*A rows on consecutive
+    edges (:class:`~.systolic.SystolicCore`). The output DAP is combinational (no edge).
     """
 
     def __init__(self, config: S2TAConfig):
@@ -300,22 +350,18 @@ class S2TA(wiring.Component):
         self._config = config
         members = {
             "i": In(stream.Signature(array_input_layout(config))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(config.acc_width), config.cols))),
+            "o": Out(stream.Signature(array_output_layout(config))),
         }
         if config.act_dbb:
             members["nnz_a"] = In(range(1, config.nnz_max + 1), init=config.nnz_max)
         self.LATENCY = core_latency(config.rows, config.cols) + self.front_end_stages(config)
         super().__init__(members)
 
-    #: Register stages of the serializer (its held block) between the DAPs and the core.
-    SERIALIZER_STAGES = 1
-
     @classmethod
     def front_end_stages(cls, config: S2TAConfig) -> int:
-        """Register stages in front of the systolic core: for ``a``/``aw`` the DAP
-        (:attr:`ActDBB.LATENCY`) and the serializer, for ``w`` none. The cycle models read it
-        here; it is stated nowhere else."""
-        return ActDBB.LATENCY + cls.SERIALIZER_STAGES if config.act_dbb else 0
+        """Register stages in front of the systolic core: none (the array takes compressed
+        activations; the DAP sits on the output path). The cycle models read it here."""
+        return 0
 
     @property
     def config(self) -> S2TAConfig:
@@ -323,84 +369,53 @@ class S2TA(wiring.Component):
 
     @staticmethod
     def probes(cfg: S2TAConfig) -> dict[str, list[str]]:
-        """Energy probes of every cell (:meth:`~.systolic.SystolicCell.probes`) and, for
-        ``a``/``aw``, ``block``: a K-block of every row enters the DAPs (the input transfer).
-        Paths are relative to this design's top module."""
+        """Energy probes of every TPE (:meth:`~.systolic.SystolicCell.probes`) and, with the
+        output DAP, ``block``: a drained row passes the DAP (``cell_actions()["dap"]`` says
+        how many blocks it holds). Paths are relative to this design's top module."""
         probes = SystolicCore.probes(_s2ta_kind(cfg), cfg.rows, cfg.cols, cfg.zvcg, "core.")
-        if cfg.act_dbb:
-            probes["block"] = ["i__valid & i__ready"]
+        if cfg.has_out_dap:
+            probes["block"] = ["o__valid & o__ready"]
         return probes
 
     @staticmethod
     def cell_actions(cfg: S2TAConfig) -> dict:
-        """What one cell step costs besides its multiplies and add: ``lanes``, ``token_bits``,
-        ``selections`` ((ways, bits) of each operand mux per step: ``w`` a BZ:1 activation mux
-        per lane, ``a`` one BZ:1 weight mux, ``aw`` the nnz_w-way index match, priced as an
-        nnz_w:1 mux), and ``dap``: (rows, BZ) magnitude comparisons BZ(BZ-1)/2 per row and
-        block (:func:`~.actdbb.rank_keep`) for ``a``/``aw``, else ``None``;
-        ``steps_per_transfer``: core steps per input block (the run-time ``nnz_a`` for
-        ``a``/``aw``, else 1); ``k_per_step``: K elements a step's lanes cover (``w``: a
-        block of BZ; ``a``/``aw``: one kept activation)."""
+        """What one TPE step costs besides its multiplies and adds: ``lanes`` (multipliers
+        per TPE), ``outputs`` (accumulators per TPE), ``token_bits``, ``selections`` ((ways,
+        bits) of each operand mux per step: ``w`` a BZ:1 activation mux per lane, ``a`` a BZ:1
+        weight mux per lane, ``aw`` the nnz_w-way index match per lane, priced as an nnz_w:1
+        mux), ``dap``: (blocks per drained row, BZ) of the output DAP, BZ(BZ-1)/2 magnitude
+        comparisons per block (:func:`~.actdbb.rank_keep`), else ``None``;
+        ``steps_per_transfer``: 1 (every transfer is a core step); ``k_per_step``: K elements
+        one output's lanes cover per step (``dense`` B, ``w`` B*BZ, ``a``/``aw`` one kept
+        activation: ``None``, not a fixed K range)."""
         bz, width = cfg.block_size, cfg.data_width
         kind = _s2ta_kind(cfg)
-        if cfg.variant == "w":
-            selections = [(bz, width)] * cfg.nnz_w
-        elif cfg.variant == "a":
-            selections = [(bz, width)]
-        else:
-            selections = [(cfg.nnz_w, width)]
-        return {"lanes": kind.multipliers, "token_bits": token_bits(kind),
-                "selections": selections, "dap": (cfg.rows, bz) if cfg.act_dbb else None,
-                "steps_per_transfer": cfg.nnz_a if cfg.act_dbb else 1,
-                "k_per_step": 1 if cfg.act_dbb else bz}
-
-    def _kind(self):
-        return _s2ta_kind(self._config)
+        ways = {"dense": None, "w": bz, "a": bz, "aw": cfg.nnz_w}[cfg.variant]
+        selections = [] if ways is None else [(ways, width)] * kind.multipliers
+        k_per_step = {"dense": cfg.tpe_k, "w": cfg.tpe_k * bz}.get(cfg.variant)
+        return {"lanes": kind.multipliers, "outputs": kind.outputs,
+                "token_bits": token_bits(kind), "selections": selections,
+                "dap": (cfg.out_blocks, bz) if cfg.has_out_dap else None,
+                "steps_per_transfer": 1, "k_per_step": k_per_step}
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        kind = self._kind()
-        m.submodules.core = core = SystolicCore(kind, cfg.rows, cfg.cols, cfg.data_width,
-                                                cfg.acc_width, cfg.zvcg)
-        wiring.connect(m, core.o, wiring.flipped(self.o))
-        if not cfg.act_dbb:
-            wiring.connect(m, wiring.flipped(self.i), core.i)
+        m.submodules.core = core = SystolicCore(_s2ta_kind(cfg), cfg.rows, cfg.cols,
+                                                cfg.data_width, cfg.acc_width, cfg.zvcg)
+        wiring.connect(m, wiring.flipped(self.i), core.i)
+        if not cfg.has_out_dap:
+            wiring.connect(m, core.o, wiring.flipped(self.o))
             return m
-
-        # Activation DBB front end: one DAP per row in lock step (same valid, same ready);
-        # DAP 0 carries the weight blocks and `last` as its side payload.
-        in_layout = array_input_layout(cfg)
-        side = data.StructLayout({"w": in_layout["w"].shape, "last": 1})
-        dap_cfg = ActDBBConfig(block_size=cfg.block_size, nnz_max=cfg.nnz_max,
-                               data_width=cfg.data_width)
-        daps = []
-        for r in range(cfg.rows):
-            dap = ActDBB(dap_cfg, side=side if r == 0 else 1)
-            # One Verilog module for DAP 0, one for all the others (hw/hier.py).
-            m.submodules[f"dap{r}"] = shared(platform, dap, name="dap_w" if r == 0 else "dap",
-                                             key=dap_cfg)
-            daps.append(dap)
-        block_layout = act_dbb_output_layout(cfg.block_size, cfg.nnz_max, cfg.data_width)
-        m.submodules.serializer = ser = _Serializer(
-            cfg.rows, block_layout, in_layout["w"].shape, cfg.nnz_max,
-            step_layout(kind, cfg.rows, cfg.cols))
-        m.d.comb += ser.nnz_a.eq(self.nnz_a)
-        m.d.comb += self.i.ready.eq(daps[0].i.ready)
-        for r, dap in enumerate(daps):
-            m.d.comb += [
-                dap.nnz_a.eq(self.nnz_a),
-                dap.i.valid.eq(self.i.valid),
-                dap.i.payload.a.eq(self.i.payload.a[r]),
-                dap.o.ready.eq(ser.i.ready),
-                ser.i.payload.blocks[r].eq(dap.o.payload.block),
-            ]
+        m.submodules.out_dap = dap = DrainDAP(
+            lanes=cfg.tile_cols, block_size=cfg.block_size, nnz_max=cfg.nnz_max,
+            data_width=cfg.data_width, acc_width=cfg.acc_width, shift=cfg.out_shift)
         m.d.comb += [
-            daps[0].i.payload.side.w.eq(self.i.payload.w),
-            daps[0].i.payload.side.last.eq(self.i.payload.last),
-            ser.i.valid.eq(daps[0].o.valid),
-            ser.i.payload.w.eq(daps[0].o.payload.side.w),
-            ser.i.payload.last.eq(daps[0].o.payload.side.last),
+            self.o.valid.eq(core.o.valid),
+            core.o.ready.eq(self.o.ready),
+            self.o.payload.sum.eq(core.o.payload),
+            dap.sums.eq(core.o.payload),
+            dap.nnz_a.eq(self.nnz_a),
+            self.o.payload.act.eq(dap.blocks),
         ]
-        wiring.connect(m, ser.o, core.i)
         return m

@@ -36,7 +36,7 @@ overwritten before they are read; all other steps are always accepted.
 import dataclasses
 from collections.abc import Callable
 
-from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed
+from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -53,6 +53,13 @@ class CellKind:
     ``lanes(a, w)`` returns the (x, y) operand pairs of the cell's multipliers for a row token
     ``a`` (shape ``row``) and a column token ``w`` (shape ``col``); the cell adds their
     products. Operands are signed ``data_width``-bit values.
+
+    A tensor cell (S2TA's TPE) computes ``outputs`` = ``out_rows`` x (``outputs`` /
+    ``out_rows``) outputs at once from one row token (``out_rows`` activation operands) and
+    one column token (``outputs / out_rows`` weight operands): ``lanes`` then returns
+    ``multipliers`` pairs grouped by output (output o = row * out_cols + column, each output's
+    ``multipliers / outputs`` lanes together), and each output has its own accumulator.
+    ``adder_tree`` sums an output's lanes with a balanced tree instead of a chain.
     """
 
     name: str
@@ -60,6 +67,14 @@ class CellKind:
     col: object                     # shape of a column token's data
     multipliers: int
     lanes: Callable
+    outputs: int = 1
+    out_rows: int = 1
+    adder_tree: bool = False
+
+    @property
+    def out_cols(self) -> int:
+        """Outputs per row of the cell's output block."""
+        return self.outputs // self.out_rows
 
 
 def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
@@ -141,7 +156,7 @@ class SystolicCell(wiring.Component):
             "o_col": Out(kind.col),
             "i_step": In(1),
             "i_sum": In(control_layout()),
-            "o_sum": Out(signed(acc_width)),
+            "o_sum": Out(_sums_shape(kind.outputs, acc_width)),
         })
 
     @property
@@ -165,8 +180,8 @@ class SystolicCell(wiring.Component):
         * ``last``: ... and it is the tile's last step: ``o_sum`` is written;
         * ``gated`` (``zvcg`` only): one term per lane, true when that step's lane had a zero
           operand, so its product register was held (``gated<j>``) and no multiply was done;
-        * ``idle`` (``zvcg`` only): every lane of the step was gated, so the accumulator adds
-          zero and keeps its value.
+        * ``idle`` (``zvcg`` only): one term per output, true when every lane of that output
+          was gated, so its accumulator adds zero and keeps its value.
         """
         layout = control_layout()
         valid = f"{path}i_sum[{layout['valid'].offset}]"
@@ -174,16 +189,19 @@ class SystolicCell(wiring.Component):
         probes = {"step": [valid], "last": [f"{valid} & {last}"]}
         if zvcg:
             probes["gated"] = [f"{valid} & {path}gated{j}" for j in range(kind.multipliers)]
+            per = kind.multipliers // kind.outputs
             probes["idle"] = [" & ".join([valid, *(f"{path}gated{j}"
-                                                   for j in range(kind.multipliers))])]
+                                                   for j in range(o * per, (o + 1) * per))])
+                              for o in range(kind.outputs)]
         return probes
 
     def elaborate(self, platform):
         m = Module()
         width = self._data_width
         m.d.sync += [self.o_row.eq(self.i_row), self.o_col.eq(self.i_col)]
+        kind = self._kind
         products = []
-        for j, (x, y) in enumerate(self._kind.lanes(self.o_row, self.o_col)):
+        for j, (x, y) in enumerate(kind.lanes(self.o_row, self.o_col)):
             prod = Signal(signed(2 * width), name=f"prod{j}")
             if self._zvcg:
                 gated = Signal(name=f"gated{j}")
@@ -195,17 +213,44 @@ class SystolicCell(wiring.Component):
                 with m.If(self.i_step):
                     m.d.sync += prod.eq(x * y)
                 products.append(prod)
-        total = products[0]
-        for p in products[1:]:
-            total = total + p
+        if kind.outputs == 1:
+            self._accumulate(m, _chain(products), self.o_sum, "acc")
+            return m
+        per = kind.multipliers // kind.outputs
+        for o in range(kind.outputs):
+            lanes = products[o * per:(o + 1) * per]
+            total = _tree(lanes) if kind.adder_tree else _chain(lanes)
+            self._accumulate(m, total, self.o_sum[o], f"acc{o}")
+        return m
 
-        acc = Signal(signed(self._acc_width))
+    def _accumulate(self, m, total, result, name):
+        acc = Signal(signed(self._acc_width), name=name)
         with m.If(self.i_sum.valid):
             with m.If(self.i_sum.last):
-                m.d.sync += [self.o_sum.eq(acc + total), acc.eq(0)]
+                m.d.sync += [result.eq(acc + total), acc.eq(0)]
             with m.Else():
                 m.d.sync += acc.eq(acc + total)
-        return m
+
+
+def _sums_shape(outputs: int, acc_width: int):
+    """A cell's ``o_sum``: one signed sum, or an array of ``outputs`` of them."""
+    return (signed(acc_width) if outputs == 1
+            else data.ArrayLayout(signed(acc_width), outputs))
+
+
+def _chain(values):
+    total = values[0]
+    for v in values[1:]:
+        total = total + v
+    return total
+
+
+def _tree(values):
+    """A balanced adder tree over ``values`` (log2 levels instead of a chain)."""
+    while len(values) > 1:
+        values = [values[i] + values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
 
 
 class SystolicColumn(wiring.Component):
@@ -231,10 +276,11 @@ class SystolicColumn(wiring.Component):
     i_valid, i_last : In(rows + 1)
         Taps of the array's control chain: bit j is the ``valid`` / ``last`` of the step that
         reaches the column's row-j cell now (for j = rows, row rows - 1 one edge later).
-    sel : In(range(max(rows, 2)))
-        The row whose sum ``o_sum`` shows.
-    o_sum : Out(signed(acc_width))
-        ``o_sum`` of cell ``sel``.
+    sel : In(range(max(rows * kind.out_rows, 2)))
+        The output row whose sums ``o_sum`` shows: row ``a`` of cell ``r`` is
+        ``r * kind.out_rows + a``.
+    o_sum : Out(kind.out_cols * acc_width)
+        The ``kind.out_cols`` sums of output row ``sel`` (``signed(acc_width)`` when it is one).
 
     The row tokens are plain bit vectors (viewed as their layout inside): a layout-typed port
     makes Amaranth name every field of it, in the column and in the core for each of the C
@@ -258,8 +304,9 @@ class SystolicColumn(wiring.Component):
             "i_col": In(kind.col),
             "i_valid": In(rows + 1),
             "i_last": In(rows + 1),
-            "sel": In(range(max(rows, 2))),
-            "o_sum": Out(signed(acc_width)),
+            "sel": In(range(max(rows * kind.out_rows, 2))),
+            "o_sum": Out(signed(acc_width) if kind.outputs == 1
+                         else unsigned(kind.out_cols * acc_width)),
         })
 
     @property
@@ -271,7 +318,10 @@ class SystolicColumn(wiring.Component):
         m = Module()
         i_row = data.View(self._tokens, self.i_row)
         o_row = data.View(self._tokens, self.o_row)
-        sums = Signal(data.ArrayLayout(signed(self._acc_width), self._rows))
+        kind = self._kind
+        out_rows, out_cols = kind.out_rows, kind.out_cols
+        sums = Signal(data.ArrayLayout(len(self.o_sum), self._rows * out_rows)) \
+            if kind.outputs > 1 else Signal(data.ArrayLayout(signed(self._acc_width), self._rows))
         above = self.i_col
         for r in range(self._rows):
             cell = SystolicCell(self._kind, self._data_width, self._acc_width, self._zvcg)
@@ -283,8 +333,13 @@ class SystolicColumn(wiring.Component):
                 cell.i_step.eq(self.i_valid[r]),
                 cell.i_sum.valid.eq(self.i_valid[r + 1]),
                 cell.i_sum.last.eq(self.i_last[r + 1]),
-                sums[r].eq(cell.o_sum),
             ]
+            if kind.outputs == 1:
+                m.d.comb += sums[r].eq(cell.o_sum)
+            else:
+                for a in range(out_rows):
+                    m.d.comb += sums[r * out_rows + a].eq(
+                        Cat(*(cell.o_sum[a * out_cols + c] for c in range(out_cols))))
             above = cell.o_col
         m.d.comb += self.o_sum.eq(sums[self.sel])
         return m
@@ -309,15 +364,17 @@ class SystolicCore(wiring.Component):
     -------
     i : In(stream.Signature(step_layout(kind, rows, cols)))
         Aligned steps (the core skews them itself).
-    o : Out(stream.Signature(ArrayLayout(signed(acc_width), cols)))
-        Result rows: ``rows`` transfers per tile, row 0 first.
+    o : Out(stream.Signature(ArrayLayout(signed(acc_width), cols * kind.out_cols)))
+        Result rows: ``rows * kind.out_rows`` transfers per tile, row 0 first (for tensor
+        cells, output row a of cell row r is drain row r * out_rows + a).
 
     Timing
     ------
     One step per cycle. A tile of S steps whose ``last`` step is accepted at edge E has its
-    result rows leave at edges E + :func:`core_latency` ... + rows - 1 (``o`` ready). The next
-    tile's ``last`` step is accepted no earlier than the edge after its final row left, so a
-    tile takes max(S, core_latency + rows) cycles in steady state.
+    result rows leave at edges E + :func:`core_latency` ... + D - 1 (``o`` ready; D =
+    rows x ``kind.out_rows`` drain rows). The next tile's ``last`` step is accepted no earlier
+    than the edge after its final row left, so a tile takes max(S, core_latency + D) cycles in
+    steady state.
     """
 
     def __init__(self, kind: CellKind, rows: int, cols: int, data_width: int, acc_width: int,
@@ -326,7 +383,8 @@ class SystolicCore(wiring.Component):
         self._data_width, self._acc_width, self._zvcg = data_width, acc_width, zvcg
         super().__init__({
             "i": In(stream.Signature(step_layout(kind, rows, cols))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width), cols))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width),
+                                                       cols * kind.out_cols))),
         })
 
     @staticmethod
@@ -381,7 +439,8 @@ class SystolicCore(wiring.Component):
             row_in.append(value)
 
         # -- the columns: row tokens pass from each column to the next
-        row_sel = Signal(range(max(rows, 2)))     # range(1) would be a 0-bit signal
+        drain_rows = rows * kind.out_rows
+        row_sel = Signal(range(max(drain_rows, 2)))     # range(1) would be a 0-bit signal
         tokens = Cat(*row_in)
         column_sums = []
         for c in range(cols):
@@ -412,9 +471,12 @@ class SystolicCore(wiring.Component):
         with m.If(captured):
             m.d.sync += [draining.eq(1), row_sel.eq(0)]
         m.d.comb += self.o.valid.eq(draining)
-        m.d.comb += [self.o.payload[c].eq(column_sums[c]) for c in range(cols)]
+        if kind.outputs == 1:
+            m.d.comb += [self.o.payload[c].eq(column_sums[c]) for c in range(cols)]
+        else:
+            m.d.comb += self.o.payload.as_value().eq(Cat(*column_sums))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += row_sel.eq(row_sel + 1)
-            with m.If(row_sel == rows - 1):
+            with m.If(row_sel == drain_rows - 1):
                 m.d.sync += [draining.eq(0), pending.eq(0)]
         return m

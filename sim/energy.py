@@ -14,7 +14,7 @@ Counting (RTL runs). The hardware declares where its actions are seen, once, in 
 :meth:`~sparsegen.hw.systolic.SystolicCell.probes` names the 1-bit conditions of one cell
 (``step``: its sum stage takes a step; ``last``: its result register is written; ``gated``:
 a ZVCG lane held its product register), the arrays (``DenseArray``, ``S2TA``, ``HighLight``)
-collect them over their cells and add ``block`` (a K-block entering S2TA's DAPs), and
+collect them over their cells and add ``block`` (a drained row passing S2TA's output DAP), and
 ``cell_actions()`` says what a step costs besides (lanes, token register bits, operand muxes,
 the DAP's comparisons). Both stream harnesses count the probes every cycle through
 hierarchical references into the unchanged design (:func:`sparsegen.sim.fastplay.probe_rules`,
@@ -26,14 +26,15 @@ action          count                                                           
 ============== ================================================================== ==========
 mul             lane multiplies done: steps x lanes - gated                       mul<w>
 mul_gated       ZVCG lanes that held their product register                       mul<w>_gated
-add             accumulator adds of a non-zero addend: steps - idle               add<acc>
-add_idle        ZVCG steps whose lanes were all gated: the accumulator adds zero  acc bits x
-                and keeps its value                                               reg_bit_hold
-lane_add        adds summing a cell's lanes: steps x (lanes - 1)                  add<2w>
+add             accumulator adds of a non-zero addend: steps x outputs - idle     add<acc>
+add_idle        ZVCG (step, output) pairs whose lanes were all gated: the         acc bits x
+                accumulator adds zero and keeps its value                         reg_bit_hold
+lane_add        adds summing an output's lanes: steps x (lanes - outputs)         add<2w>
 mux             operand selections: steps x the cell's muxes (ways, bits)         mux8x8 scaled
 edge_mux        selections made once per core step for the whole array            mux8x8 scaled
                 (HighLight's rank-1 block muxes): steps / cells x edge muxes
-dap_cmp         S2TA a/aw: blocks x rows x BZ(BZ-1)/2 magnitude comparisons       cmp8 scaled
+dap_cmp         S2TA a/aw output DAP: drained rows x blocks per row x BZ(BZ-1)/2  cmp8 scaled
+                magnitude comparisons
 reg_bit_write   token register bits of each step, result register bits per tile  reg_bit_write
 reg_bit_hold    every other flip-flop-cycle: flops x cycles - the bits above     reg_bit_hold
                 and the product and accumulator registers the mul/add entries
@@ -46,6 +47,9 @@ rule: a multiply by the square of the operand width (``mul8 x (w/8)^2``), a gate
 linearly (its cost is the held product register: ``mul8_gated x w/8``), an add linearly in its
 width (``add32 x bits/32``), a ways:1 mux of b bits as ``mux8x8 x (ways-1)/7 x b/8`` (a ways:1
 mux is ways-1 two-input muxes per bit), a comparison linearly (``cmp8 x w/8``).
+
+``outputs`` (from ``cell_actions()``, default 1) is the accumulators of a cell: S2TA's tensor
+PEs (TPEs) hold tpe_rows x tpe_cols of them, each summing its lanes.
 
 Model counts (``sim --model``): the same actions in closed form from the operands (steps
 through the core, tiles, non-zero products of the multiplied operands for ZVCG, DAP blocks);
@@ -148,7 +152,8 @@ def no_energy(tech: str, reason: str) -> LayerEnergy:
 
 
 def _fixed(cell: dict, config) -> dict:
-    return {"lanes": cell["lanes"], "token_bits": cell["token_bits"],
+    return {"lanes": cell["lanes"], "outputs": cell.get("outputs", 1),
+            "token_bits": cell["token_bits"],
             "selections": [tuple(s) for s in cell["selections"]], "dap": cell["dap"],
             "edge_selections": [tuple(s) for s in cell.get("edge_selections", [])],
             "data_width": config.data_width, "acc_width": config.acc_width,
@@ -159,25 +164,26 @@ def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
             blocks: int) -> dict:
     """Action counts from the per-cell event totals (summed over cells)."""
     lanes, width, acc = fixed["lanes"], fixed["data_width"], fixed["acc_width"]
+    outputs = fixed["outputs"]
     counts = {
         "mul": steps * lanes - gated,
         "mul_gated": gated,
-        "add": steps - idle,
+        "add": steps * outputs - idle,
         "add_idle": idle,
-        "lane_add": steps * (lanes - 1),
+        "lane_add": steps * (lanes - outputs),
         "mux": steps * len(fixed["selections"]),
         # Every cell takes every core step once, so core steps = cell steps / cells.
         "edge_mux": steps // fixed["cells"] * len(fixed["edge_selections"]),
         "dap_cmp": 0,
-        "reg_bit_write": steps * fixed["token_bits"] + lasts * acc,
+        "reg_bit_write": steps * fixed["token_bits"] + lasts * outputs * acc,
     }
     if fixed["dap"] is not None:
         rows, bz = fixed["dap"]
         counts["dap_cmp"] = blocks * rows * bz * (bz - 1) // 2
     # Register bits the mul / mul_gated / add entries include (product register, ZVCG flag,
     # accumulator), so the hold term does not price them again.
-    counts["_covered_bits"] = ((counts["mul"] + gated) * 2 * width + gated + steps * acc
-                               + counts["reg_bit_write"])
+    counts["_covered_bits"] = ((counts["mul"] + gated) * 2 * width + gated
+                               + steps * outputs * acc + counts["reg_bit_write"])
     return counts
 
 
@@ -194,16 +200,17 @@ def counts_from_probes(cell: dict, config, probes: dict) -> dict:
 def counts_from_model(cell: dict, config, *, core_steps: int, tiles: int, transfers: int,
                       nonzero: int, nonzero_steps: int) -> dict:
     """The same counts in closed form: ``core_steps`` steps through the core (every cell takes
-    each once), ``tiles`` output tiles, ``transfers`` input transfers (S2TA's DAP blocks),
+    each once), ``tiles`` output tiles, ``transfers`` the DAP's events (S2TA's drained rows),
     ``nonzero`` products with both operands non-zero (the multiplies ZVCG does not gate) and
-    ``nonzero_steps`` cell steps with at least one of them (:func:`nonzero_steps`)."""
+    ``nonzero_steps`` (output, step) pairs with at least one of them (:func:`nonzero_steps`)."""
     fixed = _fixed(cell, config)
     cells = fixed["cells"]
     steps = core_steps * cells
     zvcg = fixed["zvcg"]
     return _counts(fixed, steps=steps, lasts=tiles * cells,
                    gated=steps * fixed["lanes"] - nonzero if zvcg else 0,
-                   idle=steps - nonzero_steps if zvcg else 0, blocks=transfers)
+                   idle=steps * fixed["outputs"] - nonzero_steps if zvcg else 0,
+                   blocks=transfers)
 
 
 def nonzero_steps(a, w, k_per_step: int | None) -> int:

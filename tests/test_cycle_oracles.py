@@ -2,11 +2,12 @@
 
 The RTL-equals-model checks elsewhere (``cycles == model_cycles``) cannot see a pipeline depth
 that changes in both at once: the models read their depths from ``hw/`` (``core_latency``,
-``S2TA.front_end_stages``, ``HighLight.SEQUENCER_STAGES``, the HSS step count). Here every count
-is a number worked out from the Timing paragraphs of the ``hw/`` docstrings, written down, and
-compared with both the layer run on Verilator (``design.host.run``, the fast player) and the
-cycle model (``design.host.model``), so a one-cycle change to any depth fails one of the two.
-Nothing below computes a count: no ``hw/`` constant and no cycle model is read.
+``S2TA.front_end_stages`` (0 since the DAP moved to the output path),
+``HighLight.SEQUENCER_STAGES``, the HSS step count). Here every count is a number worked out
+from the Timing paragraphs of the ``hw/`` docstrings, written down, and compared with both the
+layer run on Verilator (``design.host.run``, the fast player) and the cycle model
+(``design.host.model``), so a one-cycle change to any depth fails one of the two. Nothing below
+computes a count: no ``hw/`` constant and no cycle model is read.
 
 ``cycles`` is what ``sparsegen sim`` reports: clock edges from the one that accepts the first
 input word (edge 1) to the one at which the last result row leaves, both included, input at
@@ -17,20 +18,21 @@ Output-stationary arrays (hw/systolic.py, ``SystolicCore`` Timing)
 Core latency L = R + C + 2 edges from accepting a tile's last step to its first result row:
 step register 1, row skew up to R - 1, cell input C + 1 (column skew and the cell's token
 register), product 1, result 1, output 1 (bottom-right cell: 1 + (R-1) + (C+1) + 1 + 1 + 1).
-The R rows then leave on R consecutive edges. With S steps per tile, fed back to back, tile 1's
-last step is taken at edge S; a later tile's last step waits for the previous tile's final row
-(drain guard), so it is taken at e' = e + max(S, L + R). The last row leaves at e_T + L + R - 1:
+The D result rows (D = R for scalar cells; R * tpe_rows for S2TA's tensor PEs, R and C then
+counting TPEs) then leave on D consecutive edges. With S steps per tile, fed back to back,
+tile 1's last step is taken at edge S; a later tile's last step waits for the previous tile's
+final row (drain guard), so it is taken at e' = e + max(S, L + D). The last row leaves at
+e_T + L + D - 1:
 
-* one tile: S + L + R - 1 = S + 2R + C + 1;
-* T tiles, S >= L + R: T*S + L + R - 1;   T tiles, S < L + R: S + (T - 1)(L + R) + L + R - 1.
+* one tile: S + L + D - 1;
+* T tiles, S >= L + D: T*S + L + D - 1;   T tiles, S < L + D: S + (T - 1)(L + D) + L + D - 1.
 
 Front ends, in series with the core (every count above shifted by the front end's depth F):
 
-* ``dense-array`` and ``s2ta`` ``w``: F = 0, S = K (dense, one K step per cycle) or
-  S = ceil(K / BZ) (``w``, one DBB block per cycle).
-* ``s2ta`` ``a``/``aw``: the DAP (2 register stages: selection, compaction; hw/actdbb.py) and
-  the serializer's held block (1): F = 3; every block becomes ``nnz_a`` core steps, so
-  S = ceil(K / BZ) * nnz_a.
+* ``dense-array`` and every ``s2ta`` variant: F = 0 (S2TA's DAP is on the output path and
+  combinational; the array takes compressed activations). Steps per tile (B = tpe_k):
+  ``dense-array`` S = K; ``s2ta`` ``dense`` S = ceil(K / B); ``w`` S = ceil(ceil(K / BZ) / B);
+  ``a``/``aw`` S = ceil(K / BZ) * ceil(nnz_a / B).
 * ``sod``: the decoders' block register (1): F = 1; S = ceil(K / BZ) * BZ.
 * ``highlight``: the group sequencer's register (1), then the rank-1 block selection, which is
   combinational into the core's step register (no stage of its own): F = 1; each rank-1 group
@@ -72,9 +74,14 @@ from sparsegen.sim import scnn
 
 DENSE_4x3 = dict(rows=4, cols=3, zvcg=True)                 # L = 9
 DENSE_2x5 = dict(rows=2, cols=5, data_width=16, acc_width=40)    # L = 9
-S2TA_W = dict(variant="w", rows=3, cols=4, block_size=8, nnz_w=4)     # L = 9
-S2TA_A = dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8)   # L = 8
-S2TA_AW = dict(variant="aw", rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8)  # L = 9
+S2TA_DENSE = dict(variant="dense", rows=2, cols=2, tpe_rows=2, tpe_k=3, tpe_cols=1,
+                  zvcg=True)                                # L = 6, D = 4, tile 4 x 2
+S2TA_W = dict(variant="w", rows=3, cols=2, tpe_rows=1, tpe_k=1, tpe_cols=2, block_size=8,
+              nnz_w=4)                                      # L = 7, D = 3, tile 3 x 4
+S2TA_A = dict(variant="a", rows=2, cols=1, tpe_rows=2, tpe_k=2, tpe_cols=3, block_size=8,
+              nnz_max=8)                                    # L = 5, D = 4, tile 4 x 3
+S2TA_AW = dict(variant="aw", rows=2, cols=2, tpe_rows=2, tpe_k=1, tpe_cols=4, block_size=8,
+               nnz_w=4, nnz_max=8)                          # L = 6, D = 4, tile 4 x 8
 HIGHLIGHT = dict(rows=2, cols=3)                            # L = 7
 SOD_3x4 = dict(rows=3, cols=4, block_size=2)                # L = 9 (tests/test_sod.py's build)
 
@@ -84,12 +91,14 @@ GEMM_CASES = [
     ("dense-4tiles", "dense-array", DENSE_4x3, (8, 20, 6), 92),       # 4*20 + 9 + 4 - 1
     ("dense-drain-bound", "dense-array", DENSE_4x3, (8, 3, 3), 28),   # 3 + 13 + 12
     ("dense-2x5", "dense-array", DENSE_2x5, (2, 7, 5), 17),           # 7 + 9 + 2 - 1
-    ("s2ta-w-1tile", "s2ta", S2TA_W, (3, 37, 4), 16),                 # S=5: 5 + 9 + 3 - 1
-    ("s2ta-w-drain-bound", "s2ta", S2TA_W, (6, 16, 8), 49),           # S=2: 2 + 3*12 + 11
-    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (3, 16, 3), 19),   # 3 + 2*3 + 8 + 3 - 1
-    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (3, 16, 3), 15),   # 3 + 2*1 + 8 + 3 - 1
-    ("s2ta-aw-1tile", "s2ta", dict(S2TA_AW, nnz_a=2), (4, 24, 3), 21),    # 3 + 3*2 + 9 + 4 - 1
-    ("s2ta-aw-drain-bound", "s2ta", dict(S2TA_AW, nnz_a=2), (8, 8, 6), 56),  # 3+2+3*13+12
+    ("s2ta-dense-1tile", "s2ta", S2TA_DENSE, (4, 10, 2), 13),         # S=4: 4 + 6 + 4 - 1
+    ("s2ta-dense-4tiles", "s2ta", S2TA_DENSE, (8, 30, 4), 49),        # S=10: 4*10 + 6 + 4 - 1
+    ("s2ta-w-1tile", "s2ta", S2TA_W, (3, 37, 4), 14),                 # S=5: 5 + 7 + 3 - 1
+    ("s2ta-w-drain-bound", "s2ta", S2TA_W, (6, 16, 8), 41),           # S=2: 2 + 3*10 + 9
+    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (4, 16, 3), 12),   # S=2*2: 4 + 5 + 4 - 1
+    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (4, 16, 3), 10),   # S=2*1: 2 + 5 + 4 - 1
+    ("s2ta-aw-1tile", "s2ta", dict(S2TA_AW, nnz_a=2), (4, 24, 8), 15),    # S=3*2: 6 + 6 + 4 - 1
+    ("s2ta-aw-drain-bound", "s2ta", dict(S2TA_AW, nnz_a=2), (8, 8, 16), 41),  # 2 + 3*10 + 9
     ("hl-dense", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (2, 16, 3), 13),  # 1+4+7+1
     ("hl-4:6,2:4", "highlight", dict(HIGHLIGHT, pattern="4:6,2:4"), (2, 72, 3), 15),  # 1+6+8
     ("hl-4:7,1:4", "highlight", dict(HIGHLIGHT, pattern="4:7,1:4"), (2, 84, 3), 12),  # 1+3+8
@@ -102,12 +111,15 @@ GEMM_CASES = [
 * dense-array 4x3 (L = 9, L + R = 13): 17 = S + L + R - 1 with S = K = 5; 92 = 4 tiles of
   S = 20 >= 13: 4*20 + 12; 28 = 2 tiles of S = 3 < 13: 3 + 13 + 12. dense-array 2x5 (L = 9):
   17 = 7 + 9 + 1.
-* s2ta w 3x4 (L = 9, L + R = 12): K = 37 is 5 blocks, 16 = 5 + 9 + 2; K = 16 is 2 blocks on 4
-  tiles: 2 + 3*12 + 11 = 49.
-* s2ta a 3x3 (L = 8): K = 16 is 2 blocks; nnz_a = 3 gives S = 6: 3 + 6 + 8 + 2 = 19;
-  nnz_a = 1 gives S = 2: 3 + 2 + 10 = 15.
-* s2ta aw 4x3 (L = 9, L + R = 13): 3 blocks x nnz_a 2 = 6 steps: 3 + 6 + 9 + 3 = 21; 4 tiles
-  of 1 block x 2 steps: 3 + 2 + 3*13 + 12 = 56.
+* s2ta dense 2x2 TPEs of 2x3x1 (L = 2 + 2 + 2 = 6, D = 2*2 = 4, L + D = 10): K = 10 is
+  ceil(10/3) = 4 steps: 4 + 6 + 3 = 13; 2 x 2 tiles of K = 30 (S = 10 >= 10):
+  4*10 + 6 + 3 = 49.
+* s2ta w 3x2 TPEs of 1x1x2 (L = 7, D = 3, L + D = 10): K = 37 is 5 blocks (B = 1: S = 5),
+  5 + 7 + 2 = 14; K = 16 is S = 2 on 2 x 2 tiles: 2 + 3*10 + 9 = 41.
+* s2ta a 2x1 TPEs of 2x2x3 (L = 5, D = 4): K = 16 is 2 blocks; nnz_a = 3 takes ceil(3/2) = 2
+  steps per block, S = 4: 4 + 5 + 3 = 12; nnz_a = 1 takes 1, S = 2: 2 + 5 + 3 = 10.
+* s2ta aw 2x2 TPEs of 2x1x4 (L = 6, D = 4, L + D = 10): 3 blocks x nnz_a 2 = 6 steps:
+  6 + 6 + 3 = 15; 2 x 2 tiles of 1 block x 2 steps: 2 + 3*10 + 9 = 41.
 * highlight 2x3 (L = 7, L + R = 9): 4:4,4:4 has 16-value groups of T = 4 steps, K = 16 is one
   group: 1 + 4 + 7 + 1 = 13; 4:6,2:4 has 24-value groups of T = 2, K = 72 is 3 groups:
   1 + 6 + 8 = 15; 4:7,1:4 has 28-value groups of T = 1, K = 84 is 3 groups: 1 + 3 + 8 = 12;

@@ -49,9 +49,12 @@ CASES = [
     # Small arrays: the probe harness is a build of its own for each.
     ("dense-array", ["rows=2", "cols=2", "zvcg=true"]),
     ("dense-array", ["rows=2", "cols=2", "zvcg=false"]),
-    ("s2ta", ["variant=w", "rows=2", "cols=2", "nnz_w=4", "zvcg=true"]),
-    ("s2ta", ["variant=a", "rows=2", "cols=2", "nnz_a=3", "zvcg=true"]),
-    ("s2ta", ["variant=aw", "rows=2", "cols=2", "nnz_w=4", "nnz_a=2"]),
+    ("s2ta", ["variant=w", "rows=2", "cols=2", "tpe_rows=1", "tpe_cols=1", "nnz_w=4",
+              "zvcg=true"]),
+    ("s2ta", ["variant=a", "rows=2", "cols=2", "tpe_rows=2", "tpe_k=2", "tpe_cols=1",
+              "nnz_a=3", "zvcg=true"]),
+    ("s2ta", ["variant=aw", "rows=2", "cols=2", "tpe_rows=1", "tpe_cols=1", "nnz_w=4",
+              "nnz_a=2"]),
     ("highlight", ["rows=2", "cols=2", "pattern=4:6,2:4"]),
 ]
 

@@ -102,16 +102,17 @@ def test_s2ta_w(tmp_path, capsys, monkeypatch):
     rng = np.random.default_rng(12)
     a = random_operands(rng, (7, 29), 8)
     w = _dbb_weights(rng, 29, 9, 8, 4)
-    params = dict(variant="w", rows=3, cols=4, block_size=8, nnz_w=4)
+    params = dict(variant="w", rows=3, cols=4, tpe_rows=1, tpe_cols=1, block_size=8, nnz_w=4)
     args = ["s2ta", *_params(params), *_save(tmp_path, A=a, W=w)]
     assert (_both(tmp_path, capsys, monkeypatch, args) == a @ w).all()
 
 
 @pytest.mark.verilator
 @pytest.mark.parametrize("variant, params, nnz_a", [
-    ("a", dict(rows=3, cols=3, block_size=8, nnz_max=8), 3),
-    ("a", dict(rows=3, cols=3, block_size=8, nnz_max=8), 1),
-    ("aw", dict(rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8), 2),
+    ("a", dict(rows=2, cols=1, tpe_rows=2, tpe_k=2, tpe_cols=3, block_size=8, nnz_max=8), 3),
+    ("a", dict(rows=2, cols=1, tpe_rows=2, tpe_k=2, tpe_cols=3, block_size=8, nnz_max=8), 1),
+    ("aw", dict(rows=2, cols=2, tpe_rows=2, tpe_k=1, tpe_cols=4, block_size=8, nnz_w=4,
+                nnz_max=8), 2),
 ], ids=["a-nnz3", "a-nnz1", "aw-nnz2"])
 def test_s2ta_run_time_nnz_a(tmp_path, capsys, monkeypatch, variant, params, nnz_a):
     """``nnz_a`` is a run-time input port: one build per variant, driven before reset ends."""

@@ -16,16 +16,20 @@ from sparsegen.sim.golden.dbb import (
     ActDBB,
     DBBViolation,
     WeightDBB,
+    activation_slots,
     check_weights,
     decode_activations,
     decode_weights,
     encode_activations,
     encode_weights,
     prune_activations,
+    requantize,
     select_mask,
     select_order,
 )
 from sparsegen.sim.golden.numeric import TensorError
+
+from helpers import keep_largest
 
 # -- oracles, written as plainly as possible --------------------------------------------------
 
@@ -397,3 +401,35 @@ def test_tensors_are_validated():
     with pytest.raises(TensorError) as info:
         prune_activations(np.zeros(8, dtype=np.float32), 8, 4)
     assert str(info.value) == "tensor `A`: dtype float32 is not an integer dtype"
+
+
+# -- the output DAP's format: requantization and (value, index) slots ------------------------
+
+
+def test_requantize_matches_a_loop():
+    """ReLU, >> shift, saturation, against a per-element loop (Python ints, floor division)."""
+    rng = np.random.default_rng(7)
+    o = rng.integers(-(1 << 31), 1 << 31, 500)
+    o[:6] = [0, -1, 1, 127 << 8, 128 << 8, (1 << 31) - 1]
+    for shift, width in [(0, 8), (8, 8), (5, 4), (31, 16)]:
+        top = (1 << (width - 1)) - 1
+        expected = [min(max(int(x), 0) // (1 << shift), top) for x in o]
+        assert requantize(o, shift, width).tolist() == expected
+    assert requantize([127 << 8, 128 << 8, -5], 8, 8).tolist() == [127, 127, 0]
+
+
+@pytest.mark.parametrize("bz, nnz", [(4, 2), (8, 3), (8, 8)])
+def test_activation_slots_match_the_oracle(bz, nnz):
+    """Slots hold the oracle's kept values in ascending index order, then (0, 0)."""
+    rng = np.random.default_rng(bz * nnz)
+    a = tie_rich(rng, (9, 3 * bz + 1), 8)
+    mask, values, indices = activation_slots(a, bz, nnz)
+    kept = np.pad(keep_largest(a, bz, nnz), ((0, 0), (0, (-a.shape[1]) % bz)))
+    for i in range(a.shape[0]):
+        for b in range(kept.shape[1] // bz):
+            block = kept[i, b * bz:(b + 1) * bz]
+            where = [j for j in range(bz) if block[j] != 0]
+            assert mask[i, b].tolist() == [block[j] != 0 for j in range(bz)]
+            assert values[i, b].tolist() == [int(block[j]) for j in where] + \
+                [0] * (nnz - len(where))
+            assert indices[i, b].tolist() == where + [0] * (nnz - len(where))

@@ -26,8 +26,7 @@ def _instances(verilog: str, module: str) -> int:
 @pytest.mark.parametrize("name, params, shared", [
     ("dense-array", {"rows": 5, "cols": 3}, {"cell": 5, "column": 3}),
     ("s2ta", {"variant": "w", "rows": 3, "cols": 2}, {"cell": 3, "column": 2}),
-    ("s2ta", {"variant": "aw", "rows": 4, "cols": 2}, {"cell": 4, "column": 2, "dap_w": 1,
-                                                       "dap": 3}),
+    ("s2ta", {"variant": "aw", "rows": 4, "cols": 2}, {"cell": 4, "column": 2}),
     ("highlight", {"rows": 2, "cols": 3}, {"cell": 2, "column": 3}),
 ])
 def test_each_repeated_block_is_one_module(name, params, shared):
@@ -55,7 +54,7 @@ def test_a_one_row_array_still_shares():
 @pytest.mark.slow       # about 3 minutes; `sparsegen bench tools` prints the same comparison
 @pytest.mark.parametrize("name, params", [
     ("dense-array", {"rows": 4, "cols": 4}),
-    ("s2ta", {"variant": "aw", "rows": 4, "cols": 4}),
+    ("s2ta", {"variant": "aw", "rows": 4, "cols": 4, "tpe_rows": 1, "tpe_cols": 1}),
     ("highlight", {"rows": 2, "cols": 2}),
 ], ids=["dense-array-4x4", "s2ta-aw-4x4", "highlight-2x2"])
 def test_hierarchical_area_equals_flat(name, params, tmp_path, monkeypatch):

@@ -11,14 +11,14 @@ from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
 from sparsegen.hw.actdbb import ActDBB, ActDBBConfig
 from sparsegen.hw.s2ta import S2TA, DenseArray, DenseArrayConfig, S2TAConfig
-from sparsegen.sim import cycles
+from sparsegen.sim import cycles, layer
 from sparsegen.sim.golden import dbb as gdbb
-from sparsegen.sim.layer import DENSE, assemble_output
+from sparsegen.sim.layer import DENSE, assemble_output, golden_activations, tile_shape
 from sparsegen.sim.layer import S2TA as S2TA_HOST
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 
-from helpers import cycle_counter, simulate, stream_get, stream_put
+from helpers import cycle_counter, keep_largest, simulate, stream_get, stream_put
 
 # -- config validation ---------------------------------------------------------------------
 
@@ -30,7 +30,13 @@ from helpers import cycle_counter, simulate, stream_get, stream_put
     (DenseArrayConfig, dict(rows=0), ValueError, "`rows` must be between 1 and 64, not 0"),
     (DenseArrayConfig, dict(cols=65), ValueError, "`cols` must be between 1 and 64, not 65"),
     (DenseArrayConfig, dict(zvcg="on"), TypeError, "`zvcg` must be a bool, not str 'on'"),
-    (S2TAConfig, dict(variant="wa"), ValueError, "`variant` must be one of w, a, aw, not 'wa'"),
+    (S2TAConfig, dict(variant="wa"), ValueError,
+     "`variant` must be one of dense, w, a, aw, not 'wa'"),
+    (S2TAConfig, dict(tpe_k=0), ValueError, "`tpe_k` must be between 1 and 16, not 0"),
+    (S2TAConfig, dict(variant="aw", nnz_max=2, nnz_a=2, tpe_k=3), ValueError,
+     "`tpe_k` must be between 1 and `nnz_max` (2) for variant aw, not 3"),
+    (S2TAConfig, dict(out_shift=33), ValueError,
+     "`out_shift` must be between 0 and `acc_width` (32), not 33"),
     (S2TAConfig, dict(nnz_w=9), ValueError,
      "`nnz_w` must be between 1 and `block_size` (8), not 9"),
     (S2TAConfig, dict(nnz_max=4, nnz_a=6), ValueError,
@@ -45,9 +51,15 @@ def test_config_rejects(cls, kwargs, error, message):
 
 
 def test_multipliers():
+    """rows x cols TPEs of tpe_rows x tpe_cols outputs, tpe_k lanes each (x nnz_w for w)."""
     assert DenseArrayConfig(rows=8, cols=4).multipliers == 32
-    assert S2TAConfig(variant="w", rows=4, cols=4, nnz_w=4).multipliers == 64
-    assert S2TAConfig(variant="aw", rows=8, cols=8).multipliers == 64
+    assert S2TAConfig(variant="w", rows=4, cols=4, nnz_w=4, tpe_rows=1, tpe_cols=1,
+                      tpe_k=1).multipliers == 64
+    assert S2TAConfig(variant="w", rows=2, cols=1, nnz_w=2, tpe_rows=3, tpe_cols=2,
+                      tpe_k=2).multipliers == 2 * 3 * 2 * 2 * 2
+    assert S2TAConfig(variant="aw").multipliers == 64         # default: 1x2 TPEs of 4x2x4
+    assert S2TAConfig(variant="dense", rows=4, cols=2, tpe_rows=2, tpe_k=4,
+                      tpe_cols=1).multipliers == 64
 
 
 # -- conversion ----------------------------------------------------------------------------
@@ -57,6 +69,7 @@ def test_multipliers():
     ("act-dbb", {}, {"nnz_a"}),
     ("dense-array", {"rows": 3, "cols": 2}, set()),
     ("s2ta", {"variant": "w", "rows": 2, "cols": 3}, set()),
+    ("s2ta", {"variant": "dense", "rows": 2, "cols": 1, "tpe_k": 2}, set()),
     ("s2ta", {"variant": "a", "rows": 2, "cols": 2}, {"nnz_a"}),
     ("s2ta", {"variant": "aw", "rows": 2, "cols": 2, "nnz_max": 4, "nnz_a": 2}, {"nnz_a"}),
 ])
@@ -148,10 +161,19 @@ def _gemm_operands(config, m, k, n, seed):
 
 ARRAYS = [
     DenseArrayConfig(rows=3, cols=2, data_width=8, acc_width=16, zvcg=True),
-    S2TAConfig(variant="w", rows=2, cols=3, block_size=4, nnz_w=2),
-    S2TAConfig(variant="a", rows=3, cols=2, block_size=4, nnz_max=4, nnz_a=2, zvcg=True),
-    S2TAConfig(variant="aw", rows=2, cols=2, block_size=8, nnz_w=4, nnz_max=4, nnz_a=3),
+    S2TAConfig(variant="dense", rows=2, cols=2, tpe_rows=2, tpe_k=3, tpe_cols=1, zvcg=True),
+    S2TAConfig(variant="w", rows=2, cols=1, tpe_rows=1, tpe_k=2, tpe_cols=3, block_size=4,
+               nnz_w=2),
+    S2TAConfig(variant="a", rows=1, cols=2, tpe_rows=3, tpe_k=2, tpe_cols=2, block_size=4,
+               nnz_max=4, nnz_a=3, zvcg=True, out_shift=6),
+    S2TAConfig(variant="aw", rows=2, cols=2, tpe_rows=2, tpe_k=1, tpe_cols=2, block_size=4,
+               nnz_w=2, nnz_max=4, nnz_a=2, out_shift=5),
+    S2TAConfig(variant="aw", rows=2, cols=1, tpe_rows=1, tpe_k=2, tpe_cols=3, block_size=4,
+               nnz_w=3, nnz_max=4, nnz_a=4, acc_width=12, out_dap=False),
 ]
+"""Every variant and several TPE shapes (A x B x C' of 2x3x1, 1x2x3, 3x2x2, 2x1x2): odd tile
+shapes, ZVCG on and off, the output DAP with full and short blocks (tile columns 4 and 3 at
+BZ 4) and without it, a 12-bit accumulator that wraps."""
 
 
 def _component(config):
@@ -163,6 +185,16 @@ def _host(config):
     return DENSE if isinstance(config, DenseArrayConfig) else S2TA_HOST
 
 
+def _read_row(out, config):
+    """A result row (sums) and, with the output DAP, its blocks' (values, indices)."""
+    if not getattr(config, "has_out_dap", False):
+        return [int(x) for x in out], None
+    blocks = [([int(out.act[b].slots[j].value) for j in range(config.nnz_max)],
+               [int(out.act[b].slots[j].index) for j in range(config.nnz_max)])
+              for b in range(config.out_blocks)]
+    return [int(x) for x in out.sum], blocks
+
+
 @pytest.mark.parametrize("stalls", [False, True], ids=["nostall", "stalls"])
 @pytest.mark.parametrize("config", ARRAYS, ids=repr)
 def test_array_matches_golden(config, stalls):
@@ -172,10 +204,12 @@ def test_array_matches_golden(config, stalls):
     layout = generate(get_design("dense-array" if isinstance(config, DenseArrayConfig)
                                  else "s2ta"), config).metadata["layouts"]["i__payload"]
     words = packed_ints(pack_many(layout, job.payload, job.steps))
-    rows_out = []
+    trows, tcols = tile_shape(config)
+    rows_out, blocks_out = [], []
     r = random.Random(5)
     idle, stall = (0.3, 0.3) if stalls else (0.0, 0.0)
     cycle_log = {}
+    total = job.tiles[0] * job.tiles[1] * trows
 
     async def producer(ctx):
         if "nnz_a" in job.inputs:
@@ -185,14 +219,29 @@ def test_array_matches_golden(config, stalls):
             await stream_put(ctx, dut.i, shape.from_bits(word), rng=r, idle_prob=idle)
 
     async def consumer(ctx):
-        for _ in range(job.tiles[0] * job.tiles[1] * config.rows):
-            rows_out.append([int(x) for x in await stream_get(ctx, dut.o, rng=r,
-                                                              stall_prob=stall)])
+        for _ in range(total):
+            sums, blocks = _read_row(await stream_get(ctx, dut.o, rng=r, stall_prob=stall),
+                                     config)
+            rows_out.append(sums)
+            blocks_out.append(blocks)
 
-    total = job.tiles[0] * job.tiles[1] * config.rows
     simulate(dut, producer, consumer, cycle_counter(dut, total, cycle_log))
-    output = assemble_output(np.array(rows_out), job, config.rows, config.cols)
+    output = assemble_output(np.array(rows_out), job, trows, tcols)
     assert (output == job.expected).all()
+    if getattr(config, "has_out_dap", False):
+        # The DAP's blocks, row by row, against the golden requantize + top-nnz_a of each row.
+        golden = golden_activations(config, job.expected, job.tiles)
+        mt, nt = job.tiles
+        for t in range(mt * nt):
+            for row in range(trows):
+                m = (t // nt) * trows + row
+                if m >= job.shape[0]:
+                    continue
+                for b in range(config.out_blocks):
+                    values, indices = blocks_out[t * trows + row][b]
+                    col = (t % nt) * config.out_blocks + b
+                    assert values == golden.values[m, col].tolist(), (t, row, b)
+                    assert indices == golden.indices[m, col].tolist(), (t, row, b)
     if not stalls:
         assert cycle_log["cycles"] == _host(config).cycles(config, *job.shape)
 
@@ -211,3 +260,56 @@ def test_cycle_model_blocks_on_draining_tiles():
     # Tile of 2 steps on a 4 x 4 core: a tile's last step waits for the previous drain.
     assert cycles.core_cycles([2, 2], 4, 4) == 1 + (10 + 4) + 10 + 4
     assert cycles.core_cycles([100], 4, 4) == 99 + 10 + 4
+
+
+# -- chained layers and bytes moved (fast player) ---------------------------------------------
+
+CHAIN = dict(variant="aw", rows=2, cols=2, tpe_rows=2, tpe_k=1, tpe_cols=4, block_size=8,
+             nnz_w=4, nnz_max=8)                 # tests/test_cycle_oracles.py's S2TA_AW build
+
+
+@pytest.mark.verilator
+def test_two_chained_layers_stream_the_output_dap_blocks():
+    """Layer 1's DAP blocks (RTL) are layer 2's input as they are: layer 2's output equals an
+    independent oracle of the whole chain (explicit ReLU/shift/saturate and sort-based top-2
+    per block of N1 within each tile's 8 columns = BZ, then int64 @)."""
+    design = get_design("s2ta")
+    config = S2TAConfig(**CHAIN, nnz_a=2, out_shift=9)
+    rng = np.random.default_rng(21)
+    a = np.maximum(rng.integers(-60, 100, (11, 40)), 0)
+    w = _dbb_weights(rng, 40, 16, 8, 4, 8)
+    w2 = _dbb_weights(rng, 16, 9, 8, 4, 8)
+    first, second = layer.run_chain(design, config, a, w, w2)
+    assert first.matches_golden and second.matches_golden
+    assert first.cycles == first.model_cycles and second.cycles == second.model_cycles
+    o1 = keep_largest(a, 8, 2) @ w
+    a2 = keep_largest(np.minimum(np.maximum(o1, 0) // 512, 127), 8, 2)
+    assert (first.activations.dense == a2).all()
+    assert 0 < (a2 != 0).sum() < a2.size          # the DAP kept some, pruned others
+    assert (second.output == a2 @ w2).all()
+    model_first, model_second = layer.run_chain(design, config, a, w, w2, model=True)
+    assert (model_second.output == second.output).all()
+    assert model_second.cycles == second.cycles
+
+
+@pytest.mark.parametrize("params", [dict(CHAIN, nnz_a=3), dict(CHAIN, variant="a", nnz_a=2),
+                                    ARRAYS[1].as_dict(), ARRAYS[2].as_dict()], ids=repr)
+def test_bytes_moved_formula_equals_the_stream(params):
+    """``bytes_moved`` (a formula) against the stream the host lays out: activation bytes are
+    the row tokens of every transfer, weight bytes the column tokens of the first step of
+    every K block (a/aw repeat it on the block's other steps)."""
+    config = S2TAConfig(**params)
+    m, k, n = 13, 37, 19
+    a, w = _gemm_operands(config, m, k, n, seed=4)
+    job = S2TA_HOST.prepare(config, a, w)
+    layout = generate(get_design("s2ta"), config).metadata["layouts"]["i__payload"]
+    fields = layout["fields"]
+    bytes_moved = layer.s2ta_traffic(config, m, k, n)
+    assert bytes_moved["act_in"] * 8 == job.steps * fields["a"]["shape"]["width"]
+    reads = job.steps // (config.steps_per_block if config.act_dbb else 1)
+    assert bytes_moved["weights"] * 8 == reads * fields["w"]["shape"]["width"]
+    if config.has_out_dap:
+        trows = tile_shape(config)[0]
+        slot = config.data_width + (config.block_size - 1).bit_length()
+        assert bytes_moved["act_out"] * 8 == (job.tiles[0] * job.tiles[1] * trows
+                                              * config.out_blocks * config.nnz_a * slot)

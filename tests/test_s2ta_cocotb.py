@@ -16,7 +16,7 @@ import pytest
 
 from sparsegen.gen.registry import get_design
 from sparsegen.sim.golden import dbb as gdbb
-from sparsegen.sim.layer import DENSE, S2TA, assemble_output
+from sparsegen.sim.layer import DENSE, S2TA, assemble_output, golden_activations, tile_shape
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 from sparsegen.sim.tb.stream import TB
@@ -65,10 +65,23 @@ async def array_gemm_matches_golden(dut, backpressure, shape):
     await tb.start()
     cocotb.start_soon(snk.run(tb))
     await src.send(words, tb)
-    rows = job.tiles[0] * job.tiles[1] * config.rows
+    trows, tcols = tile_shape(config)
+    rows = job.tiles[0] * job.tiles[1] * trows
     await snk.wait_for(rows, timeout_cycles=200 + 20 * rows)
-    output = assemble_output(np.array(snk.items), job, config.rows, config.cols)
+    dap = getattr(config, "has_out_dap", False)
+    sums = [item["sum"] if dap else item for item in snk.items]
+    output = assemble_output(np.array(sums), job, trows, tcols)
     assert (output == job.expected).all()
+    if dap:
+        golden = golden_activations(config, job.expected, job.tiles)
+        mt, nt = job.tiles
+        for n, item in enumerate(snk.items):
+            tile, row = divmod(n, trows)
+            m = (tile // nt) * trows + row
+            for b, block in enumerate(item["act"] if m < shape[0] else []):
+                col = (tile % nt) * config.out_blocks + b
+                assert [s["value"] for s in block["slots"]] == golden.values[m, col].tolist()
+                assert [s["index"] for s in block["slots"]] == golden.indices[m, col].tolist()
 
 
 @cocotb.test()
@@ -107,15 +120,23 @@ async def act_dbb_matches_golden(dut, stall):
 ARRAY_CONFIGS = [
     ("dense-array", dict(rows=4, cols=3, zvcg=True)),
     ("dense-array", dict(rows=2, cols=5, data_width=16, acc_width=40)),
-    ("s2ta", dict(variant="w", rows=3, cols=4, block_size=8, nnz_w=4)),
-    ("s2ta", dict(variant="w", rows=4, cols=2, block_size=4, nnz_w=1, data_width=4,
-                  acc_width=12)),
-    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=3)),
-    ("s2ta", dict(variant="a", rows=2, cols=4, block_size=16, nnz_max=4, nnz_a=4, zvcg=True)),
-    ("s2ta", dict(variant="aw", rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8, nnz_a=2)),
-    ("s2ta", dict(variant="aw", rows=2, cols=2, block_size=4, nnz_w=2, nnz_max=2, nnz_a=1,
-                  data_width=16)),
+    ("s2ta", dict(variant="dense", rows=2, cols=2, tpe_rows=2, tpe_k=3, tpe_cols=1,
+                  zvcg=True)),
+    ("s2ta", dict(variant="w", rows=3, cols=2, tpe_rows=1, tpe_k=1, tpe_cols=2, block_size=8,
+                  nnz_w=4)),
+    ("s2ta", dict(variant="w", rows=4, cols=2, tpe_rows=1, tpe_k=2, tpe_cols=1, block_size=4,
+                  nnz_w=1, data_width=4, acc_width=12)),
+    ("s2ta", dict(variant="a", rows=2, cols=1, tpe_rows=2, tpe_k=2, tpe_cols=3, block_size=8,
+                  nnz_max=8, nnz_a=3)),
+    ("s2ta", dict(variant="a", rows=2, cols=4, tpe_rows=1, tpe_k=2, tpe_cols=1, block_size=16,
+                  nnz_max=4, nnz_a=4, zvcg=True)),
+    ("s2ta", dict(variant="aw", rows=2, cols=2, tpe_rows=2, tpe_k=1, tpe_cols=4, block_size=8,
+                  nnz_w=4, nnz_max=8, nnz_a=2)),
+    ("s2ta", dict(variant="aw", rows=2, cols=2, tpe_rows=1, tpe_k=1, tpe_cols=1, block_size=4,
+                  nnz_w=2, nnz_max=2, nnz_a=1, data_width=16)),
 ]
+"""Every variant, TPE shapes as in tests/test_cycle_oracles.py (the same builds), output DAPs
+with full (tile columns 8 = BZ) and short blocks."""
 
 ACT_DBB_CONFIGS = [
     dict(block_size=4, nnz_max=2, data_width=4),
@@ -155,7 +176,8 @@ def test_act_dbb_verilator(params):
 def test_layer_run_cycles_match_model(name, params):
     """The player's full-rate run: bit-exact output, RTL cycles equal to the model."""
     design, config, _ = _generated(name, params)
-    for shape in [(13, 37, 11), (1, 1, 1), (2 * config.rows, 40, 3 * config.cols)]:
+    trows, tcols = tile_shape(config)
+    for shape in [(13, 37, 11), (1, 1, 1), (2 * trows, 40, 3 * tcols)]:
         a, w = gemm_operands(config, *shape, seed=7)
         result = design.host.run(design, config, a, w)
         assert result.matches_golden, shape
@@ -183,15 +205,19 @@ def _extremes(rng, shape, width, p_low=0.99):
     # 16-bit products of about 2**30, 40-bit sums: 1200 of them pass 2**39.
     ("dense-array", dict(rows=2, cols=5, data_width=16, acc_width=40), (3, 1200, 6)),
     # 4-bit products of about 64, one per block (nnz_w 1), 12-bit sums: 160 blocks pass 2047.
-    ("s2ta", dict(variant="w", rows=4, cols=2, block_size=4, nnz_w=1, data_width=4,
-                  acc_width=12), (5, 640, 3)),
+    ("s2ta", dict(variant="w", rows=4, cols=2, tpe_rows=1, tpe_k=2, tpe_cols=1, block_size=4,
+                  nnz_w=1, data_width=4, acc_width=12), (5, 640, 3)),
     # 8-bit products of about 2**14, 32-bit sums: 147456 products pass 2**31 (18432 blocks of
-    # 8 steps each, well under a second on the fast player).
-    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=8), (2, 147456, 2)),
+    # 4 steps each (nnz_a 8, tpe_k 2), well under a second on the fast player).
+    ("s2ta", dict(variant="a", rows=2, cols=1, tpe_rows=2, tpe_k=2, tpe_cols=3, block_size=8,
+                  nnz_max=8, nnz_a=8), (2, 147456, 2)),
     # 16-bit products of 2**30, one kept per block (nnz_a 1), 32-bit sums: 3 blocks pass 2**31.
-    ("s2ta", dict(variant="aw", rows=2, cols=2, block_size=4, nnz_w=2, nnz_max=2, nnz_a=1,
-                  data_width=16), (3, 12, 3)),
-], ids=["dense-array", "s2ta-w", "s2ta-a", "s2ta-aw"])
+    ("s2ta", dict(variant="aw", rows=2, cols=2, tpe_rows=1, tpe_k=1, tpe_cols=1, block_size=4,
+                  nnz_w=2, nnz_max=2, nnz_a=1, data_width=16), (3, 12, 3)),
+    # The dense tensor array: 8-bit products of 2**14 summed 3 per step, 32-bit sums.
+    ("s2ta", dict(variant="dense", rows=2, cols=2, tpe_rows=2, tpe_k=3, tpe_cols=1,
+                  zvcg=True), (2, 147456, 2)),
+], ids=["dense-array", "s2ta-w", "s2ta-a", "s2ta-aw", "s2ta-dense"])
 def test_layer_run_accumulators_wrap(name, params, shape):
     """Sums past the accumulator's range wrap (two's complement, as the golden model says) on
     every array family; the expected output is int64 @ wrapped explicitly, on the pruned
@@ -216,19 +242,21 @@ def test_layer_run_accumulators_wrap(name, params, shape):
     assert result.matches_golden and result.cycles == result.model_cycles
 
 
+DAP_CONFIGS = [
+    ("s2ta", dict(ARRAY_CONFIGS[5][1], nnz_a=3)),
+    ("s2ta", dict(ARRAY_CONFIGS[5][1], nnz_a=1)),
+    ("s2ta", ARRAY_CONFIGS[7][1]),
+    ("s2ta", ARRAY_CONFIGS[8][1]),
+]
+
+
 @pytest.mark.verilator
-@pytest.mark.parametrize("name, params", [
-    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=3)),
-    ("s2ta", dict(variant="a", rows=3, cols=3, block_size=8, nnz_max=8, nnz_a=1)),
-    ("s2ta", dict(variant="aw", rows=4, cols=3, block_size=8, nnz_w=4, nnz_max=8, nnz_a=2)),
-    ("s2ta", dict(variant="aw", rows=2, cols=2, block_size=4, nnz_w=2, nnz_max=2, nnz_a=1,
-                  data_width=16)),
-], ids=_id)
+@pytest.mark.parametrize("name, params", DAP_CONFIGS, ids=_id)
 def test_layer_run_dap_ties(name, params):
-    """Tie-heavy activations through the DAPs of the a/aw arrays: blocks of equal magnitudes
-    of both signs, the most negative value against the most positive (|-128| = 128 beats
-    127), zeros; the kept entries must be those of an explicit sort with ties to the lower
-    index."""
+    """Tie-heavy activations into the a/aw arrays (compressed by the host as the layer before's
+    DAP would): blocks of equal magnitudes of both signs, the most negative value against the
+    most positive (|-128| = 128 beats 127), zeros; the kept entries must be those of an
+    explicit sort with ties to the lower index."""
     design, config, _ = _generated(name, params)
     width, bz = config.data_width, config.block_size
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
@@ -252,3 +280,28 @@ def test_layer_run_dap_ties(name, params):
     result = design.host.run(design, config, a, w)
     assert (result.output == _wrap(kept @ w, config.acc_width)).all()
     assert result.matches_golden
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("name, params", DAP_CONFIGS, ids=_id)
+def test_layer_run_output_dap_ties(name, params):
+    """The output DAP on tie-heavy sums: with ``out_shift`` 0 most sums saturate to the
+    largest activation or clip to 0, so blocks tie at the cut; its blocks, decoded, must be an
+    explicit ReLU + shift + saturate (written out below) and an explicit sort with ties to
+    the lower index (``keep_largest``), block by block within each tile's columns."""
+    design, config, _ = _generated(name, dict(params, out_shift=0))
+    m, k, n = 9, 3 * config.block_size, 2 * tile_shape(config)[1] + 1
+    a, w = gemm_operands(config, m, k, n, seed=3, density=0.9)
+    result = design.host.run(design, config, a, w)
+    assert result.matches_golden
+    top = (1 << (config.data_width - 1)) - 1
+    q = np.array([[min(max(int(x), 0), top) for x in row] for row in result.output])
+    tcols = tile_shape(config)[1]
+    expected = np.zeros_like(q)
+    for t in range(0, n, tcols):                    # blocks restart in every column tile
+        expected[:, t:t + tcols] = keep_largest(q[:, t:t + tcols], config.block_size,
+                                                config.nnz_a)
+    assert (result.activations.dense == expected).all()
+    assert (q == top).sum() >= 10
+    if min(config.block_size, tcols) > config.nnz_a:   # blocks the DAP must cut
+        assert (expected != q).any()

@@ -23,7 +23,7 @@ from .numeric import TensorError, check_tensor, pad_to_multiple
 __all__ = [
     "DBBViolation", "WeightDBB", "ActDBB", "check_weights", "encode_weights",
     "decode_weights", "select_order", "select_mask", "prune_activations", "encode_activations",
-    "decode_activations",
+    "decode_activations", "activation_slots", "requantize",
 ]
 
 
@@ -336,3 +336,21 @@ def decode_activations(enc: ActDBB) -> np.ndarray:
     slot = np.where(mask, np.cumsum(mask, axis=-1) - 1, 0)
     dense = np.where(mask, np.take_along_axis(values, slot, axis=-1), 0)
     return _unblock_last_axis(dense, enc.k)
+
+
+def activation_slots(a, block_size: int, nnz: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compress A[..., K] into the (value, index) slots ``s2ta`` a/aw take and its output DAP
+    emits: (mask [..., Kb, BZ] bool, values [..., Kb, nnz], indices [..., Kb, nnz]), kept
+    entries in ascending index order, unused slots (0, 0). Same selection as
+    :func:`encode_activations`."""
+    blocks, _ = _act_blocks(a, block_size, nnz)
+    mask = _keep_mask(blocks, nnz)
+    values, indices = _compact(blocks, mask, nnz)
+    return mask, values, indices
+
+
+def requantize(o, shift: int, data_width: int) -> np.ndarray:
+    """The output DAP's requantization of sums: ReLU, arithmetic shift right by ``shift``,
+    saturation to [0, 2^(data_width-1) - 1]. int64, the shape of ``o``."""
+    o = np.asarray(o, dtype=np.int64)
+    return np.minimum(np.maximum(o, 0) >> shift, (1 << (data_width - 1)) - 1)
