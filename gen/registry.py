@@ -44,8 +44,9 @@ DESIGNS: dict[str, Design] = {d.name: d for d in [
            "dense output-stationary systolic array of scalar MACs (optional ZVCG): baseline",
            host=gemm_hosts.DENSE.host()),
     Design("s2ta", s2ta.S2TAConfig, s2ta.S2TA,
-           "S2TA systolic tensor array: variant w (weight DBB), a (activation DBB, "
-           "time-unrolled) or aw (both)", host=gemm_hosts.S2TA.host()),
+           "S2TA systolic tensor array of tpe_rows x tpe_k x tpe_cols tensor PEs: variant "
+           "dense (dense STA), w (weight DBB), a (compressed DBB activations, time-unrolled) "
+           "or aw (both); a/aw with a DAP on the output path", host=gemm_hosts.S2TA.host()),
     Design("scnn-pe", scnn.ScnnPEConfig, scnn.ScnnPE,
            "SCNN PE: F x I Cartesian-product multipliers, scatter crossbar into A "
            "accumulator banks, halo ports, ReLU + RLE drain"),

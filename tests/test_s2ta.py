@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from sparsegen.gen.bench import S2TA_ARRAYS
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
 from sparsegen.hw.actdbb import ActDBB, ActDBBConfig
@@ -313,3 +314,9 @@ def test_bytes_moved_formula_equals_the_stream(params):
         slot = config.data_width + (config.block_size - 1).bit_length()
         assert bytes_moved["act_out"] * 8 == (job.tiles[0] * job.tiles[1] * trows
                                               * config.out_blocks * config.nnz_a * slot)
+
+
+def test_bench_arrays_have_equal_multipliers():
+    """bench s2ta compares at equal multipliers: every array of it has 64."""
+    assert {key: config.multipliers for key, (_, config) in S2TA_ARRAYS.items()} == {
+        "dense": 64, "sta": 64, "w": 64, "a": 64, "aw": 64}
