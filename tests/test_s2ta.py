@@ -320,3 +320,12 @@ def test_bench_arrays_have_equal_multipliers():
     """bench s2ta compares at equal multipliers: every array of it has 64."""
     assert {key: config.multipliers for key, (_, config) in S2TA_ARRAYS.items()} == {
         "dense": 64, "sta": 64, "w": 64, "a": 64, "aw": 64}
+
+
+@pytest.mark.parametrize("params, refused", [
+    (dict(variant="w", nnz_a=2), "nnz_a"), (dict(variant="dense", nnz_w=2), "nnz_w"),
+    (dict(variant="a", nnz_w=2), "nnz_w"), (dict(variant="aw", out_dap=False, out_shift=3),
+                                            "out_shift")])
+def test_parameters_without_effect_are_named(params, refused):
+    assert refused in S2TAConfig(**params).unused_params()
+    assert S2TAConfig(variant="aw").unused_params() == {}
