@@ -39,7 +39,7 @@ def test_s2ta_aw_gemm_writes_the_pruned_product(tmp_path):
     np.save(tmp_path / "W.npy", w)
     status, out, err = sparsegen(
         "sim", "s2ta", "-p", "variant=aw", "-p", "rows=4", "-p", "cols=4", "-p", "nnz_w=4",
-        "-p", "tpe_rows=1", "-p", "tpe_cols=1", "-p", "nnz_a=2",
+        "-p", "tpe_rows=1", "-p", "tpe_k=1", "-p", "tpe_cols=1", "-p", "nnz_a=2",
         "--a", str(tmp_path / "A.npy"), "--w", str(tmp_path / "W.npy"),
         "-o", str(tmp_path / "O.npy"), "--json")
     assert status == 0, err
@@ -146,10 +146,10 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
 @pytest.mark.parametrize("design, params, conv", [
     # Configs whose Verilog other tests build too, so no simulator build is added for them.
     ("dense-array", ["rows=4", "cols=4"], False),
-    ("s2ta", ["variant=aw", "rows=4", "cols=4", "tpe_rows=1", "tpe_cols=1", "nnz_w=4",
-              "nnz_a=3"], False),
-    ("s2ta", ["variant=aw", "rows=4", "cols=4", "tpe_rows=1", "tpe_cols=1", "nnz_w=4",
-              "nnz_a=1"], True),
+    ("s2ta", ["variant=aw", "rows=4", "cols=4", "tpe_rows=1", "tpe_k=1", "tpe_cols=1",
+              "nnz_w=4", "nnz_a=3"], False),
+    ("s2ta", ["variant=aw", "rows=4", "cols=4", "tpe_rows=1", "tpe_k=1", "tpe_cols=1",
+              "nnz_w=4", "nnz_a=1"], True),
     ("highlight", ["rows=2", "cols=3", "pattern=4:6,2:4"], False),
     ("scnn", [], True),
 ])
