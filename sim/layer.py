@@ -574,7 +574,10 @@ def _act_divergence(acts: OutputActs, expected: OutputActs, tcols: int, bz: int,
 
 def _s2ta_nonzero_steps(config, ops: Operands) -> int:
     """(output, step) pairs of ``s2ta`` with a non-zero product: ``a``/``aw`` steps take B
-    kept slots of a block each (slot j in step j // B); the others cover fixed K ranges."""
+    kept slots of a block each (slot j in step j // B); the others cover fixed K ranges. Only
+    ZVCG prices them (idle accumulators): 0 without it."""
+    if not config.zvcg:
+        return 0
     if not config.act_dbb:
         span = config.tpe_k * (config.block_size if config.weight_dbb else 1)
         return layer_energy.nonzero_steps(ops.a_effective, ops.w, span)
@@ -584,8 +587,8 @@ def _s2ta_nonzero_steps(config, ops: Operands) -> int:
     kb = w.shape[0] // bz
     w = w.reshape(kb, bz, -1)                                   # [Kb, BZ, N]
     total = 0
-    for m0 in range(0, values.shape[0], 256):                   # bounded memory
-        v, i = values[m0:m0 + 256] != 0, indices[m0:m0 + 256]
+    for m0 in range(0, values.shape[0], 32):                    # bounded memory
+        v, i = values[m0:m0 + 32] != 0, indices[m0:m0 + 32]
         hit = v[..., None] & w[np.arange(kb)[None, :, None], i]  # [m, Kb, nnz, N]
         pad = (-hit.shape[2]) % b
         hit = np.pad(hit, ((0, 0), (0, 0), (0, pad), (0, 0)))
