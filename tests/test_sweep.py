@@ -54,7 +54,7 @@ def test_area_sweep_writes_one_row_per_point(tmp_path):
 def test_workload_sweep_reports_the_cycle_model(tmp_path):
     spec = tmp_path / "spec.toml"
     spec.write_text('design = "s2ta"\n[params]\nvariant = "aw"\nrows = 2\ncols = 2\n'
-                    'tpe_rows = 1\ntpe_cols = 1\n'
+                    'tpe_rows = 1\ntpe_k = 1\ntpe_cols = 1\n'
                     'block_size = 4\nnnz_max = 4\nnnz_a = [1, 3]\n'
                     '[workload]\nm = 13\nk = 37\nn = 11\n')
     status, out, err = sparsegen("sweep", str(spec), "-o", str(tmp_path / "out"), "--json")
@@ -62,7 +62,7 @@ def test_workload_sweep_reports_the_cycle_model(tmp_path):
     rows = json.loads(out)["rows"]
     design = get_design("s2ta")
     for row, nnz_a in zip(rows, [1, 3], strict=True):
-        config = make_config(design, dict(variant="aw", rows=2, cols=2, tpe_rows=1,
+        config = make_config(design, dict(variant="aw", rows=2, cols=2, tpe_rows=1, tpe_k=1,
                                           tpe_cols=1, block_size=4, nnz_max=4, nnz_a=nnz_a))
         assert row["cycles"] == s2ta_cycles(config, 13, 37, 11)
         assert row["multipliers"] == 4
