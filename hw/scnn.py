@@ -1388,7 +1388,7 @@ class ScnnPE(wiring.Component):
     row leaves :data:`DRAIN_LATENCY` cycles after the walk requests it. ``o`` back-pressure
     stalls the walk when the output queue could overflow. All of this is exactly the model in
     :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as measured by ``sparsegen
-    synth`` (default config, sky130hd: 7.18 ns, against 15.14 ns with asynchronous banks and an
+    synth`` (default config, sky130hd: 7.07 ns, against 15.14 ns with asynchronous banks and an
     unregistered drain): the horizontal halo's write cycle, from the sender's bank read and
     rotation through ``o_halo``, the receiver's lane select and the ``acc_width`` adder into a
     bank row; the multipliers (product stage into the crossbar's register) are close behind.
