@@ -19,7 +19,7 @@ from ..hw.pe import DBBPEConfig, DensePEConfig
 from ..hw.s2ta import DenseArrayConfig, S2TAConfig
 from ..sim.golden.dbb import prune_activations
 from ..sim.layer import im2col
-from . import bench_highlight, bench_scnn, bench_tools
+from . import bench_highlight, bench_scnn, bench_timing, bench_tools
 from .bench_common import at_fmax
 from .generate import generate
 from .registry import get_design
@@ -328,6 +328,7 @@ BENCHES = {
     "highlight": (bench_highlight.run, bench_highlight.print_table),
     "hss-share": (bench_highlight.share_cost, bench_highlight.print_share_cost),
     "tools": (bench_tools.run, bench_tools.print_table),
+    "timing": (bench_timing.run, bench_timing.print_table),
 }
 """Benchmark name -> ``(run, print)``: ``run(tech=..., progress=...)`` returns a JSON-able
 report dict; ``print(console, report)`` prints its table."""

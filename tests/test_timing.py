@@ -7,9 +7,11 @@ import math
 import re
 
 import pytest
+from rich.console import Console
 
+from sparsegen.gen import bench_timing
 from sparsegen.gen.cli import main
-from sparsegen.gen.registry import get_design, make_config
+from sparsegen.gen.registry import DESIGNS, get_design, make_config
 from sparsegen.gen.synth import (
     ClockError,
     SynthError,
@@ -270,3 +272,17 @@ def test_clock_target_is_part_of_the_cache_key(cache):
     assert again.critical_path == fast.critical_path
 
 
+
+
+@requires_sta
+@pytest.mark.slow       # synthesizes every design at its defaults (minutes cold)
+def test_every_design_meets_the_timing_rule_at_its_defaults(capsys):
+    """The 1.25x rule, for every registered design (`sparsegen bench timing` prints the same
+    table): no registered design's critical path exceeds 1.25x that of dense-array with the
+    same data and accumulator widths."""
+    report = bench_timing.run("sky130hd")
+    bench_timing.print_table(Console(width=200), report)
+    print(capsys.readouterr().out)
+    assert {r["design"] for r in report["rows"]} == set(DESIGNS)
+    slow = [(r["design"], r["ratio"]) for r in report["rows"] if r["verdict"] == "SLOW"]
+    assert not slow, f"over {bench_timing.RULE}x dense-array: {slow}"
