@@ -51,7 +51,10 @@ def pe_area(tech: str = "sky130hd", progress=None) -> dict:
     for row in rows:
         row["vs_dense"] = row["area_um2"] / dense
     return {"tech": tech, "yosys_version": result.yosys_version,
-            "liberty": [str(path) for path in liberty_sources(tech)], "rows": rows}
+            "liberty": [str(path) for path in liberty_sources(tech)], "rows": rows,
+            "sources": {"area_um2": "measured", "cells": "measured", "fmax_mhz": "measured",
+                        "modules": "measured", "multipliers": "formula",
+                        "vs_dense": "formula"}}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +210,7 @@ def s2ta_bench(tech: str = "sky130hd", nnz_a_values=(8, 4, 2, 1), progress=None)
             "rows": rows, "bytes_moved": traffic, "targets": targets,
             "simulated_cycles": sim_cycles, "simulation_seconds": round(sim_seconds, 2),
             "cycles_per_second": round(sim_cycles / sim_seconds) if sim_seconds else None,
-            "labels": {"cycles": "measured", "area": "measured", "fmax": "measured",
+            "sources": {"cycles": "measured", "area": "measured", "fmax": "measured",
                        "energy": "model", "bytes_moved": "formula", "speedup": "formula",
                        "per_area": "formula", "targets": "formula"}}
 
