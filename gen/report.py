@@ -37,6 +37,16 @@ __all__ = ["load_report", "headline", "print_headline", "render_report", "pareto
 FIGURES = ("area_cycles", "throughput_density", "energy_edp")
 
 
+
+def _legend_right(fig, ax) -> None:
+    """The figure's legend at its right edge, with the plots laid out in the room left of it,
+    however long the design labels are (the legend is measured, not guessed)."""
+    handles, names = ax.get_legend_handles_labels()
+    legend = fig.legend(handles, names, loc="center right", fontsize=9)
+    fig.canvas.draw()
+    width = legend.get_window_extent().width / fig.dpi + 0.15
+    fig.tight_layout(rect=(0, 0, 1 - width / fig.get_figwidth(), 1))
+
 def load_report(folder: Path) -> dict:
     """The study report in ``folder/sweep.json``; anything else is a one-line UsageError."""
     path = Path(folder) / "sweep.json"
@@ -216,10 +226,8 @@ def _figures(report) -> dict[str, object]:
         ax.set_xlabel("area (mm$^2$, sky130hd synthesis)")
         ax.set_ylabel("cycles, sum over workloads\n(millions, cycle model)")
         ax.grid(True, alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=9)
     fig.suptitle("Area vs cycles (lower left is better)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 1.8 / fig.get_figwidth(), 1))
+    _legend_right(fig, axes[0][0])
     figs["area_cycles"] = fig
 
     # 2. throughput per area vs weight density, one panel per activation density
@@ -242,10 +250,8 @@ def _figures(report) -> dict[str, object]:
         ax.set_yscale("log")
         ax.invert_xaxis()
         ax.grid(True, which="both", alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=9)
     fig.suptitle("Throughput per area vs density (higher is better)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 1.5 / (4.2 * len(ads) + 1.5), 1))
+    _legend_right(fig, axes[0][0])
     figs["throughput_density"] = fig
 
     # 3. energy and EDP per design and workload, densest and sparsest pair
@@ -273,11 +279,9 @@ def _figures(report) -> dict[str, object]:
             ax.set_title(f"{unit.split(' ')[0]}: weights {wd:g}, activations {ad:g}",
                          fontsize=10)
             ax.grid(True, axis="y", which="both", alpha=0.3)
-    handles, names = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="center right", fontsize=9)
     fig.suptitle("Energy and EDP per layer (lower is better; designs without an energy "
                  "model have no bar)", fontsize=11)
-    fig.tight_layout(rect=(0, 0, 1 - 2.0 / (fig.get_figwidth()), 1))
+    _legend_right(fig, axes[0][0])
     figs["energy_edp"] = fig
     return figs
 
