@@ -264,6 +264,25 @@ def action_energy(table: dict, fixed_or_cell: dict, config) -> dict:
     }
 
 
+
+def _pricing(verilog: str, top: str, tech: str):
+    """What pricing a run of this design on ``tech`` needs: ``(table, synthesis result, None)``,
+    or ``(None, None, figures)`` with null figures and the reason where ``tech`` has no energy
+    table, no liberty or no OpenSTA."""
+    try:
+        table = energy_table(tech)
+    except EnergyTableError as exc:
+        return None, None, no_energy(tech, str(exc))
+    missing = synth.timing_missing(tech)
+    if missing:
+        return None, None, no_energy(tech, missing)
+    result = synth.synthesize(verilog, top, tech)
+    if result.fmax_mhz is None or result.area_um2 is None:
+        return None, None, no_energy(tech, result.timing_missing
+                                     or f"no area or fmax for `{tech}`")
+    return table, result, None
+
+
 def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycles: int,
                  tech: str = DEFAULT_TECH) -> LayerEnergy:
     """The energy figures of a layer of ``cycles`` cycles with action ``counts``
@@ -280,16 +299,9 @@ def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycle
     SynthError
         Yosys or OpenSTA failed on the design.
     """
-    try:
-        table = energy_table(tech)
-    except EnergyTableError as exc:
-        return no_energy(tech, str(exc))
-    missing = synth.timing_missing(tech)
-    if missing:
-        return no_energy(tech, missing)
-    result = synth.synthesize(verilog, top, tech)
-    if result.fmax_mhz is None or result.area_um2 is None:
-        return no_energy(tech, result.timing_missing or f"no area or fmax for `{tech}`")
+    table, result, unpriced = _pricing(verilog, top, tech)
+    if unpriced is not None:
+        return unpriced
     flops = flop_count(result.cell_types)
     counts = dict(counts)
     covered = counts.pop("_covered_bits")
@@ -334,16 +346,9 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
     """SCNN's energy figures of a layer of ``cycles`` cycles from its probe counters
     (``Scnn.probes``) and memory sizes (``Scnn.memories``), priced on ``tech`` (see the module
     docs). Null figures with the reason where ``tech`` has no table, liberty or OpenSTA."""
-    try:
-        table = energy_table(tech)
-    except EnergyTableError as exc:
-        return no_energy(tech, str(exc))
-    missing = synth.timing_missing(tech)
-    if missing:
-        return no_energy(tech, missing)
-    result = synth.synthesize(verilog, top, tech)
-    if result.fmax_mhz is None or result.area_um2 is None:
-        return no_energy(tech, result.timing_missing or f"no area or fmax for `{tech}`")
+    table, result, unpriced = _pricing(verilog, top, tech)
+    if unpriced is not None:
+        return unpriced
     width, acc = config.data_width, config.acc_width
     pes = config.pe_rows * config.pe_cols
     act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"])
