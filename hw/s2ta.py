@@ -81,7 +81,7 @@ class S2TAConfig(Config):
     """Configuration of :class:`S2TA`: an R x C array of A x B x C' tensor PEs
     (``rows`` x ``cols`` of ``tpe_rows`` x ``tpe_k`` x ``tpe_cols``). The default is the
     paper-like design at 64 multipliers: ``aw``, 1 x 2 TPEs of 4x2x4 (tile 4 x 8), output DAP
-    (the best shape of ``sweeps/s2ta_tpe.toml`` on sky130hd).
+    (the best shape of ``constraints/sweeps/s2ta_tpe.toml`` on sky130hd).
 
     ``tpe_k`` (B) is each output's dot-product length per cycle: K elements (``dense``), DBB
     blocks of ``nnz_w`` multipliers each (``w``) or kept activations (``a``/``aw``). Multipliers
