@@ -101,7 +101,10 @@ def requantize(value, shift: int, data_width: int):
     if shift >= width:
         return Const(0, data_width - 1)
     shifted = value[shift:width - 1]                # the sign bit is handled by the ReLU
-    return Mux(value[width - 1], 0, Mux(shifted > top, top, shifted))[:data_width - 1]
+    # Clamp only where the shifted sum can exceed the top (not at the smallest sizes, where
+    # the comparison would be constant).
+    clamped = Mux(shifted > top, top, shifted) if (1 << len(shifted)) - 1 > top else shifted
+    return Mux(value[width - 1], 0, clamped)[:data_width - 1]
 
 
 class DrainDAP(wiring.Component):

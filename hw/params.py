@@ -76,11 +76,20 @@ class Config:
     """
 
     def __post_init__(self):
-        for spec in self.param_specs():
+        specs = self.param_specs()
+        for spec in specs:
             if spec.default_from is not None and getattr(self, spec.name) is None:
                 # Frozen dataclass: fill the derived default the way dataclasses do.
                 object.__setattr__(self, spec.name, getattr(self, spec.default_from))
-            self._check_field(spec)
+        sizes = [s for s in specs if s.type is int and s.choices is None]
+        for spec in specs:
+            if spec not in sizes:       # choices and flags first: they decide what is unused
+                self._check_field(spec)
+        # A size the config ignores (``nnz_w`` of a dense-weight variant) keeps its type check
+        # but not its range: its default need not fit a config that has no use for it.
+        unused = self.unused_params()
+        for spec in sizes:
+            self._check_field(spec, ranges=spec.name not in unused)
         self._check()
 
     def _check(self):
@@ -104,12 +113,14 @@ class Config:
             return getattr(self, bound), f" and `{bound}` ({getattr(self, bound)})"
         return bound, f" and {bound}"
 
-    def _check_field(self, spec: ParamSpec):
+    def _check_field(self, spec: ParamSpec, ranges: bool = True):
         value = getattr(self, spec.name)
         # bool is a subclass of int; a flag passed where a size belongs is a mistake.
         if not isinstance(value, spec.type) or (spec.type is int and isinstance(value, bool)):
             raise TypeError(f"`{spec.name}` must be {_article(spec.type)}, "
                             f"not {type(value).__name__} {value!r}")
+        if not ranges:
+            return
         if spec.choices is not None and value not in spec.choices:
             choices = ", ".join(str(c) for c in spec.choices)
             raise ValueError(f"`{spec.name}` must be one of {choices}, not {value!r}")
