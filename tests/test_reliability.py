@@ -282,3 +282,14 @@ def test_ctrl_c_during_a_parallel_sweep_stops_within_two_seconds(tmp_path):
     assert left == [], f"orphans left: {left}"
     assert seconds < 2, f"took {seconds:.2f} s to stop"
     assert not (tmp_path / "out").exists(), "an interrupted sweep wrote results"
+
+
+def test_a_size_the_variant_ignores_need_not_fit(tmp_path, capsys):
+    """s2ta variant a ignores nnz_w, whose default (4) does not fit block_size 2: the config
+    must still build (found by the thorough property tests), and nnz_w stays refused."""
+    assert main(["gen", "s2ta", "-p", "variant=a", "-p", "block_size=2",
+                 "-o", str(tmp_path / "out")]) == 0
+    capsys.readouterr()
+    assert main(["gen", "s2ta", "-p", "variant=a", "-p", "block_size=2", "-p", "nnz_w=9",
+                 "-o", str(tmp_path / "out2")]) == 2
+    assert "`nnz_w` has no effect here" in capsys.readouterr().err
