@@ -74,6 +74,13 @@ RUN_BITS = 4
 _MAX_RUN = (1 << RUN_BITS) - 1
 
 
+def _below(j: int, n):
+    """``j < n`` for a constant lane index ``j``; a constant 0 where ``n`` is too narrow ever to
+    exceed ``j`` (at the smallest sizes, where Verilator would flag the comparison as
+    constant)."""
+    return Const(0, 1) if j >= (1 << len(n)) - 1 else j < n
+
+
 class Cmd(enum.Enum, shape=2):
     """Kind of an input word."""
 
@@ -1223,7 +1230,7 @@ class _Accumulators(wiring.Component):
                 Mux(w_h, self.i_halo_h[lanes_q[b]], halo_v_q[lanes_q[b]]))
         rotated = []
         for j in range(cfg.halo_lanes):
-            used = Mux(d_phase, j < tile.wt, j < send_n)
+            used = Mux(d_phase, _below(j, tile.wt), _below(j, send_n))
             lane = Const(0, signed(cfg.acc_width))
             for b in range(cfg.banks):
                 pick = Signal(name=f"pick{j}_{b}")
@@ -1233,8 +1240,10 @@ class _Accumulators(wiring.Component):
             m.d.comb += rot.eq(lane)
             rotated.append(rot)
         m.d.comb += [self.o_halo[j].eq(rotated[j]) for j in range(cfg.halo_lanes)]
-        m.d.comb += [self.probe_hsend[j].eq(h_phase & (j < send_n)) for j in range(cfg.halo_lanes)]
-        m.d.comb += [self.probe_vsend[j].eq(v_send & (j < send_n)) for j in range(cfg.halo_lanes)]
+        m.d.comb += [self.probe_hsend[j].eq(h_phase & _below(j, send_n))
+                     for j in range(cfg.halo_lanes)]
+        m.d.comb += [self.probe_vsend[j].eq(v_send & _below(j, send_n))
+                     for j in range(cfg.halo_lanes)]
 
         # Drain row register: the ReLU and the lanes' zero and in-tile flags.
         out = self.o_row.payload
@@ -1249,7 +1258,7 @@ class _Accumulators(wiring.Component):
                 v = Signal(signed(cfg.acc_width), name=f"relu{j}")
                 m.d.comb += v.eq(Mux(tile.relu & raw[-1], 0, raw))
                 m.d.sync += [out.values[j].eq(v), out.nz[j].eq(v != 0),
-                             out.valid[j].eq(j < tile.wt)]
+                             out.valid[j].eq(_below(j, tile.wt))]
         return m
 
 
