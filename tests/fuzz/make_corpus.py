@@ -3,11 +3,11 @@
     .venv/bin/python tests/fuzz/make_corpus.py
 
 Each file is something a user could hand sparsegen by mistake: binary or non-UTF-8 text where
-TOML belongs, `.npy` files that are empty, truncated, pickled, of the wrong type or shape, a
-liberty archive that is not gzip or is cut short. ``cases.toml`` says what each run must print.
+TOML belongs, `.npy` files that are empty, truncated, pickled, of the wrong type or shape. (Broken
+liberty archives are made by the test itself, in the folder its ``SPARSEGEN_PDK_DIR``
+names.) ``cases.toml`` says what each run must print.
 """
 
-import gzip
 import io
 from pathlib import Path
 
@@ -61,10 +61,6 @@ def main():
         "filters.npy": npy_bytes(np.ones((2, 2, 3, 3), np.int8)),
         "filters_c3.npy": npy_bytes(np.ones((2, 3, 3, 3), np.int8)),
         "filters_big.npy": npy_bytes(np.ones((2, 2, 9, 9), np.int8)),
-        # liberty archives that are not
-        "notgzip.lib.gz": b"library (x) {}\n",
-        "truncated.lib.gz": gzip.compress(b"library (x) { cell (a) { area : 1; } }\n" * 50,
-                                          mtime=0)[:40],
         # sweep specs
         "spec_workload_int.toml": b'design = "dense-array"\ntech = "generic"\nworkload = 3\n'
                                   b'[params]\nrows = [2, 4]\n',
