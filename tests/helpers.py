@@ -9,9 +9,11 @@ from amaranth.sim import Simulator
 
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
+from sparsegen.sim.layer import assemble_output
+from sparsegen.sim.tb.bits import pack_many, packed_ints
 
 __all__ = ["stream_put", "stream_get", "simulate", "cycle_counter", "requires_tech",
-           "keep_largest", "generated_design"]
+           "keep_largest", "generated_design", "play_job"]
 
 
 async def stream_put(ctx, stream, payload, *, rng: random.Random | None = None,
@@ -97,3 +99,31 @@ def generated_design(name: str = "dbb-pe", **params):
     """``generate()`` of design ``name`` with ``params`` (validated as the CLI would)."""
     design = get_design(name)
     return generate(design, make_config(design, params))
+
+
+def play_job(design: str, dut, config, job, *, stalls: bool, inputs=()):
+    """Stream a host's prepared GEMM ``job`` through ``dut`` (an array of ``design`` built from
+    ``config``) in the Amaranth simulator, with random idle input and output stalls when
+    ``stalls``; ``inputs`` are (signal, value) pairs of run-time inputs, set first. Returns
+    (the assembled output, the cycle count)."""
+    layout = generate(get_design(design), config).metadata["layouts"]["i__payload"]
+    words = packed_ints(pack_many(layout, job.payload, job.steps))
+    rows_out, log = [], {}
+    r = random.Random(5)
+    idle, stall = (0.3, 0.3) if stalls else (0.0, 0.0)
+    total = job.tiles[0] * job.tiles[1] * config.rows
+
+    async def producer(ctx):
+        for signal, value in inputs:
+            ctx.set(signal, value)
+        shape = dut.i.payload.shape()
+        for word in words:
+            await stream_put(ctx, dut.i, shape.from_bits(word), rng=r, idle_prob=idle)
+
+    async def consumer(ctx):
+        for _ in range(total):
+            rows_out.append([int(x) for x in await stream_get(ctx, dut.o, rng=r,
+                                                              stall_prob=stall)])
+
+    simulate(dut, producer, consumer, cycle_counter(dut, total, log))
+    return assemble_output(np.array(rows_out), job, config.rows, config.cols), log["cycles"]

@@ -1,7 +1,6 @@
 """highlight: config validation, Verilog ports, the host mapping, the Amaranth simulator vs golden
 and the cycle model against the simulated RTL."""
 
-import random
 import re
 
 import numpy as np
@@ -18,11 +17,9 @@ from sparsegen.sim.highlight import (
     prepare_highlight,
     random_hss_weights,
 )
-from sparsegen.sim.layer import assemble_output
 from sparsegen.sim.stimulus import random_operands
-from sparsegen.sim.tb.bits import pack_many, packed_ints
 
-from helpers import cycle_counter, simulate, stream_get, stream_put
+from helpers import play_job
 
 # -- config validation ---------------------------------------------------------------------
 
@@ -175,30 +172,11 @@ def test_array_matches_golden(config, stalls):
     w = random_hss_weights(rng, k, n, config.active, config.data_width, share=config.cols)
     job = prepare_highlight(config, a, w)
     dut = HighLight(config)
-    layout = generate(get_design("highlight"), config).metadata["layouts"]["i__payload"]
-    words = packed_ints(pack_many(layout, job.payload, job.steps))
-    rows_out = []
-    r = random.Random(5)
-    idle, stall = (0.3, 0.3) if stalls else (0.0, 0.0)
-    total = job.tiles[0] * job.tiles[1] * config.rows
-    log = {}
-
-    async def producer(ctx):
-        ctx.set(dut.pattern, job.inputs["pattern"])
-        shape = dut.i.payload.shape()
-        for word in words:
-            await stream_put(ctx, dut.i, shape.from_bits(word), rng=r, idle_prob=idle)
-
-    async def consumer(ctx):
-        for _ in range(total):
-            rows_out.append([int(x) for x in await stream_get(ctx, dut.o, rng=r,
-                                                              stall_prob=stall)])
-
-    simulate(dut, producer, consumer, cycle_counter(dut, total, log))
-    output = assemble_output(np.array(rows_out), job, config.rows, config.cols)
+    output, cycles = play_job("highlight", dut, config, job, stalls=stalls,
+                              inputs=[(dut.pattern, job.inputs["pattern"])])
     assert (output == job.expected).all()
     if not stalls:
-        assert log["cycles"] == highlight_cycles(config, m, k, n)
+        assert cycles == highlight_cycles(config, m, k, n)
 
 
 def test_bench_hss_share_reports_what_sharing_costs():

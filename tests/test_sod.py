@@ -21,7 +21,7 @@ from sparsegen.sim.sod import SOD
 from sparsegen.sim.stimulus import random_operands
 from sparsegen.sim.tb.bits import pack_many, packed_ints
 
-from helpers import cycle_counter, simulate, stream_get, stream_put
+from helpers import play_job
 
 # -- the format against an independent oracle ------------------------------------------------
 
@@ -116,29 +116,10 @@ def _operands(m, k, n, seed, density=0.5):
 def test_array_matches_golden(config, stalls):
     a, w = _operands(5, 11, 4, seed=config.rows)
     job = SOD.prepare(config, a, w)
-    dut = Sod(config)
-    layout = generate(get_design("sod"), config).metadata["layouts"]["i__payload"]
-    words = packed_ints(pack_many(layout, job.payload, job.steps))
-    rows_out, log = [], {}
-    r = random.Random(5)
-    idle, stall = (0.3, 0.3) if stalls else (0.0, 0.0)
-    total = job.tiles[0] * job.tiles[1] * config.rows
-
-    async def producer(ctx):
-        shape = dut.i.payload.shape()
-        for word in words:
-            await stream_put(ctx, dut.i, shape.from_bits(word), rng=r, idle_prob=idle)
-
-    async def consumer(ctx):
-        for _ in range(total):
-            rows_out.append([int(x) for x in await stream_get(ctx, dut.o, rng=r,
-                                                              stall_prob=stall)])
-
-    simulate(dut, producer, consumer, cycle_counter(dut, total, log))
-    output = assemble_output(np.array(rows_out), job, config.rows, config.cols)
+    output, cycles = play_job("sod", Sod(config), config, job, stalls=stalls)
     assert (output == job.expected).all()
     if not stalls:
-        assert log["cycles"] == SOD.cycles(config, *job.shape)
+        assert cycles == SOD.cycles(config, *job.shape)
 
 
 # -- Verilator: layer runs (fast player) and cocotb with back-pressure ------------------------
