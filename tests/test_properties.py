@@ -7,7 +7,8 @@ to keep elaboration and simulator builds small.
 
 - every design: a random valid config elaborates and its Verilog lints clean on Verilator;
 - every design that runs layers: a random valid config runs a small random layer on the fast
-  harness bit-exact against the golden model, with RTL cycles equal to the cycle model's;
+  harness bit-exact against the golden model, with RTL cycles equal to the cycle model's (in
+  ``make test-slow`` only: each example is a fresh simulator build);
 - every design: a random out-of-range or misspelt parameter is one ``sparsegen: error:`` line;
 - ``sim``: random bytes or random arrays as tensors are either run or refused in one line.
 
@@ -156,6 +157,10 @@ def _runs_bit_exact(design, config, seed):
         assert report["cycles"] == report["model_cycles"], (design.name, config, report)
 
 
+# Each example is a fresh Verilator build (about 10 s): the whole property runs in make
+# test-slow, so the default suite stays within its 8 minutes; every array's fixed configs run
+# bit-exact on Verilator in the default suite all the same.
+@pytest.mark.slow
 @pytest.mark.verilator
 @profiles(quick=1, thorough=8)
 @pytest.mark.parametrize("name", HOSTS)

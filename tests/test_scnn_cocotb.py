@@ -88,8 +88,12 @@ def _generated(name, params):
 
 
 @pytest.mark.verilator
-@pytest.mark.parametrize("name, params", [("scnn-pe", PE_PARAMS), ("scnn", ARRAY_PARAMS)],
-                         ids=["scnn-pe", "scnn"])
+# The 2x2 array's cocotb run (about 50 s) is in make test-slow; the default suite runs the array
+# on Verilator through the fast harness (tests/test_sim_cli.py, test_fast_player.py and the hand
+# cycle counts) and the PE through cocotb.
+@pytest.mark.parametrize("name, params", [
+    ("scnn-pe", PE_PARAMS), pytest.param("scnn", ARRAY_PARAMS, marks=pytest.mark.slow)],
+    ids=["scnn-pe", "scnn"])
 def test_scnn_verilator(name, params):
     from sparsegen.sim.tb.runner import run
     run(_generated(name, params)[2], test_module=__name__, test_filter="conv_matches_golden")
