@@ -193,6 +193,212 @@ class _CrossbarModel:
         return self.now - 1
 
 
+class _PairWork:
+    """The crossbar requests of every WGT word (``Program.work``), computed on demand per
+    (pass, group, channel) block, vectorized over the block's entries and the PEs.
+
+    ``work[key]`` is the reference form: per PE, per activation row, the list of banks the
+    pair's live products request, in priority order (:func:`_pair_banks`).
+    :meth:`counts` is the fast model's form: requests per bank ``[PEs, rows, banks]`` and each
+    PE's row count (the crossbar's arbitration depends only on how many products of a pair
+    want each bank, not on which product that is)."""
+
+    def __init__(self, banks: int, entries: dict):
+        self.banks = banks
+        self.entries = entries          # (g, ch) -> weight values, bases [entries, F]
+        self.acts = {}                  # pass -> rows[pe][ch] = values, offsets [rows, I]
+        self.keys = set()
+        self._block, self._counts, self._padded = None, None, {}
+
+    def add(self, key):
+        self.keys.add(key)
+
+    def __contains__(self, key):
+        return key in self.keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __getitem__(self, key):
+        pidx, g, ch, n = key
+        wv, wb = self.entries[g, ch]
+        return [_pair_banks(wv[n:n + 1], wb[n:n + 1], *rows[ch], self.banks)[0]
+                for rows in self.acts[pidx]]
+
+    def _acts(self, pidx, ch):
+        """The PEs' activation rows of a channel, zero-padded to the longest: values and
+        offsets ``[PEs, rows, I]``, and each PE's row count."""
+        if (pidx, ch) not in self._padded:
+            rows = [r[ch] for r in self.acts[pidx]]
+            nrows = np.array([len(v) for v, _ in rows], dtype=np.int64)
+            lanes = rows[0][0].shape[1]
+            av = np.zeros((len(rows), nrows.max(), lanes), dtype=np.int64)
+            ao = np.zeros_like(av)
+            for p, (v, o) in enumerate(rows):
+                av[p, :len(v)], ao[p, :len(o)] = v, o
+            if any(key[0] != pidx for key in self._padded):
+                self._padded = {}
+            self._padded[pidx, ch] = av, ao, nrows
+        return self._padded[pidx, ch]
+
+    def counts(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Requests per bank of the word's pairs ``[PEs, rows, banks]``, whether a pair
+        requests some bank twice ``[PEs, rows]``, and rows per PE."""
+        pidx, g, ch, n = key
+        if self._block != (pidx, g, ch):
+            av, ao, nrows = self._acts(pidx, ch)
+            wv, wb = self.entries[g, ch]
+            addr = wb[:, None, None, :, None] + ao[None, :, :, None, :]     # [E, P, R, F, I]
+            live = (wv[:, None, None, :, None] != 0) & (av[None, :, :, None, :] != 0)
+            e, pes, rows = addr.shape[:3]
+            cell = np.arange(e * pes * rows).reshape(e, pes, rows, 1, 1) * self.banks
+            flat = (cell + (addr & (self.banks - 1)))[live]
+            counts = np.bincount(flat, minlength=e * pes * rows * self.banks)
+            counts = counts.reshape(e, pes, rows, self.banks).astype(np.int16)
+            self._counts = counts, (counts > 1).any(3), nrows
+            self._block = (pidx, g, ch)
+        counts, twice, nrows = self._counts
+        return counts[n], twice[n], nrows
+
+
+class _ReferenceCrossbars:
+    """The PEs' crossbars as one :class:`_CrossbarModel` per PE, pair by pair: the simple
+    reference that :class:`_Crossbars` is tested equal to."""
+
+    def __init__(self, npes: int, banks: int):
+        self.xbars = [_CrossbarModel() for _ in range(npes)]
+        self.loaded = [-1] * npes       # cycle the PE's last pair entered the crossbar
+
+    def entry(self, work, key, start: int) -> list:
+        """Issue every pair of a weight entry taken at ``start - WEIGHT_ENTRY_DELAY``;
+        returns each PE's pop cycle (its last pair's issue)."""
+        pops = []
+        for p, pairs in enumerate(work[key]):
+            for banks in pairs:
+                issue = max(start, self.loaded[p])
+                self.loaded[p] = self.xbars[p].issue(banks, issue + 1)
+            pops.append(issue)
+        return np.array(pops)
+
+    def idle(self) -> int:
+        """The first cycle at which every PE's product stage and crossbar are empty."""
+        return max(max(x.drain(), loaded + 1) for x, loaded in zip(self.xbars, self.loaded))
+
+    @property
+    def stalls(self) -> int:
+        return sum(x.stalls for x in self.xbars)
+
+
+class _Crossbars:
+    """:class:`_ReferenceCrossbars` vectorized over the PEs (numpy), with the same results:
+    each PE's two pending pairs are request counts per bank (``old``, ``new``), and all PEs
+    step through a pair's cycles together, each under its own mask. ``conflicts=False``
+    gives every pair a conflict-free crossbar (no requests), for the cycle breakdown.
+
+    Fast path: a PE is *clean* when its older pair is empty and no bank is requested twice by
+    its newer one. A clean PE grants all of the newer pair in its next cycle without a stall,
+    so its next pair loads at ``max(now, ready)`` (idle cycles in between change nothing),
+    leaving it clean again unless that pair requests a bank twice. While every PE that issues
+    is clean, a pair issue is a few array operations; otherwise :meth:`_step` runs cycle by
+    cycle."""
+
+    def __init__(self, npes: int, banks: int, conflicts: bool = True):
+        self.old = np.zeros((npes, banks), dtype=np.int16)
+        self.new = np.zeros((npes, banks), dtype=np.int16)
+        self.now = np.zeros(npes, dtype=np.int64)
+        self.loaded = np.full(npes, -1, dtype=np.int64)
+        self.stall_count = np.zeros(npes, dtype=np.int64)
+        self.conflicts = conflicts
+        self.clean = np.ones(npes, dtype=bool)
+        self.pairs = 0
+
+    def _step(self, mask, ready, load):
+        """One cycle of every PE in ``mask`` (PEs [n]); ``load`` [n, banks] the pair each
+        waits to load at ``ready``. Returns (fired mask, the cycle)."""
+        old, new, now = self.old, self.new, self.now
+        empty = ~(old.any(1) | new.any(1))
+        now[:] = np.where(mask & empty & (now < ready), ready, now)
+        won = old > 0
+        old_left = old - won
+        new_left = new - (~won & (new > 0))
+        cycle = now.copy()
+        now += mask
+        stall = mask & old_left.any(1)
+        fire = mask & ~stall & (cycle >= ready)
+        self.stall_count += stall
+        m = mask[:, None]
+        self.old = np.where(m, np.where(stall[:, None], old_left, new_left), old)
+        self.new = np.where(m, np.where(stall[:, None], new_left,
+                                        np.where(fire[:, None], load, 0)), new)
+        return fire, cycle
+
+    def entry(self, work, key, start: int) -> np.ndarray:
+        """As :meth:`_ReferenceCrossbars.entry`."""
+        if hasattr(work, "counts"):
+            counts, twice, nrows = work.counts(key)
+        else:                           # a plain dict of the reference's pair lists
+            lists = work[key]
+            nrows = np.array([len(pe) for pe in lists], dtype=np.int64)
+            counts = np.zeros((len(lists), nrows.max(), self.old.shape[1]), dtype=np.int16)
+            for p, pe in enumerate(lists):
+                for j, banks in enumerate(pe):
+                    np.add.at(counts[p, j], banks, 1)
+            twice = (counts > 1).any(2)
+        if not self.conflicts:
+            counts, twice = np.zeros_like(counts), np.zeros_like(twice)
+        self.pairs += int(nrows.sum())
+        pops = np.empty(len(nrows), dtype=np.int64)
+        for j in range(counts.shape[1]):
+            issue = np.maximum(start, self.loaded)
+            ready = issue + 1
+            load = counts[:, j]
+            if j == 0 and self.clean.all():     # every PE issues a row 0
+                self.loaded = fire = np.maximum(self.now, ready)
+                self.now = fire + 1
+                self.new = load
+                self.clean = ~twice[:, j]
+                pops = issue
+                continue
+            active = nrows > j
+            if self.clean[active].all():
+                fire = np.maximum(self.now, ready)
+                self.loaded = np.where(active, fire, self.loaded)
+                self.now = np.where(active, fire + 1, self.now)
+                self.new = np.where(active[:, None], load, self.new)
+                self.clean = np.where(active, ~twice[:, j], self.clean)
+            else:
+                pending = active.copy()
+                while pending.any():
+                    fire, cycle = self._step(pending, ready, load)
+                    self.loaded = np.where(fire, cycle, self.loaded)
+                    pending &= ~fire
+                self.clean = ~self.old.any(1) & ~(self.new > 1).any(1)
+            pops = np.where(active, issue, pops)
+        return pops
+
+    def idle(self) -> int:
+        """As :meth:`_ReferenceCrossbars.idle`."""
+        busy = self.old.any(1) | self.new.any(1)
+        while busy.any():
+            old, new = self.old, self.new
+            won = old > 0
+            old_left = old - won
+            new_left = new - (~won & (new > 0))
+            stall = busy & old_left.any(1)
+            self.stall_count += stall
+            self.now += busy
+            m = busy[:, None]
+            self.old = np.where(m, np.where(stall[:, None], old_left, new_left), old)
+            self.new = np.where(m, np.where(stall[:, None], new_left, 0), new)
+            busy = self.old.any(1) | self.new.any(1)
+        self.clean[:] = True
+        return int(max((self.now - 1).max(), (self.loaded + 1).max()))
+
+    @property
+    def stalls(self) -> int:
+        return int(self.stall_count.sum())
+
+
 def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> Program:
     """Validate the layer for ``config`` (``ScnnConfig`` or ``ScnnPEConfig``, a 1 x 1 grid)
     and build the word stream, the output map and the cycle-model inputs.
@@ -216,7 +422,8 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
                                          config.f)
                for g in range(groups) for ch in range(c)}
     geom = (wt, ht, r, s, int(relu))
-    words, drains, keys, work = [], [], [], {}
+    words, drains, keys = [], [], []
+    work = _PairWork(config.banks, entries)
     pes = [(y, x) for y in range(config.pe_rows) for x in range(config.pe_cols)]
 
     def word(kind, pe=0, last=0, values=(), runs=(), key=None):
@@ -229,6 +436,7 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
                 for y, x in pes]
         rows = [[_act_rows(*acts[p][ch], wt, wacc, config.i) for ch in range(c)]
                 for p in range(len(pes))]
+        work.acts[pidx] = rows
         # Channel chunks: as many channels as fit every PE's activation buffer.
         chunks, start = [], 0
         while start < c:
@@ -249,14 +457,12 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
                     for n, (v, rr) in enumerate(parts):
                         word(Cmd.ACT, p, int(n == len(parts) - 1), v, rr)
 
-        def weights(g, chunk, rows=rows, pidx=pidx):
+        def weights(g, chunk, pidx=pidx):
             for ch in chunk:
                 parts = _rows(*blocks[g][ch], config.f)
-                wv, wb = entries[g, ch]
                 for n, (v, rr) in enumerate(parts):
                     key = (pidx, g, ch, n)
-                    work[key] = [_pair_banks(wv[n:n + 1], wb[n:n + 1], *rows[p][ch],
-                                             config.banks)[0] for p in range(len(pes))]
+                    work.add(key)
                     word(Cmd.WGT, 0, int(n == len(parts) - 1), v, rr, key)
 
         if len(chunks) == 1:
@@ -366,7 +572,7 @@ def first_divergence(program: Program, output: np.ndarray, result_cycles=None) -
             "mismatches": len(wrong)}
 
 
-def model_cycles(program: Program) -> tuple[int, int]:
+def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
     """Trace-driven cycle model of the RTL: ``(cycles, conflict_stalls)``.
 
     Cycles run from the edge that takes the first word to the edge of the last output row,
@@ -383,33 +589,31 @@ def model_cycles(program: Program) -> tuple[int, int]:
     taken again the cycle after, and the last row leaves
     :data:`~sparsegen.hw.scnn.DRAIN_LATENCY` cycles after the walk's last cycle. The timing
     facts are read from ``hw/scnn.py``, where they are stated.
+
+    ``crossbars`` makes the PEs' crossbar models from ``(PEs, banks)``: :class:`_Crossbars`
+    (vectorized over the PEs) by default; the tests pass :class:`_ReferenceCrossbars` (one
+    simple model per PE) and check the results equal.
     """
     cfg, plan = program.config, program.plan
     npes = cfg.pe_rows * cfg.pe_cols
     walk = walk_cycles(cfg.kc, plan.ht, plan.r)
     t_last, run_from, last_out = -1, 0, -1
-    xbars = [_CrossbarModel() for _ in range(npes)]
-    pops = [[] for _ in range(npes)]    # cycle of each FIFO entry's pop
-    loaded = [-1] * npes                # cycle the PE's last pair entered the crossbar
+    xbars = (crossbars or _Crossbars)(npes, cfg.banks)
+    pops = []                           # cycle of each FIFO entry's pop, per PE
     for (kind, *_), key in zip(program.words, program.blocks):
         t = max(t_last + 1, run_from)
         if kind == Cmd.WGT:
-            e = len(pops[0])
+            e = len(pops)
             if e >= cfg.wt_depth:
-                t = max(t, max(pops[p][e - cfg.wt_depth] for p in range(npes)) + 1)
-            for p, pairs in enumerate(program.work[key]):
-                for banks in pairs:
-                    issue = max(t + WEIGHT_ENTRY_DELAY, loaded[p])
-                    loaded[p] = xbars[p].issue(banks, issue + 1)
-                pops[p].append(issue)
+                t = max(t, int(pops[e - cfg.wt_depth].max()) + 1)
+            pops.append(xbars.entry(program.work, key, t + WEIGHT_ENTRY_DELAY))
         elif kind in (Cmd.CONFIG, Cmd.DRAIN):
-            for p in range(npes):
-                t = max(t, xbars[p].drain(), loaded[p] + 1)
+            t = max(t, xbars.idle())
             if kind == Cmd.DRAIN:
                 last_out = t + walk + DRAIN_LATENCY
                 run_from = t + walk + 1
         t_last = t
-    return last_out + 1, sum(x.stalls for x in xbars)
+    return last_out + 1, xbars.stalls
 
 
 @dataclasses.dataclass

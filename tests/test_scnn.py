@@ -342,3 +342,55 @@ def test_small_config_variants_match_golden_and_model(config, shape, pad):
     expected = gs.conv_direct(ifmap, filters, pad, config.acc_width, config.data_width)
     assert (out == expected).all()
     assert (cycles, stalls) == host.model_cycles(program)
+
+
+# -- the fast (vectorized) crossbar model against the reference ------------------------------
+
+
+def _random_program(rng):
+    """A random layer on a random small grid, crossbar-heavy: F and I of 2-4 on 8 banks, 1-3
+    PEs a side, densities from 0.05 to 1, weight FIFOs of 1-4 entries."""
+    f, i = (int(x) for x in rng.integers(2, 5, 2))
+    cfg = ScnnConfig(pe_rows=int(rng.integers(1, 4)), pe_cols=int(rng.integers(1, 4)), f=f,
+                     i=i, banks=8, bank_depth=160,
+                     kc=int(rng.integers(1, 5)), max_tile_w=4, max_tile_h=4, max_r=3, max_s=3,
+                     act_depth=int(rng.integers(16, 40)), wt_depth=int(rng.integers(1, 5)))
+    r, s = (int(x) for x in rng.integers(1, 4, 2))
+    c, k = (int(x) for x in rng.integers(1, 7, 2))
+    h, w = (int(x) for x in rng.integers(max(r, s), 11, 2))
+    ad, wd = rng.uniform(0.05, 1.0, 2)
+    ifmap = random_operands(rng, (c, h, w), 16, ad)
+    filters = random_operands(rng, (k, c, r, s), 16, wd)
+    return host.build_program(cfg, ifmap, filters, int(rng.integers(0, 2)))
+
+
+def test_fast_crossbar_model_equals_the_reference():
+    """``model_cycles`` with the vectorized crossbars (the default) gives the cycles and
+    conflict stalls of the one-model-per-PE reference on random programs, stall-heavy ones
+    included; the lazily computed pair work matches the reference pair lists."""
+    rng = np.random.default_rng(12)
+    stalled = 0
+    for _ in range(14):
+        program = _random_program(rng)
+        fast = host.model_cycles(program)
+        assert fast == host.model_cycles(program, host._ReferenceCrossbars)
+        stalled += fast[1] > 0
+        key = next(k for k in program.blocks if k is not None)
+        counts, twice, nrows = program.work.counts(key)
+        lists = program.work[key]
+        assert [len(pe) for pe in lists] == nrows.tolist()
+        for p, pe in enumerate(lists):
+            for j, banks in enumerate(pe):
+                assert np.bincount(banks, minlength=program.config.banks).tolist() == \
+                    counts[p, j].tolist()
+                assert twice[p, j] == (len(set(banks)) < len(banks))
+    assert stalled >= 5
+
+
+def test_fast_crossbar_model_takes_plain_pair_lists():
+    """A program whose ``work`` is a plain dict of the reference's pair lists runs the fast
+    model to the same result."""
+    program = _random_program(np.random.default_rng(3))
+    expected = host.model_cycles(program)
+    program.work = {key: program.work[key] for key in program.blocks if key is not None}
+    assert host.model_cycles(program) == expected
