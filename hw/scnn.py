@@ -8,8 +8,10 @@ output channels) are broadcast channel by channel. Every cycle a PE multiplies a
 ``f x i`` multipliers), computes each product's output coordinate and scatters the products
 through an ``(f*i) x banks`` crossbar into accumulator banks that hold the output tile plus its
 halo. After the group, halo partial sums go to the neighbouring PEs, and the tile drains
-through an optional ReLU and a run-length compressor. The golden model and the format are in
-:mod:`sparsegen.sim.golden.scnn`; the host-side schedule in :mod:`sparsegen.sim.scnn`.
+through an optional ReLU and a run-length compressor, while the next group already computes
+into the second set of accumulator banks (double buffering, as in SCNN). The golden model
+and the format are in :mod:`sparsegen.sim.golden.scnn`; the host-side schedule in
+:mod:`sparsegen.sim.scnn`.
 
 Design choices.
 
@@ -49,6 +51,16 @@ Design choices.
   with a forwarding register for back-to-back hits on one row). One read port per bank makes
   the vertical halo exchange two cycles per row (send read, then the receiving
   read-modify-write). Products are kept to ``acc_width`` bits (sums wrap there).
+* The accumulators are double-buffered as in SCNN: two sets of ``banks`` banks (``half0``,
+  ``half1``), each bank a 1R1W memory with its own read-modify-write. DRAIN flips them: the row
+  walk of the finished group (halo exchange, drain, clear) runs on one set while the next
+  group's products go to the other, each set through its own ports, so neither steals the
+  other's bank cycles. Two sets rather than one set of twice the depth: a shared memory would
+  need two read and two write ports per bank (not an SRAM macro), for the same bits. The
+  price is a second set of banks and adders; the walk's copy of the geometry (CONFIG may
+  change it during the walk) and a walked-set multiplexer in front of the rotation are small.
+  Single-buffered, the walk held the input: ``kc x (2 (Ht+R-1) + 2 (R-1))`` cycles per group
+  (12 kc for the 2 x 2 tiles of the 8 x 8 benchmark point).
 """
 
 import dataclasses
@@ -87,7 +99,7 @@ class Cmd(enum.Enum, shape=2):
     CONFIG = 0      #: tile geometry and ReLU; empties the activation buffer (waits for idle)
     ACT = 1         #: up to ``i`` compressed activations of the current channel
     WGT = 2         #: up to ``f`` compressed weights of the current (group, channel) block
-    DRAIN = 3       #: end of the output-channel group: halo exchange, then drain
+    DRAIN = 3       #: end of the output-channel group: flips the accumulator halves
 
 
 def _bits(n: int) -> int:
@@ -368,8 +380,9 @@ def walk_cycles(kc: int, ht: int, r: int) -> int:
     """Cycles of the row walk after DRAIN: ``kc x (Ht+R-1)`` rows of horizontal halo exchange,
     ``kc x (R-1)`` rows of vertical exchange at two cycles each (a send read, then the
     receiving read-modify-write: one read port per bank) and ``kc x (Ht+R-1)`` drain rows, one
-    per cycle, with ``o`` never back-pressured. Input is taken again the cycle after; the last
-    output row leaves :data:`DRAIN_LATENCY` cycles after the walk's last cycle."""
+    per cycle, with ``o`` never back-pressured. It runs on the accumulator half not in use:
+    input is taken again the cycle after DRAIN, the next DRAIN the cycle after the walk's last;
+    the last output row leaves :data:`DRAIN_LATENCY` cycles after the walk's last cycle."""
     return kc * (2 * (ht + r - 1) + 2 * (r - 1))
 
 
@@ -381,9 +394,10 @@ def _log2(n: int) -> int:
 
 
 class _State(enum.Enum, shape=2):
-    """What a PE does: run the Cartesian product, or walk the frame rows after DRAIN."""
+    """Where the row walk after DRAIN is (the Cartesian product runs in every state, on the
+    other accumulator half)."""
 
-    RUN = 0
+    IDLE = 0
     HALO_H = 1
     HALO_V = 2
     DRAIN = 3
@@ -391,7 +405,8 @@ class _State(enum.Enum, shape=2):
 
 class _Control(wiring.Component):
     """The PE's sequencer: takes input words, holds the tile geometry, hands ACT and WGT words
-    to their decoders and, after DRAIN, walks the frame rows of the halo exchange and the drain.
+    to their decoders, chooses the accumulator half the products go to and, after DRAIN, walks
+    the frame rows of the halo exchange and the drain on the other half.
 
     Parameters
     ----------
@@ -402,14 +417,20 @@ class _Control(wiring.Component):
     i : In(stream.Signature(pe_input_layout(cfg)))
         The PE's input words (see :class:`ScnnPE`).
     o_act : Out(stream.Signature(_word_layout(cfg), always_ready=True))
-        ACT words, taken in the RUN state.
+        ACT words, always taken.
     o_wgt : Out(stream.Signature(_word_layout(cfg)))
-        WGT words, taken in the RUN state while the weight FIFO has room.
+        WGT words, taken while the weight FIFO has room.
     idle : In(1)
         No weight entry is queued and no product is left in the crossbar after this cycle's
         grants. CONFIG and DRAIN wait for it.
     tile : Out(_tile_layout(cfg))
         The geometry of the last CONFIG word and its derived sizes (registers).
+    walk_tile : Out(_tile_layout(cfg))
+        ``tile`` as it was when the last DRAIN was taken: the geometry of the group being
+        walked (a CONFIG word may change ``tile`` during the walk).
+    active : Out(1)
+        The accumulator half that products go to (a register); the walk uses the other one.
+        DRAIN flips it.
     new_tile : Out(1)
         A CONFIG word is taken: the activation buffer and the decoder cursors start over.
     rewind : Out(1)
@@ -417,16 +438,19 @@ class _Control(wiring.Component):
     o_row : Out(stream.Signature(_frame_row_layout(cfg)))
         The frame rows after DRAIN, channel by channel in each phase: ``kc x (Ht+R-1)`` rows
         in phase HALO_H, ``kc x (R-1)`` in HALO_V (none when ``R = 1``), ``kc x (Ht+R-1)`` in
-        DRAIN. Not valid in the RUN state.
+        DRAIN. Not valid in the IDLE state.
 
     Timing
     ------
     One input word per cycle; ``i.ready`` depends combinationally on ``idle`` (the crossbar's
     arbitration) and on ``o_wgt.ready`` (the FIFO's fill level). A CONFIG word's geometry is in
-    ``tile`` from the next cycle. DRAIN leaves the RUN state at its edge; the row walk then
-    offers one row per cycle and advances on each transfer, back to RUN at the edge of the last
-    row (:func:`walk_cycles` cycles without back-pressure; a vertical row takes two cycles,
-    ``recv`` marks the second), where input is taken again. Longest path: the CONFIG word's
+    ``tile`` from the next cycle. DRAIN waits for ``idle`` and for the previous walk to end
+    (state IDLE, a register); at its edge ``active`` flips and the walk of the group just
+    finished starts on the other half: it offers one row per cycle from the next cycle and
+    advances on each transfer, back to IDLE at the edge of the last row (:func:`walk_cycles`
+    cycles without back-pressure; a vertical row takes two cycles, ``recv`` marks the second),
+    from where the next DRAIN can be taken. ACT, WGT and CONFIG words are taken during the
+    walk (the next group computes into ``active``). Longest path: the CONFIG word's
     geometry product ``(Wt+S-1) x (Ht+R-1)`` and its rounding to the skewed pitch into the
     ``tile`` registers.
     """
@@ -439,6 +463,8 @@ class _Control(wiring.Component):
             "o_wgt": Out(stream.Signature(_word_layout(cfg))),
             "idle": In(1),
             "tile": Out(_tile_layout(cfg)),
+            "walk_tile": Out(_tile_layout(cfg)),
+            "active": Out(1),
             "new_tile": Out(1),
             "rewind": Out(1),
             "o_row": Out(stream.Signature(_frame_row_layout(cfg))),
@@ -449,19 +475,21 @@ class _Control(wiring.Component):
         cfg = self._cfg
         word, tile, row = self.i.payload, self.tile, self.o_row.payload
         state = Signal(_State)
-        run = state == _State.RUN
+        walk_free = state == _State.IDLE
         with m.Switch(word.kind):
-            with m.Case(Cmd.CONFIG, Cmd.DRAIN):
-                m.d.comb += self.i.ready.eq(run & self.idle)
+            with m.Case(Cmd.CONFIG):
+                m.d.comb += self.i.ready.eq(self.idle)
+            with m.Case(Cmd.DRAIN):
+                m.d.comb += self.i.ready.eq(self.idle & walk_free)
             with m.Case(Cmd.ACT):
-                m.d.comb += self.i.ready.eq(run)
+                m.d.comb += self.i.ready.eq(1)
             with m.Case(Cmd.WGT):
-                m.d.comb += self.i.ready.eq(run & self.o_wgt.ready)
+                m.d.comb += self.i.ready.eq(self.o_wgt.ready)
         take = self.i.valid & self.i.ready
         take_config = take & (word.kind == Cmd.CONFIG)
         take_drain = take & (word.kind == Cmd.DRAIN)
         for o, kind in ((self.o_act, Cmd.ACT), (self.o_wgt, Cmd.WGT)):
-            m.d.comb += [o.valid.eq(self.i.valid & run & (word.kind == kind)),
+            m.d.comb += [o.valid.eq(self.i.valid & (word.kind == kind)),
                          o.payload.last.eq(word.last), o.payload.count.eq(word.count),
                          o.payload.lanes.eq(word.lanes)]
         m.d.comb += [self.new_tile.eq(take_config), self.rewind.eq(take_config | take_drain)]
@@ -481,19 +509,23 @@ class _Control(wiring.Component):
                 tile.ht_wacc.eq(g.ht * wacc),
             ]
 
-        # Row walk: channel pk, row prow of its frame, at address pbase = pkbase + prow * Wacc.
+        # Row walk: channel pk, row prow of its frame, at address pbase = pkbase + prow * Wacc,
+        # in the geometry of the walked group.
+        geo = self.walk_tile
+        with m.If(take_drain):
+            m.d.sync += [geo.eq(tile), self.active.eq(~self.active)]
         pk = Signal(range(max(cfg.kc, 2)))
         prow = Signal(range(cfg.max_tile_h + cfg.max_r))
         pbase = Signal(_sum_bits(cfg))
         pkbase = Signal(_sum_bits(cfg))
         recv = Signal()                 # HALO_V: the row's second (receiving) cycle
         last_k = pk == cfg.kc - 1
-        last_row = Mux(state == _State.HALO_V, prow == tile.r - 2, prow == tile.hacc - 1)
+        last_row = Mux(state == _State.HALO_V, prow == geo.r - 2, prow == geo.hacc - 1)
         m.d.comb += [
-            self.o_row.valid.eq(~run),
+            self.o_row.valid.eq(~walk_free),
             row.phase.eq(state), row.base.eq(pbase), row.recv.eq(recv),
-            row.own.eq(prow >= tile.r - 1), row.first.eq(prow == tile.r - 1),
-            row.last.eq(last_k & (prow == tile.hacc - 1)),
+            row.own.eq(prow >= geo.r - 1), row.first.eq(prow == geo.r - 1),
+            row.last.eq(last_k & (prow == geo.hacc - 1)),
         ]
         with m.If(take_drain):
             m.d.sync += [state.eq(_State.HALO_H), pk.eq(0), prow.eq(0), pbase.eq(0),
@@ -502,18 +534,18 @@ class _Control(wiring.Component):
         with m.If(step & (state == _State.HALO_V)):
             m.d.sync += recv.eq(~recv)
         with m.If(step & ((state != _State.HALO_V) | recv)):
-            m.d.sync += [prow.eq(prow + 1), pbase.eq(pbase + tile.wacc)]
+            m.d.sync += [prow.eq(prow + 1), pbase.eq(pbase + geo.wacc)]
             with m.If(last_row):
-                m.d.sync += [prow.eq(0), pk.eq(pk + 1), pkbase.eq(pkbase + tile.pitch),
-                             pbase.eq(pkbase + tile.pitch)]
+                m.d.sync += [prow.eq(0), pk.eq(pk + 1), pkbase.eq(pkbase + geo.pitch),
+                             pbase.eq(pkbase + geo.pitch)]
                 with m.If(last_k):
                     m.d.sync += [pk.eq(0), pbase.eq(0), pkbase.eq(0)]
                     with m.If(state == _State.HALO_H):
-                        m.d.sync += state.eq(Mux(tile.r == 1, _State.DRAIN, _State.HALO_V))
+                        m.d.sync += state.eq(Mux(geo.r == 1, _State.DRAIN, _State.HALO_V))
                     with m.Elif(state == _State.HALO_V):
                         m.d.sync += state.eq(_State.DRAIN)
                     with m.Else():
-                        m.d.sync += state.eq(_State.RUN)
+                        m.d.sync += state.eq(_State.IDLE)
         return m
 
 
@@ -1038,9 +1070,9 @@ class _Crossbar(wiring.Component):
         return m
 
 
-class _Banks(wiring.Component):
+class _BankSet(wiring.Component):
     """A banks of ``depth`` accumulators, each a synchronous 1R1W memory (an SRAM macro where
-    it is large) with a pipelined read-modify-write.
+    it is large) with a pipelined read-modify-write: one half of :class:`_Banks`.
 
     Members, per bank: ``row`` (the row read at the edge) with ``en`` (write it back in the
     next cycle), ``clear`` (as 0), ``halo`` (add ``halo_add`` instead of ``add``) and ``add``
@@ -1093,9 +1125,73 @@ class _Banks(wiring.Component):
         return m
 
 
+class _Banks(wiring.Component):
+    """The double-buffered accumulator banks: two sets of ``banks`` x ``depth`` accumulators
+    (``half0``, ``half1``, each a :class:`_BankSet`: a 1R1W memory per bank with its own
+    read-modify-write), one taking the crossbar's products while the row walk reads, adds into
+    and clears the other, each set through its own ports.
+
+    Members: ``active`` (the set the products go to, the other is walked); per bank the
+    product request ``p_en``/``p_row``/``p_add`` and the walk's request ``en``/``clear``/
+    ``halo``/``row`` (see :class:`_BankSet`); ``halo_add`` (the received partial sums, given in
+    the write cycle) and ``rdata`` (the walked set's rows in the write cycle); ``probe_read``
+    and ``probe_write`` (the energy probes of :meth:`Scnn.probes`: bank ``b`` of set ``h`` at
+    ``h * banks + b``, read: a request, or ``w_read``, a walk read that writes nothing).
+
+    Timing
+    ------
+    As :class:`_BankSet`. ``active`` routes the requests of its cycle; a request's write
+    happens in its own set the cycle after, whatever ``active`` is then, and ``rdata`` is the
+    set that was walked in the request cycle (a registered select): the halves may flip
+    between a request and its write. Longest path: a set's read through the walked-set
+    multiplexer into the rotation of :class:`_Accumulators`.
+    """
+
+    def __init__(self, banks, depth, acc_width, add_width):
+        self._banks, self._args = banks, (banks, depth, acc_width, add_width)
+        rows = data.ArrayLayout(unsigned(_bits(depth - 1)), banks)
+        accs = data.ArrayLayout(signed(acc_width), banks)
+        super().__init__({
+            "active": In(1),
+            "p_en": In(banks), "p_row": In(rows),
+            "p_add": In(data.ArrayLayout(signed(add_width), banks)),
+            "en": In(banks), "clear": In(banks), "halo": In(banks), "row": In(rows),
+            "w_read": In(banks),
+            "halo_add": In(accs), "rdata": Out(accs),
+            "probe_read": Out(2 * banks), "probe_write": Out(2 * banks),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self._banks
+        walked_q = Signal()             # the set walked in the previous cycle
+        m.d.sync += walked_q.eq(~self.active)
+        sets = []
+        for h in range(2):
+            m.submodules[f"half{h}"] = half = _BankSet(*self._args)
+            sets.append(half)
+            mine = self.active == h
+            for b in range(n):
+                en = Mux(mine, self.p_en[b], self.en[b])
+                m.d.comb += [
+                    half.en[b].eq(en),
+                    half.clear[b].eq(~mine & self.clear[b]),
+                    half.halo[b].eq(~mine & self.halo[b]),
+                    half.row[b].eq(Mux(mine, self.p_row[b], self.row[b])),
+                    half.add[b].eq(self.p_add[b]),
+                    half.halo_add[b].eq(self.halo_add[b]),
+                    self.probe_write[h * n + b].eq(en),
+                    self.probe_read[h * n + b].eq(en | (~mine & self.w_read[b])),
+                ]
+        for b in range(n):
+            m.d.comb += self.rdata[b].eq(Mux(walked_q, sets[1].rdata[b], sets[0].rdata[b]))
+        return m
+
+
 class _Accumulators(wiring.Component):
-    """The accumulator banks (``banks``) and what drives their ports: crossbar products in the
-    RUN state; in the halo phases a received row segment added in and the sent one read (and,
+    """The double-buffered accumulator banks (``banks``, :class:`_Banks`) and what drives their
+    ports: crossbar products into the active half; on the other half the row walk's requests:
+    in the halo phases a received row segment added in and the sent one read (and,
     horizontally, cleared); in the drain a frame row's own columns read and cleared.
 
     Parameters
@@ -1105,7 +1201,9 @@ class _Accumulators(wiring.Component):
     Members
     -------
     i_banks : In(_bank_writes_layout(cfg))
-        The crossbar's granted products, added while no frame row is walked.
+        The crossbar's granted products, added into the ``active`` half.
+    active : In(1)
+        The half the products go to; frame rows are walked on the other.
     i_row : In(stream.Signature(_frame_row_layout(cfg)))
         The frame row of the halo exchange or drain; halo rows are taken every cycle, drain
         rows while the drain has room (``room``).
@@ -1117,7 +1215,7 @@ class _Accumulators(wiring.Component):
     inflight : Out(range(3))
         Drain rows requested and not yet on ``o_row`` or on it now.
     tile : In(_tile_layout(cfg))
-        Tile geometry; ``wt``, ``s``, ``relu`` and ``ht_wacc`` are used.
+        Geometry of the walked group; ``wt``, ``s``, ``relu`` and ``ht_wacc`` are used.
     i_halo_h, i_halo_v : In(halo_layout(cfg))
         Partial sums received in the HALO_H (columns ``Wt..Wt+S-2``) and HALO_V (rows
         ``Ht..Ht+R-2``) phases.
@@ -1134,13 +1232,14 @@ class _Accumulators(wiring.Component):
     horizontally; vertically it registers them and adds them one cycle later, when its
     receiving request, the second cycle of the row, is in its write cycle), or, for a drain
     row, through the ReLU into the drain row register (the third stage, ``o_row``). One
-    request per bank and cycle.
+    product and one walk request per bank and cycle, each on its own half.
     """
 
     def __init__(self, cfg):
         self._cfg = cfg
         super().__init__({
             "i_banks": In(_bank_writes_layout(cfg)),
+            "active": In(1),
             "i_row": In(stream.Signature(_frame_row_layout(cfg))),
             "room": In(1),
             "o_row": Out(stream.Signature(_drain_row_layout(cfg), always_ready=True)),
@@ -1149,8 +1248,8 @@ class _Accumulators(wiring.Component):
             "i_halo_h": In(halo_layout(cfg)),
             "i_halo_v": In(halo_layout(cfg)),
             "o_halo": Out(halo_layout(cfg)),
-            "probe_read": Out(cfg.banks),
-            "probe_write": Out(cfg.banks),
+            "probe_read": Out(2 * cfg.banks),
+            "probe_write": Out(2 * cfg.banks),
             "probe_hsend": Out(cfg.halo_lanes),
             "probe_vsend": Out(cfg.halo_lanes),
         })
@@ -1161,6 +1260,12 @@ class _Accumulators(wiring.Component):
         lg = _log2(cfg.banks)
         m.submodules.banks = banks = _Banks(cfg.banks, cfg.bank_depth, cfg.acc_width,
                                             _product_bits(cfg))
+        m.d.comb += [banks.active.eq(self.active),
+                     self.probe_read.eq(banks.probe_read), self.probe_write.eq(banks.probe_write)]
+        for b in range(cfg.banks):
+            product = self.i_banks[b]
+            m.d.comb += [banks.p_en[b].eq(product.en), banks.p_row[b].eq(product.row),
+                         banks.p_add[b].eq(product.value)]
         row, tile = self.i_row.payload, self.tile
         h_phase = self.i_row.valid & (row.phase == _State.HALO_H)
         v_send = self.i_row.valid & (row.phase == _State.HALO_V) & ~row.recv
@@ -1191,10 +1296,8 @@ class _Accumulators(wiring.Component):
             hit_d = o_s < tile.wt
             row_r = (recv_base + o_r)[lg:]
             row_s = (send_base + o_s)[lg:]
-            # Energy probes (Scnn.probes): the bank's row is read (a read-modify-write, a clear
-            # after a send or drain read, or a vertical send), or written back.
-            m.d.comb += [self.probe_write[b].eq(banks.en[b]),
-                         self.probe_read[b].eq(banks.en[b] | (v_send & hit_s))]
+            # Energy probes (Scnn.probes): a vertical send reads without writing back.
+            m.d.comb += banks.w_read[b].eq(v_send & hit_s)
             lane_q = Signal(lg, name=f"recv_lane{b}_q")
             m.d.sync += lane_q.eq(o_r)
             lanes_q.append(lane_q)
@@ -1207,10 +1310,6 @@ class _Accumulators(wiring.Component):
             with m.Elif(v_send | d_phase):
                 m.d.comb += [banks.en[b].eq(d_phase & hit_d & self.room), banks.clear[b].eq(1),
                              banks.row[b].eq(row_s)]
-            with m.Else():
-                product = self.i_banks[b]
-                m.d.comb += [banks.en[b].eq(product.en), banks.row[b].eq(product.row),
-                             banks.add[b].eq(product.value)]
 
         # Write stage: halo lanes in, halo lanes out, the drain row's columns. The rotation
         # of banks to lanes is an AND-OR over a registered one-hot select per lane (a lane
@@ -1361,8 +1460,9 @@ class ScnnPE(wiring.Component):
         activation buffer), ACT words (channels in order, ``last`` ends a channel; an empty
         channel is one word with ``count = 0``), WGT words (for each channel in order, its
         ``kc x R x S`` block in (r, s, k) order; ``last`` ends it), DRAIN (after the group's
-        last channel; waits until idle). Several CONFIG/ACT/WGT sequences may precede a
-        DRAIN (channel passes): CONFIG does not touch the accumulators.
+        last channel; waits until idle and until the previous group's walk has ended; then
+        flips the accumulator halves). Several CONFIG/ACT/WGT sequences may precede a DRAIN
+        (channel passes): CONFIG does not touch the accumulators.
     o : Out(stream.Signature(pe_output_layout(config)))
         The drained tile, ``kc x Ht`` frame rows, channel by channel; the valid lanes of a
         channel's rows are its compressed ``Ht x Wt`` tile (run counting restarts per channel).
@@ -1381,26 +1481,32 @@ class ScnnPE(wiring.Component):
 
     Timing
     ------
-    One input word per cycle. ACT words are always accepted in the RUN state; WGT words while
-    the weight decoder and FIFO hold fewer than ``wt_depth`` entries (a word's entry can issue
+    One input word per cycle. ACT words are always accepted; WGT words while the weight
+    decoder and FIFO hold fewer than ``wt_depth`` entries (a word's entry can issue
     :data:`WEIGHT_ENTRY_DELAY` cycles after it is taken). The Cartesian stage issues one
     (weight entry, activation row) pair per cycle; the pair spends a cycle in the product stage
     (the activation buffer's read, the multipliers) and loads into the crossbar the cycle after
     its issue, unless the crossbar's older register still holds products that lost arbitration
     (a conflict stall, see :class:`_Crossbar`; the product stage then holds its pair and the
     issue waits). A weight entry meets every activation row of its channel (an empty channel
-    is one row of zeros), then leaves the FIFO. CONFIG and DRAIN are accepted once the decoder,
-    the FIFO and the product stage are empty and the crossbar empties this cycle. After DRAIN
-    the row walk: ``kc x (Ht+R-1)`` cycles of horizontal halo exchange, ``2 kc x (R-1)`` of
-    vertical exchange, then ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo rows are
-    cleared without output), during which the input is not accepted (:func:`walk_cycles`); each
-    row leaves :data:`DRAIN_LATENCY` cycles after the walk requests it. ``o`` back-pressure
-    stalls the walk when the output queue could overflow. All of this is exactly the model in
-    :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as measured by ``sparsegen
-    synth`` (default config, sky130hd: 7.07 ns, against 15.14 ns with asynchronous banks and an
-    unregistered drain): the horizontal halo's write cycle, from the sender's bank read and
-    rotation through ``o_halo``, the receiver's lane select and the ``acc_width`` adder into a
-    bank row; the multipliers (product stage into the crossbar's register) are close behind.
+    is one row of zeros), then leaves the FIFO. CONFIG is accepted once the decoder, the FIFO
+    and the product stage are empty and the crossbar empties this cycle; DRAIN as CONFIG and,
+    in addition, once the previous group's row walk has ended. From the cycle after DRAIN the
+    row walk of the group runs on one accumulator half (:func:`walk_cycles`): ``kc x
+    (Ht+R-1)`` cycles of horizontal halo exchange, ``2 kc x (R-1)`` of vertical exchange, then
+    ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo rows are cleared without output);
+    each row leaves :data:`DRAIN_LATENCY` cycles after the walk requests it. Meanwhile input is
+    taken as before DRAIN and the next group computes into the other half; the next DRAIN
+    waits for the walk's end (the cycle after its last), and the stream's last row leaves
+    :data:`DRAIN_LATENCY` cycles after the last walk. ``o`` back-pressure stalls the walk when
+    the output queue could overflow (and so the next DRAIN, not the other words). All of this
+    is exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as
+    measured by ``sparsegen synth`` (default config, sky130hd: 7.06 ns; 7.07 ns with
+    single-buffered banks, 15.14 ns with asynchronous banks and an unregistered drain): the
+    horizontal halo's write cycle, from the sender's bank read, the walked-half multiplexer
+    and the rotation through ``o_halo``, the receiver's lane select and the ``acc_width`` adder
+    into a bank row; the multipliers (product stage into the crossbar's register) are close
+    behind.
     """
 
     def __init__(self, config: ScnnPEConfig):
@@ -1439,7 +1545,8 @@ class ScnnPE(wiring.Component):
         wiring.connect(m, control.o_row, accs.i_row)
         wiring.connect(m, accs.o_row, drain.i)
         wiring.connect(m, drain.o, wiring.flipped(self.o))
-        m.d.comb += [block.tile.eq(control.tile) for block in (acts, weights, accs)]
+        m.d.comb += [block.tile.eq(control.tile) for block in (acts, weights)]
+        m.d.comb += [accs.tile.eq(control.walk_tile), accs.active.eq(control.active)]
         m.d.comb += [
             acts.clear.eq(control.new_tile),
             weights.clear.eq(control.new_tile),
@@ -1483,7 +1590,8 @@ class Scnn(wiring.Component):
     ------
     As :class:`ScnnPE`, with the slowest PE setting the pace: a WGT word waits until every
     PE's weight FIFO has room, CONFIG and DRAIN until every PE is idle (the PEs' load imbalance
-    shows up here). All PEs take DRAIN in the same cycle and then exchange halos in lock step:
+    shows up here). All PEs take DRAIN in the same cycle (their walks end in the same cycle) and
+    then exchange halos in lock step on their walked halves:
     in each horizontal-phase cycle every PE sends one frame row's left ``S-1`` partial sums to
     its left neighbour, which adds them into its columns ``Wt..Wt+S-2``; in each vertical-phase
     cycle every PE sends the own columns of one of its top ``R-1`` rows to the PE above, which
@@ -1514,8 +1622,8 @@ class Scnn(wiring.Component):
           multiplies and one activation buffer read;
         * ``mul``: one term per product of the pair with both operands non-zero;
         * ``grant``: one term per bank: a product crosses the crossbar into it;
-        * ``bank_read``, ``bank_write``: one term per bank: its row is read, written back
-          (every write is a read-modify-write's add, a halo add or a clear);
+        * ``bank_read``, ``bank_write``: one term per bank of each accumulator half: its row is
+          read, written back (every write is a read-modify-write's add, a halo add or a clear);
         * ``act_write``: an activation buffer row is written (one ACT word);
         * ``wgt_push``: a weight entry enters the FIFO;
         * ``halo``: one term per partial sum sent to a neighbour that exists (horizontally
@@ -1534,7 +1642,7 @@ class Scnn(wiring.Component):
                 probes["mul"] += bits(f"{pe}cartesian.probe_mul", cfg.f * cfg.i)
                 probes["grant"] += bits(f"{pe}crossbar.probe_grant", cfg.banks)
                 for name, port in (("bank_read", "probe_read"), ("bank_write", "probe_write")):
-                    probes[name] += bits(f"{pe}accumulators.{port}", cfg.banks)
+                    probes[name] += bits(f"{pe}accumulators.{port}", 2 * cfg.banks)
                 probes["act_write"].append(f"{pe}activations.probe_write")
                 probes["wgt_push"].append(f"{pe}weights.probe_push")
                 for port, sends in (("probe_hsend", x > 0), ("probe_vsend", y > 0)):
@@ -1546,11 +1654,12 @@ class Scnn(wiring.Component):
     def memories(cfg: ScnnConfig) -> dict:
         """Sizes the energy model prices each probed access at: ``act`` and ``bank``
         ``(words, bits)`` of one activation buffer and one accumulator bank (an SRAM macro at
-        ``hw.sram.MACRO_MIN_BITS`` and above, else flip-flops), ``wgt_entry_bits`` (a weight
-        FIFO entry), ``product_bits`` (a crossbar transfer), ``requesters`` (crossbar inputs
-        per bank)."""
+        ``hw.sram.MACRO_MIN_BITS`` and above, else flip-flops), ``bank_count`` (accumulator
+        bank memories per PE: ``banks`` in each of the two halves), ``wgt_entry_bits`` (a
+        weight FIFO entry), ``product_bits`` (a crossbar transfer), ``requesters`` (crossbar
+        inputs per bank)."""
         return {"act": (cfg.act_depth, _act_row_layout(cfg).size),
-                "bank": (cfg.bank_depth, cfg.acc_width),
+                "bank": (cfg.bank_depth, cfg.acc_width), "bank_count": 2 * cfg.banks,
                 "wgt_entry_bits": _weight_entry_layout(cfg).size,
                 "product_bits": _product_bits(cfg), "requesters": 2 * cfg.f * cfg.i}
 

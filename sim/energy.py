@@ -380,7 +380,7 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
           "reg_bit_hold": _entry(table, "reg_bit_hold")}
     breakdown = {name: counts[name] * pj[name] for name in SCNN_ACTIONS}
     time_us = cycles / result.fmax_mhz
-    sram_leak = pes * (act_leak + config.banks * bank_leak)
+    sram_leak = pes * (act_leak + memories["bank_count"] * bank_leak)
     breakdown["leakage"] = (table["leakage"]["w_per_um2"] * result.area_um2 + sram_leak) \
         * time_us * 1e6
     energy = sum(breakdown.values())

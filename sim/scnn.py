@@ -585,9 +585,12 @@ def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
     loads a pair from the cycle after its issue, as its arbitration allows (simulated cycle by
     cycle, :class:`_CrossbarModel`); an entry leaves the FIFO when its last row issues;
     CONFIG and DRAIN wait for empty decoders, FIFOs and product stages and idle crossbars;
-    after DRAIN the row walk takes :func:`~sparsegen.hw.scnn.walk_cycles` cycles, input is
-    taken again the cycle after, and the last row leaves
-    :data:`~sparsegen.hw.scnn.DRAIN_LATENCY` cycles after the walk's last cycle. The timing
+    DRAIN also waits for the previous group's row walk to end (the accumulators are double
+    buffered: the walk of a group, :func:`~sparsegen.hw.scnn.walk_cycles` cycles from the cycle
+    after its DRAIN, runs on one half while the next group computes into the other, and the
+    next DRAIN is taken from the cycle after the walk's last); input is taken again right after
+    DRAIN, and each group's last row leaves :data:`~sparsegen.hw.scnn.DRAIN_LATENCY` cycles
+    after its walk's last cycle (the end of the layer waits for the last walk). The timing
     facts are read from ``hw/scnn.py``, where they are stated.
 
     ``crossbars`` makes the PEs' crossbar models from ``(PEs, banks)``: :class:`_Crossbars`
@@ -597,11 +600,11 @@ def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
     cfg, plan = program.config, program.plan
     npes = cfg.pe_rows * cfg.pe_cols
     walk = walk_cycles(cfg.kc, plan.ht, plan.r)
-    t_last, run_from, last_out = -1, 0, -1
+    t_last, walk_free, last_out = -1, 0, -1
     xbars = (crossbars or _Crossbars)(npes, cfg.banks)
     pops = []                           # cycle of each FIFO entry's pop, per PE
     for (kind, *_), key in zip(program.words, program.blocks):
-        t = max(t_last + 1, run_from)
+        t = t_last + 1
         if kind == Cmd.WGT:
             e = len(pops)
             if e >= cfg.wt_depth:
@@ -610,8 +613,9 @@ def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
         elif kind in (Cmd.CONFIG, Cmd.DRAIN):
             t = max(t, xbars.idle())
             if kind == Cmd.DRAIN:
+                t = max(t, walk_free)
                 last_out = t + walk + DRAIN_LATENCY
-                run_from = t + walk + 1
+                walk_free = t + walk + 1
         t_last = t
     return last_out + 1, xbars.stalls
 

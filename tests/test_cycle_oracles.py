@@ -51,10 +51,13 @@ every activation row of its channel, one row per cycle (an empty channel is one 
 A product is granted the cycle after its pair loads. CONFIG and DRAIN wait until the decoder,
 FIFO and product stage are empty and the crossbar empties in that cycle. After DRAIN (cycle d)
 the row walk takes kc(Ht+R-1) horizontal-halo rows, kc(R-1) vertical rows at two cycles each
-and kc(Ht+R-1) drain rows, one per cycle: cycles d+1 .. d+W with W = kc(2(Ht+R-1) + 2(R-1));
-the next word is taken at d+W+1, and the last output row leaves 3 cycles after the walk's last
-cycle (bank read, rotation and ReLU register, run-length compression into the output queue):
-at cycle d+W+3, i.e. edge d+W+4. The cases use the default ``scnn`` build (2 x 2 PEs,
+and kc(Ht+R-1) drain rows, one per cycle: cycles d+1 .. d+W with W = kc(2(Ht+R-1) + 2(R-1)).
+The accumulators are double-buffered: the walk runs on one half while the next group computes
+into the other, so the next word is taken at d+1 (ACT, WGT and CONFIG do not wait for the
+walk); the next DRAIN waits for the walk to end, i.e. is taken at d' >= d+W+1. Each group's
+last output row leaves 3 cycles after its walk's last cycle (bank read, rotation and ReLU
+register, run-length compression into the output queue): at cycle d+W+3, i.e. edge d+W+4; the
+count is that edge for the last DRAIN. The cases use the default ``scnn`` build (2 x 2 PEs,
 f = i = 2, kc = 2, 6 x 6 tiles, 8 banks) and operands whose products never meet in a bank, so
 no conflict stall enters.
 """
@@ -191,7 +194,9 @@ SCNN_CASES = [
     ("halo-3x3", np.zeros((1, 2, 2), np.int64),
      _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 38),
     ("two-passes", np.zeros((1, 13, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 73),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 63),
+    ("two-groups-1x1", np.zeros((1, 2, 2), np.int64),
+     np.full((4, 1, 1, 1), 3, np.int64), 0, 24),
 ]
 """Derivations (default scnn: 2 x 2 PEs, f = i = 2, kc = 2, wt_depth 4; cycle c is edge c + 1):
 
@@ -210,8 +215,14 @@ SCNN_CASES = [
   24: the vertical halo phase costs 2 kc(R-1) = 8 of them. Last at edge 10 + 24 + 4 = 38.
 * two-passes: 13x2 plane, 1x1 filter: Ht = 6 (the largest tile), Wt = 1, so the 13 output rows
   take two passes (12 + 1). Each pass is zero-acts-1x1 with W = 2*2*6 = 24: pass 1 DRAIN at
-  c10, walk c11-c34; pass 2's CONFIG at c35, its WGT at c40, DRAIN at c40 + 5 = c45, last row
-  at edge 45 + 24 + 4 = 73.
+  c10, walk c11-c34; pass 2's CONFIG at c11 (during the walk), ACT x 4 c12-15, WGT c16, its
+  entry issues at c19 and loads at c20, the product stage is empty from c21, but DRAIN waits
+  for the walk: c35 (the walk-bound case). Last row at edge 35 + 24 + 4 = 63 (73 with the
+  single-buffered accumulators, whose walk held the input: CONFIG at c35).
+* two-groups-1x1: zero-acts-1x1 with K = 4, two groups of kc = 2 (one WGT word each): group
+  0's DRAIN at c10, its walk c11-c14 (W = 4); group 1's WGT at c11, its entry issues at c14 and
+  loads at c15, the product stage is empty from c16: DRAIN at c16 (the walk ended at c14, so
+  the compute bound). Last row at edge 16 + 4 + 4 = 24 (28 single-buffered: WGT at c15).
 """
 
 

@@ -89,9 +89,11 @@ def conv_operands(seed, c, k, h, w, r, s, act_density=0.5, w_density=0.5, width=
             random_operands(rng, (k, c, r, s), width, w_density))
 
 
-def run_amaranth(config, program, *, stalls=False, seed=0):
+def run_amaranth(config, program, *, stalls=False, seed=0, trace=None):
     """Run ``program`` on the component in the Amaranth simulator; returns (output rows,
-    cycles from the first input transfer to the last output transfer, stall counter)."""
+    cycles from the first input transfer to the last output transfer, stall counter). With a
+    ``trace`` dict, ``trace["i"]`` and ``trace["o"]`` get the edges of every input and output
+    transfer."""
     array = isinstance(config, ScnnConfig)
     dut = Scnn(config) if array else ScnnPE(config)
     design = get_design("scnn" if array else "scnn-pe")
@@ -117,8 +119,20 @@ def run_amaranth(config, program, *, stalls=False, seed=0):
     def stalls(ctx):
         log["stalls"] = ctx.get(dut.conflict_stalls)
 
-    simulate(dut, producer, consumer,
-             cycle_counter(dut, program.transfers, log, on_done=stalls))
+    async def tracer(ctx):
+        trace.update(i=[], o=[])
+        edge = 0
+        while len(trace["o"]) < program.transfers:
+            fired = {port: ctx.get(getattr(dut, port).valid) and ctx.get(getattr(dut, port).ready)
+                     for port in ("i", "o")}
+            await ctx.tick()
+            edge += 1
+            for port, fire in fired.items():
+                if fire:
+                    trace[port].append(edge)
+
+    benches = [producer, consumer, cycle_counter(dut, program.transfers, log, on_done=stalls)]
+    simulate(dut, *benches, *([tracer] if trace is not None else []))
     return host.decode_outputs(program, got), log["cycles"], log["stalls"]
 
 
@@ -216,6 +230,38 @@ def test_halo_traffic_count():
     groups = 3
     per_group = 2 * 1 * 2 * hacc * 2 + 1 * 2 * 2 * 2 * plan.wt
     assert program.halo_traffic == per_group * groups * len(plan.passes)
+
+
+# -- double-buffered accumulators ------------------------------------------------------------
+
+#: A 1 x 2 grid (the halo crosses between the PEs) of 4 x 3 tiles; the layer of the test below
+#: (4 x 4 plane, 3 x 3 filter, pad 1, K = 5) takes two spatial passes of three groups each.
+OVERLAP = ScnnConfig(pe_rows=1, pe_cols=2, f=2, i=2, kc=2, max_tile_w=3, max_tile_h=4,
+                     bank_depth=9, act_depth=12)
+
+
+@pytest.mark.parametrize("density, stalls", [(0.0, False), (1.0, False), (0.5, True)],
+                         ids=["zero", "dense", "stalls"])
+def test_walk_overlaps_the_next_group(density, stalls):
+    """The row walk of group g (halo exchange, drain) runs on one accumulator half while the
+    words of group g+1 (and of the next pass) are taken and computed into the other: after
+    every DRAIN the next word is taken before the first row of the DRAIN's group leaves. Bit
+    exact with random input stalls and back-pressure on ``o``; cycles and conflict stalls equal
+    to the model at full rate."""
+    ifmap, filters = conv_operands(17, 2, 5, 4, 4, 3, 3, density, density)
+    program = host.build_program(OVERLAP, ifmap, filters, 1, relu=True)
+    assert len(program.plan.passes) == 2 and len(program.drains) == 6
+    trace = {}
+    out, cycles, stall_count = run_amaranth(OVERLAP, program, stalls=stalls, seed=5,
+                                            trace=trace)
+    assert (out == np.maximum(gs.conv_direct(ifmap, filters, 1), 0)).all()
+    if not stalls:
+        assert (cycles, stall_count) == host.model_cycles(program)
+    rows = OVERLAP.kc * program.plan.ht
+    drains = [j for j, word in enumerate(program.words) if word[0].name == "DRAIN"]
+    assert len(trace["i"]) == len(program.words) and len(trace["o"]) == program.transfers
+    for d, j in enumerate(drains[:-1]):
+        assert trace["i"][j + 1] < trace["o"][d * rows], (d, trace["i"][j:j + 2])
 
 
 @pytest.mark.parametrize("make, message", [
