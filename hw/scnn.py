@@ -1500,12 +1500,12 @@ class ScnnPE(wiring.Component):
     :data:`DRAIN_LATENCY` cycles after the last walk. ``o`` back-pressure stalls the walk when
     the output queue could overflow (and so the next DRAIN, not the other words). All of this
     is exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as
-    measured by ``sparsegen synth`` (default config, sky130hd: 7.06 ns; 7.07 ns with
-    single-buffered banks, 15.14 ns with asynchronous banks and an unregistered drain): the
-    horizontal halo's write cycle, from the sender's bank read, the walked-half multiplexer
-    and the rotation through ``o_halo``, the receiver's lane select and the ``acc_width`` adder
-    into a bank row; the multipliers (product stage into the crossbar's register) are close
-    behind.
+    measured by ``sparsegen synth`` (default config, sky130hd: 7.17 ns, the 2 x 2 ``scnn``
+    7.64 ns; single-buffered 7.07 and 7.21 ns; 15.14 ns with asynchronous banks and an
+    unregistered drain): the horizontal halo's write cycle, from the sender's bank read
+    (through its forwarding multiplexer) and the rotation over both halves through
+    ``o_halo``, the receiver's lane select and the ``acc_width`` adder into a bank row; the
+    multipliers (product stage into the crossbar's register) are close behind.
     """
 
     def __init__(self, config: ScnnPEConfig):

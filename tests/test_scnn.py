@@ -206,7 +206,10 @@ def test_bank_skew_removes_dense_conflicts():
 @pytest.mark.parametrize("case", [
     ((3, 5, 9, 7, 3, 3), 1, 0.5, 0.5, False),
     pytest.param(((2, 3, 8, 8, 3, 3), 0, 1.0, 1.0, True), marks=pytest.mark.slow),
-    ((2, 3, 6, 6, 3, 3), 1, 1.0, 1.0, True),
+    # Dense with ReLU on a 2 x 2 grid, in make test-slow: the double-buffered accumulators made
+    # every SCNN Verilator build of the default suite about 4 s (18%) longer to compile, and
+    # test_walk_overlaps_the_next_group runs a dense array case with ReLU by default.
+    pytest.param(((2, 3, 6, 6, 3, 3), 1, 1.0, 1.0, True), marks=pytest.mark.slow),
     ((2, 2, 5, 6, 2, 3), 0, 0.0, 1.0, False),
 ], ids=lambda c: "x".join(map(str, c[0])))
 def test_array_matches_golden(case, stalls):
