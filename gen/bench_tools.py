@@ -3,10 +3,16 @@
 * generation: wall time and peak memory of ``sparsegen gen`` (a child process each, so its
   peak RSS is its own) for ``dense-array`` and ``s2ta`` (aw) at 8x8, 32x32 and 64x64;
 * synthesis: cold sky130hd synthesis (Yosys + OpenSTA, a private cache) of the hierarchical
-  Verilog sparsegen emits, against the same Verilog flattened first, with both areas;
-* layer simulation: cycles per second of the fast C++ harness and of the cocotb reference
-  harness on GEMM 256x512x256 (``dense-array`` 8x8 and ``s2ta`` aw 8x8, ``nnz_a`` 2), with the
-  outputs checked against golden and the cycles against the cycle model.
+  Verilog sparsegen emits, against the same Verilog flattened first (the same script on both),
+  for three designs, with both areas, their ratio and the difference per kind of cell
+  (:func:`cell_groups`); and a control that has no boundary to optimize across:
+  :data:`CONTROL_COPIES` unconnected copies of one ``dense-array`` cell (clock shared, every
+  other port its own), once as one module instantiated, once flattened;
+* layer simulation: for each harness, the clocked loop's rate (``cycles_per_second``, the
+  per-cycle cost) and the whole harness run's (``harness_cycles_per_second``: with process
+  start, stimulus load and results read back), on GEMMs of 524,313 cycles on ``dense-array``
+  8x8 and ``s2ta`` aw 8x8 (``nnz_a`` 2), outputs checked against golden and cycles against the
+  cycle model.
 
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.
@@ -14,6 +20,7 @@ times are wall-clock.
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,24 +31,32 @@ import numpy as np
 from rich import box
 from rich.table import Table
 
+from ..hw.highlight import HighLightConfig
 from ..hw.s2ta import DenseArrayConfig, S2TAConfig
 from ..sim.golden.dbb import prune_activations
 from ..sim.player import HARNESS_ENV, HARNESSES
 from .generate import generate
 from .registry import get_design
-from .synth import elaborated_verilog, synthesize
+from .synth import cell_areas, elaborated_verilog, synthesize
 
-__all__ = ["run", "print_table", "GEN_POINTS", "SYNTH_POINTS", "SIM_POINTS", "SIM_SHAPE"]
+__all__ = ["run", "print_table", "GEN_POINTS", "SYNTH_POINTS", "SIM_POINTS", "CONTROL_COPIES",
+           "cell_groups", "copies_verilog"]
 
 _SCALAR = {"tpe_rows": 1, "tpe_cols": 1}    # s2ta of 1x1x1 TPEs: R x C multipliers, as dense
 GEN_POINTS = [("dense-array", {"rows": n, "cols": n}) for n in (8, 32, 64)] + [
     ("s2ta", {"variant": "aw", "rows": n, "cols": n, **_SCALAR}) for n in (8, 32, 64)]
 SYNTH_POINTS = [("dense-array", DenseArrayConfig(rows=4, cols=4)),
                 ("s2ta", S2TAConfig(variant="aw", rows=4, cols=4, **_SCALAR)),
+                ("highlight", HighLightConfig(rows=4, cols=4)),
                 ("dense-array", DenseArrayConfig(rows=8, cols=8)),
                 ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, **_SCALAR))]
-SIM_POINTS = [("dense-array", DenseArrayConfig(rows=8, cols=8)),
-              ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_a=2, **_SCALAR))]
+#: Design, config and GEMM (M, K, N) of the simulation figures: 524,313 cycles each, so that
+#: the one-time costs (reported apart) are small beside the clocked loop.
+SIM_POINTS = [("dense-array", DenseArrayConfig(rows=8, cols=8), (256, 512, 256)),
+              ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_a=2, **_SCALAR),
+               (512, 1024, 512))]
+#: Unconnected copies of one cell in the control synthesis (:func:`copies_verilog`).
+CONTROL_COPIES = 16
 
 
 def _gen(name: str, params: dict) -> dict:
@@ -62,21 +77,83 @@ def _gen(name: str, params: dict) -> dict:
             "peak_mb": round(usage.ru_maxrss / 1024), "verilog_bytes": size}
 
 
-def _synth(name: str, config, tech: str) -> dict:
-    """Cold synthesis of the hierarchical Verilog and of the same Verilog flattened (both
-    through the same Yosys round trip, :func:`~.synth.elaborated_verilog`)."""
-    generated = generate(get_design(name), config)
-    row = {"design": name, "config": config.as_dict()}
+#: Kinds of sky130hd cell by name (the first pattern that matches); anything else is "logic".
+_GROUPS = (("flip-flops", re.compile(r"__(?:s?e?df|dl)[a-z]*_\d+$")),
+           ("adder cells (maj3, xor, xnor, fa, ha)",
+            re.compile(r"__(?:maj3|x?n?or[23]|xor[23]|xnor[23]|fa|ha)_\d+$")),
+           ("muxes", re.compile(r"__mux")),
+           ("buffers and delays", re.compile(r"__(?:buf|clkbuf|dlygate|dlymetal|clkdlybuf)")),
+           ("inverters", re.compile(r"__(?:inv|clkinv)_")))
+
+
+def cell_groups(cell_types: dict, areas: dict) -> dict:
+    """Area per kind of cell (:data:`_GROUPS`, else ``"logic"``) of a ``cell_types`` count
+    (:attr:`~.synth.SynthResult.cell_types`), from the liberty's cell ``areas``."""
+    groups = dict.fromkeys([name for name, _ in _GROUPS] + ["logic"], 0.0)
+    for cell, count in cell_types.items():
+        group = next((name for name, pattern in _GROUPS if pattern.search(cell)), "logic")
+        groups[group] += count * areas[cell]
+    return {name: round(area, 3) for name, area in groups.items()}
+
+
+_PORT = re.compile(r"^\s*(input|output)\s+(\[\d+:\d+\]\s+)?(\S+);$", re.M)
+
+
+def copies_verilog(module: str, verilog_text: str, copies: int, top: str = "copies") -> str:
+    """``verilog_text`` plus a top ``top`` holding ``copies`` instances of ``module`` that share
+    nothing but ``clk``: every other port of each copy is a port of the top of its own. Mapped
+    flat, nothing crosses a copy's boundary, so any area difference against the module mapped
+    once is the mapper's, not an optimization across boundaries."""
+    escaped = re.escape(module)
+    body = re.search(rf"^module \\?{escaped} \(.*?^endmodule", verilog_text, re.M | re.S)
+    if body is None:
+        raise ValueError(f"no module `{module}` in the Verilog")
+    ports = [(kind, width or "", name) for kind, width, name in _PORT.findall(body.group(0))]
+    names, lines, instances = ["clk"], ["  input clk;"], []
+    for n in range(copies):
+        connections = []
+        for kind, width, name in ports:
+            own = "clk" if name == "clk" else f"{name}_{n}"
+            if own != "clk":
+                names.append(own)
+                lines.append(f"  {kind} {width}{own};")
+            connections.append(f".{name}({own})")
+        instances.append(f"  \\{module} copy_{n} ({', '.join(connections)});")
+    return (verilog_text + f"\nmodule {top}({', '.join(names)});\n" + "\n".join(lines)
+            + "\n" + "\n".join(instances) + "\nendmodule\n")
+
+
+def _hier_and_flat(verilog_text: str, top: str, tech: str, areas: dict) -> dict:
+    """Cold synthesis of ``verilog_text`` as it is and flattened (both through the same Yosys
+    round trip, :func:`~.synth.elaborated_verilog`, and the same script)."""
+    row = {}
     for kind in ("hier", "flat"):
-        verilog = elaborated_verilog(generated.verilog, generated.top, flatten=kind == "flat")
+        text = elaborated_verilog(verilog_text, top, flatten=kind == "flat")
         with tempfile.TemporaryDirectory(prefix="sparsegen-bench-cache-") as cache:
-            result = synthesize(verilog, generated.top, tech, cache_dir=Path(cache),
-                                use_cache=False)
+            result = synthesize(text, top, tech, cache_dir=Path(cache), use_cache=False)
         row[f"{kind}_seconds"] = result.seconds
         row[f"{kind}_area_um2"] = result.area_um2
         row[f"{kind}_critical_path_ns"] = result.critical_path_ns
+        row[f"{kind}_groups_um2"] = cell_groups(result.cell_types, areas)
     row["area_ratio"] = row["hier_area_um2"] / row["flat_area_um2"]
     return row
+
+
+def _synth(name: str, config, tech: str, areas: dict) -> dict:
+    generated = generate(get_design(name), config)
+    return {"design": name, "config": config.as_dict(),
+            **_hier_and_flat(generated.verilog, generated.top, tech, areas)}
+
+
+def _control(tech: str, areas: dict) -> dict:
+    """The control of the module docs: :data:`CONTROL_COPIES` unconnected ``dense-array``
+    cells."""
+    generated = generate(get_design("dense-array"), DenseArrayConfig(rows=1, cols=1))
+    module = f"{generated.top}.cell"
+    return {"design": f"{CONTROL_COPIES} unconnected {module}", "module": module,
+            "copies": CONTROL_COPIES,
+            **_hier_and_flat(copies_verilog(module, generated.verilog, CONTROL_COPIES),
+                             "copies", tech, areas)}
 
 
 @contextlib.contextmanager
@@ -92,23 +169,18 @@ def _harness(name: str):
             os.environ[HARNESS_ENV] = old
 
 
-#: The GEMM of the simulation figures: long enough (524,313 cycles on dense-array 8x8) that the
-#: harness's start-up does not count.
-SIM_SHAPE = (256, 512, 256)
-
-
-def _operands(seed: int = 0):
+def _operands(shape, seed: int = 0):
     """Operands as ``make sim-example`` makes them: ReLU'd A[M, K], DBB 4/8 W[K, N]."""
-    m, k, n = SIM_SHAPE
+    m, k, n = shape
     rng = np.random.default_rng(seed)
     a = np.maximum(rng.integers(-128, 128, (m, k)), 0)
     w = prune_activations(rng.integers(-128, 128, (n, k)), 8, 4).T
     return a, w
 
 
-def _sim(name: str, config) -> list[dict]:
+def _sim(name: str, config, shape) -> list[dict]:
     design = get_design(name)
-    a, w = _operands()
+    a, w = _operands(shape)
     rows = []
     for harness in HARNESSES:
         with _harness(harness):
@@ -118,9 +190,13 @@ def _sim(name: str, config) -> list[dict]:
             raise RuntimeError(f"{name} on the {harness} harness: golden "
                                f"{result.matches_golden}, cycles {result.cycles} vs model "
                                f"{result.model_cycles}")
-        rows.append({"design": name, "config": config.as_dict(), "harness": harness,
-                     "cycles": result.cycles, "sim_seconds": round(result.sim_seconds, 4),
+        rows.append({"design": name, "config": config.as_dict(), "shape": list(shape),
+                     "harness": harness, "cycles": result.cycles,
+                     "sim_seconds": round(result.sim_seconds, 4),
                      "cycles_per_second": round(result.cycles / result.sim_seconds),
+                     "harness_seconds": round(result.harness_seconds, 4),
+                     "harness_cycles_per_second": round(result.cycles
+                                                        / result.harness_seconds),
                      "build_seconds": round(first.build_seconds, 2)})
     return rows
 
@@ -134,17 +210,21 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
         say(f"generating {name} {params}")
         gen_rows.append(_gen(name, params))
     sim_rows = []
-    for name, config in SIM_POINTS:
+    for name, config, shape in SIM_POINTS:
         say(f"simulating {name} {config.rows}x{config.cols} on both harnesses")
-        sim_rows.extend(_sim(name, config))
+        sim_rows.extend(_sim(name, config, shape))
+    areas = cell_areas(tech)
     synth_rows = []
     for name, config in SYNTH_POINTS:
         say(f"synthesizing {name} {config.rows}x{config.cols} hierarchical and flat ({tech})")
-        synth_rows.append(_synth(name, config, tech))
+        synth_rows.append(_synth(name, config, tech, areas))
+    say(f"synthesizing the control: {CONTROL_COPIES} unconnected dense-array cells ({tech})")
+    control = _control(tech, areas)
     return {"tech": tech, "load_average": round(load, 2), "cpus": os.cpu_count(),
             "generation": gen_rows, "simulation": sim_rows, "synthesis": synth_rows,
+            "synthesis_control": control,
             "sources": {"generation": "measured", "simulation": "measured",
-                        "synthesis": "measured"}}
+                        "synthesis": "measured", "synthesis_control": "measured"}}
 
 
 def print_table(console, report):
@@ -158,28 +238,48 @@ def print_table(console, report):
         table.add_row(name, f"{p['rows']}x{p['cols']}", f"{row['seconds']:.2f}",
                       f"{row['peak_mb']:,}", f"{row['verilog_bytes'] / 1000:,.0f}")
     console.print(table)
-    table = Table(title="layer simulation, GEMM {}x{}x{} (measured, checked against golden "
-                        "and the cycle model)".format(*SIM_SHAPE), title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    for column in ("design", "harness", "cycles", "sim s", "cycles/s", "build s (0: reused)"):
+    table = Table(title="layer simulation (measured, checked against golden and the cycle "
+                        "model): the clocked loop alone, and the whole harness run with its "
+                        "one-time costs (process start, stimulus load, results read back)",
+                  title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("design", "GEMM", "harness", "cycles", "loop s", "loop cycles/s",
+                   "whole run s", "whole-run cycles/s", "build s (0: reused)"):
         table.add_column(column, justify="left" if column in ("design", "harness")
                          else "right")
     for row in report["simulation"]:
-        table.add_row(row["design"], row["harness"], f"{row['cycles']:,}",
-                      f"{row['sim_seconds']:.3f}", f"{row['cycles_per_second']:,}",
-                      f"{row['build_seconds']:.1f}")
+        table.add_row(row["design"], "x".join(map(str, row["shape"])), row["harness"],
+                      f"{row['cycles']:,}", f"{row['sim_seconds']:.3f}",
+                      f"{row['cycles_per_second']:,}", f"{row['harness_seconds']:.3f}",
+                      f"{row['harness_cycles_per_second']:,}", f"{row['build_seconds']:.1f}")
     console.print(table)
-    table = Table(title=f"synthesis, {report['tech']}, cold (Yosys + OpenSTA): hierarchical "
-                        f"(as emitted) vs flattened", title_justify="left",
-                  box=box.SIMPLE_HEAD)
+    table = Table(title=f"synthesis, {report['tech']}, cold (Yosys + OpenSTA, measured): "
+                        f"hierarchical (as emitted) vs flattened, the same script",
+                  title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("design", "size", "hier s", "flat s", "hier um^2", "flat um^2",
                    "hier / flat"):
         table.add_column(column, justify="left" if column == "design" else "right")
-    for row in report["synthesis"]:
-        c = row["config"]
-        table.add_row(row["design"], f"{c['rows']}x{c['cols']}", f"{row['hier_seconds']:.1f}",
-                      f"{row['flat_seconds']:.1f}", f"{row['hier_area_um2']:,.0f}",
-                      f"{row['flat_area_um2']:,.0f}", f"{row['area_ratio']:.3f}")
+    rows = [*report["synthesis"], report["synthesis_control"]]
+    for row in rows:
+        c = row.get("config")
+        table.add_row(row["design"], f"{c['rows']}x{c['cols']}" if c else "1x1",
+                      f"{row['hier_seconds']:.1f}", f"{row['flat_seconds']:.1f}",
+                      f"{row['hier_area_um2']:,.0f}", f"{row['flat_area_um2']:,.0f}",
+                      f"{row['area_ratio']:.4f}")
+    console.print(table)
+    table = Table(title="hier - flat area by kind of cell, um^2 (measured; % of the flat "
+                        "area)", title_justify="left", box=box.SIMPLE_HEAD)
+    groups = list(rows[0]["hier_groups_um2"])
+    table.add_column("design", justify="left")
+    table.add_column("size", justify="right")
+    for group in groups:
+        table.add_column(group, justify="right")
+    for row in rows:
+        c = row.get("config")
+        flat = row["flat_area_um2"]
+        table.add_row(row["design"], f"{c['rows']}x{c['cols']}" if c else "1x1", *(
+            f"{row['hier_groups_um2'][g] - row['flat_groups_um2'][g]:+,.0f} "
+            f"({(row['hier_groups_um2'][g] - row['flat_groups_um2'][g]) / flat:+.2%})"
+            for g in groups))
     console.print(table)
     console.print(f"[dim]load average {report['load_average']} on {report['cpus']} CPUs "
                   f"when the run started (wall-clock figures)[/dim]")

@@ -583,6 +583,7 @@ def _print_sim(console, report):
         ok = "[green]yes[/green]" if report["matches_golden"] else "[red]NO[/red]"
         table.add_row("matches golden", ok)
     shown = {"design", "config", "shape", "matches_golden", "sim_seconds", "cycles_per_second",
+             "harness_seconds", "harness_cycles_per_second",
              "build_seconds", "source", *_ENERGY_KEYS}
     for key, label, fmt in _SIM_ROWS:
         if model and key == "model_cycles":
@@ -601,7 +602,12 @@ def _print_sim(console, report):
         table.add_row("model time", f"{report['sim_seconds']:.2f} s")
     elif report.get("sim_seconds") is not None:
         table.add_row("simulation", f"{report['sim_seconds']:.2f} s, "
-                                    f"{report.get('cycles_per_second') or 0:,} cycles/s")
+                                    f"{report.get('cycles_per_second') or 0:,} cycles/s "
+                                    f"(clocked loop)")
+        if report.get("harness_seconds") is not None:
+            table.add_row("whole harness run", f"{report['harness_seconds']:.2f} s, "
+                          f"{report['harness_cycles_per_second']:,} cycles/s (with process "
+                          f"start, stimulus load, results read back)")
     console.print(table)
 
 

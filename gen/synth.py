@@ -59,7 +59,7 @@ __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
     "cache_root", "tech_missing", "liberty_sources", "ClockError", "check_clock_ns",
     "sta_version", "timing_missing", "static_timing", "TIMING_IGNORES", "map_netlist",
-    "static_power", "elaborated_verilog",
+    "static_power", "elaborated_verilog", "cell_areas",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -636,6 +636,40 @@ def elaborated_verilog(verilog: str, top: str, *, flatten: bool) -> str:
               *(["flatten"] if flatten else []), "opt_clean", "write_verilog -noattr out.v"],
              work, work / "yosys.log")
         return (work / "out.v").read_text()
+
+
+_LIBERTY_CELL = re.compile(r'^\s*cell\s*\(\s*"?([^"\s)]+)"?\s*\)')
+_LIBERTY_AREA = re.compile(r"^\s*area\s*:\s*([-+\d.eE]+)")
+
+
+def cell_areas(tech: str, *, cache_dir: Path | None = None) -> dict[str, float]:
+    """Cell name -> area in um^2 (the liberty's ``area`` times the tech's ``area_scale``), from
+    every liberty file of ``tech``, as the flow reads them: what a count of
+    :attr:`SynthResult.cell_types` weighs.
+
+    Raises
+    ------
+    SynthError
+        ``tech`` has no liberty, or a liberty file is missing.
+    """
+    if tech not in TECHS:
+        raise UnknownTechError(f"unknown tech `{tech}` (choose from {', '.join(TECHS)})")
+    spec = _techs()[tech]
+    if "liberty" not in spec:
+        raise SynthError(f"`{tech}` has no liberty: its cells have no area")
+    scale = float(spec.get("area_scale", 1.0))
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    areas: dict[str, float] = {}
+    for path in _liberty_files(tech, spec, root):
+        cell = None
+        with open(path, errors="replace") as f:
+            for line in f:
+                if (found := _LIBERTY_CELL.match(line)) is not None:
+                    cell = found.group(1)
+                elif cell is not None and (found := _LIBERTY_AREA.match(line)) is not None:
+                    areas[cell] = float(found.group(1)) * scale
+                    cell = None  # the cell's own area comes first; pins have none
+    return areas
 
 
 # --- SRAM macros (hw/sram.py): timing shells in synthesis, area from the SRAM model -----------

@@ -48,6 +48,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,16 +69,22 @@ STREAM_PORTS = frozenset({"clk", "rst", "i__valid", "i__ready", "i__payload", "o
                           "o__ready", "o__payload"})
 
 #: Verilator and C++ compiler options of the harness, and why:
-#: * ``OPT_FAST=-O1``: the model's per-cycle code. Its ``eval`` is one long straight-line
-#:   function; on ``s2ta`` (aw, 8x8) -O1 ran as few instructions per cycle as the Makefile's
-#:   -Os and 9% fewer than -O2 or -O3 (callgrind), and compiled in about half the time of -O2.
-#:   Verilator's own -O3 changed nothing measurable, so it is left at its default.
+#: * ``OPT_FAST=-O2``: the model's per-cycle code (one long straight-line ``eval`` per module).
+#:   Measured 2026-12-02 on the Verilog of that day (cachegrind instruction counts are exact;
+#:   times are the best of five alternating runs on the shared machine, processor time of the
+#:   clocked loop): ``s2ta`` aw 8x8 (nnz_a 2) -O1 13,567 instructions per cycle, -O2 12,577
+#:   (-7%), 0.72 M -> 1.06 M cycles/s; ``dense-array`` 8x8 5,911 -> 5,749, 1.03 M -> 1.16 M
+#:   cycles/s. -O3 ran like -O2 and compiled twice as long. Compiling the s2ta model takes
+#:   about 1.5 s longer than at -O1 (5.3 against 3.8 s, measured alone).
+#:   Not taken: Verilator's ``-O3`` with ``--x-assign fast --x-initial fast`` (14,092
+#:   instructions per cycle), ``--flatten`` (13,660 at -O1), split fast/slow compilation
+#:   (``VM_PARALLEL_BUILDS=1``: its precompiled headers made the cold build 36 s against 24 s).
 #: * ``--no-timing``: generated Verilog has no delays or events, so no coroutine runtime.
 #: * ``--threads 1``: one simulation thread (the machines run several jobs on two cores).
 #: * ``-j 2``: compile two C++ files at a time.
 #: The Verilator runtime keeps the Makefile's flags, so ccache (OBJCACHE) shares its objects
 #: with every other build.
-_VERILATOR_ARGS = ("--no-timing", "--threads", "1", "-j", "2", "-MAKEFLAGS", "OPT_FAST=-O1")
+_VERILATOR_ARGS = ("--no-timing", "--threads", "1", "-j", "2", "-MAKEFLAGS", "OPT_FAST=-O2")
 
 _BINARY = "fastplay"
 
@@ -435,6 +442,7 @@ int fastplay_setting(int port, int word) {
 long long fastplay_expect() { return static_cast<long long>(g_expect); }
 
 int main(int argc, char** argv) {
+    const auto entered = std::chrono::steady_clock::now();
     if (argc != 7 + kInputs) {
         std::fprintf(stderr, "usage: %s STEPS RESULTS CYCLES STATS EXPECT TIMEOUT @USAGE@\n",
                      argv[0]);
@@ -454,6 +462,7 @@ int main(int argc, char** argv) {
     const uint64_t limit = kResetEdges + timeout;  // the timeout counts from the end of reset
     uint64_t edges = 0;
     const auto start = std::chrono::steady_clock::now();
+    const std::chrono::duration<double> setup_seconds = start - entered;
     const std::clock_t cpu_start = std::clock();
     // The window after `done` is bounded by the run itself (see player_rules).
     while (!dut->settled && (dut->done || edges < limit)) {
@@ -482,8 +491,9 @@ int main(int argc, char** argv) {
     std::fclose(cyc);
     FILE* stats = std::fopen(stats_path, "w");
     if (!stats) fail("cannot write", stats_path);
-    std::fprintf(stats, "{\"done\": %s, \"seconds\": %.9f, \"cpu_seconds\": %.9f",
-                 done ? "true" : "false", seconds.count(), cpu_seconds);
+    std::fprintf(stats, "{\"done\": %s, \"seconds\": %.9f, \"cpu_seconds\": %.9f, "
+                 "\"setup_seconds\": %.9f", done ? "true" : "false", seconds.count(),
+                 cpu_seconds, setup_seconds.count());
 @STATS@
     std::fputs(", \"read\": {", stats);
 @READ_OUTPUTS@
@@ -676,7 +686,10 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
     spares making and parsing the text).
 
     Returns the results (hex lines of ``o``, as the cocotb player writes them) and the
-    statistics (the counters of :data:`STATS`, ``seconds`` of the clocked loop, ``read``: the
+    statistics (the counters of :data:`STATS`, ``seconds`` of the clocked loop alone,
+    ``setup_seconds`` of the program before it (reading the stimulus, constructing the model),
+    ``run_seconds``: wall time of this whole call, stimulus written, program started and
+    ended, results read back, i.e. the loop plus every one-time cost, ``read``: the
     final values of the output ports named in ``read``, and ``result_cycles``: the cycle at
     which each result left, an int64 array); the caller judges the counters
     (:func:`~.player.check_strict`). The run's files live in
@@ -707,6 +720,7 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
             raise SimulationError(f"`{meta['top']}` has no output port `{name}` to read")
     arguments = [_input_argument(p, int(inputs.get(p["name"], 0))) for p in port_inputs]
     out_width = meta["layouts"]["o__payload"]["width"]
+    start = time.perf_counter()
     steps = (bits_to_words(words) if isinstance(words, np.ndarray) else
              hex_to_words(words, in_width))
 
@@ -733,4 +747,6 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
     stats["read"] = {name: int(stats["read"][name], 16) for name in read}
     stats["probes"] = {name: stats.pop(f"probe_{name}") for name in model.probes}
     shutil.rmtree(folder)
-    return words_to_hex(results, out_width), stats
+    text = words_to_hex(results, out_width)
+    stats["run_seconds"] = time.perf_counter() - start
+    return text, stats

@@ -45,6 +45,10 @@ class RunFigures:
     output compared with golden: ``matches_golden``), ``"model"`` when they come from the
     RTL-validated cycle model and the output from the golden model (``matches_golden`` is then
     ``None``: nothing was compared, and ``sim_seconds`` is the model's own time).
+    On RTL, ``sim_seconds`` and ``cycles_per_second`` are the clocked loop alone (the per-cycle
+    rate); ``harness_seconds`` and ``harness_cycles_per_second`` (null where the host does not
+    give them, and for the model) add the harness's one-time costs: stimulus written and loaded, the simulator
+    process started, results read back (:attr:`~.player.PlayerRun.run_seconds`).
     ``first_divergence`` says where an RTL output first differs from golden (see
     :func:`first_divergence`); it is in the JSON only then. ``energy`` holds the energy
     figures (:class:`~.energy.LayerEnergy`: counted actions priced on a tech; null figures
@@ -63,6 +67,7 @@ class RunFigures:
     source: str = dataclasses.field(default="rtl", kw_only=True)
     first_divergence: dict | None = dataclasses.field(default=None, kw_only=True)
     energy: layer_energy.LayerEnergy | None = dataclasses.field(default=None, kw_only=True)
+    harness_seconds: float | None = dataclasses.field(default=None, kw_only=True)
 
     @property
     def utilization(self) -> float:
@@ -90,6 +95,10 @@ class RunFigures:
             "sim_seconds": round(self.sim_seconds, 3),
             "cycles_per_second": round(self.cycles / self.sim_seconds)
             if self.sim_seconds and self.source == "rtl" else None,
+            "harness_seconds": round(self.harness_seconds, 3)
+            if self.harness_seconds and self.source == "rtl" else None,
+            "harness_cycles_per_second": round(self.cycles / self.harness_seconds)
+            if self.harness_seconds and self.source == "rtl" else None,
             "build_seconds": round(self.build_seconds, 3),
         }
 
@@ -341,7 +350,7 @@ class GemmHost:
             multipliers=config.multipliers,
             matches_golden=divergence is None, first_divergence=divergence, tiles=mt * nt,
             steps=job.steps, sim_seconds=played.seconds, build_seconds=played.build_seconds,
-            extra=self._extra(config, options, job.shape), activations=acts,
+            harness_seconds=played.run_seconds, extra=self._extra(config, options, job.shape), activations=acts,
             energy=None if tech is None else layer_energy.layer_energy(
                 generated.verilog, generated.top, design.component.cell_actions(config),
                 config, layer_energy.counts_from_probes(

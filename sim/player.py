@@ -145,6 +145,10 @@ class PlayerRun:
     result_cycles : numpy.ndarray
         The cycle at which each result left (counted as ``cycles``), for reports that point
         at one result.
+    run_seconds : float
+        Wall time of the whole harness run, ``seconds`` plus its one-time costs: stimulus
+        written and loaded, the simulator process started (and, for cocotb, Python and the
+        VPI), results written and read back. The build is not in it (``build_seconds``).
     """
 
     results: str
@@ -155,6 +159,7 @@ class PlayerRun:
     window: int = 0
     result_cycles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     probes: dict = dataclasses.field(default_factory=dict)
+    run_seconds: float | None = None
 
 
 def check_strict(top: str, stats: dict, *, expect: int, words: int, recorded: int) -> None:
@@ -241,7 +246,8 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
                  recorded=results.count("\n"))
     return PlayerRun(results=results, cycles=stats["cycles"], seconds=stats["seconds"],
                      build_seconds=build_seconds, read=stats["read"], window=stats["window"],
-                     result_cycles=stats["result_cycles"], probes=stats.get("probes", {}))
+                     result_cycles=stats["result_cycles"], probes=stats.get("probes", {}),
+                     run_seconds=stats["run_seconds"])
 
 
 def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say, probes=None):
@@ -264,6 +270,7 @@ def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say,
                    "stats": str(stats_path), "read": list(read),
                    "probes": probe_ports(probes)}
             say(f"simulating {words.count(chr(10)):,} input words on Verilator")
+            started = time.perf_counter()
             run(generated, "sparsegen.sim.tb.player_tb", build_dir=build_dir, top=PLAYER_TOP,
                 test_dir=tmp, plusargs=[f"+steps={tmp / 'steps.hex'}",
                                         f"+results={tmp / 'results.hex'}",
@@ -275,6 +282,7 @@ def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say,
                                for name in (probes or {})}
             stats["result_cycles"] = np.array((tmp / "cycles.txt").read_text().split(),
                                               dtype=np.int64)
+            stats["run_seconds"] = time.perf_counter() - started
     finally:
         run_dir.rmdir()
     return results, stats, build_seconds

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from sparsegen.gen import synth
+from sparsegen.gen import bench_tools, synth
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
 
@@ -71,3 +71,35 @@ def test_hierarchical_area_equals_flat(name, params, tmp_path, monkeypatch):
     assert hier.modules[f"{generated.top}.cell"]["instances"] == params["rows"] * params["cols"]
     assert list(flat.modules) == [generated.top]
     assert hier.area_um2 == pytest.approx(flat.area_um2, rel=0.03)
+
+
+# -- what `bench tools` weighs the comparison with --------------------------------------------
+
+
+def test_cell_areas_are_the_liberty_areas():
+    """Areas read from the shipped sky130hd liberty: inv_1 is one 0.46 x 2.72 um site (see
+    constraints/techs.toml), dfxtp_1 the 20.0192 um^2 the liberty states."""
+    areas = synth.cell_areas("sky130hd")
+    assert areas["sky130_fd_sc_hd__inv_1"] == pytest.approx(0.46 * 2.72 * 3, rel=1e-3)
+    assert areas["sky130_fd_sc_hd__dfxtp_1"] == pytest.approx(20.0192)
+    assert len(areas) == 428
+    groups = bench_tools.cell_groups({"sky130_fd_sc_hd__dfxtp_1": 2, "sky130_fd_sc_hd__maj3_1": 1,
+                                      "sky130_fd_sc_hd__nand2_1": 3}, areas)
+    assert groups["flip-flops"] == pytest.approx(2 * 20.0192, abs=1e-3)  # rounded to 1e-3
+    assert groups["adder cells (maj3, xor, xnor, fa, ha)"] == pytest.approx(
+        areas["sky130_fd_sc_hd__maj3_1"], abs=1e-3)
+    assert groups["logic"] == pytest.approx(3 * areas["sky130_fd_sc_hd__nand2_1"], abs=1e-3)
+    assert groups["buffers and delays"] == groups["muxes"] == groups["inverters"] == 0
+
+
+def test_control_copies_share_only_the_clock():
+    """The control of `bench tools`: N instances of one cell, every port but `clk` its own."""
+    generated = _generated("dense-array", rows=1, cols=1)
+    text = bench_tools.copies_verilog("dense_array.cell", generated.verilog, 3)
+    elaborated = synth.elaborated_verilog(text, "copies", flatten=False)
+    assert _instances(elaborated, "dense_array.cell") == 3
+    header = re.search(r"^module copies\((.*?)\);", elaborated, re.M | re.S).group(1)
+    ports = [p.strip() for p in header.split(",")]
+    cell = re.search(r"^module \\dense_array\.cell \((.*?)\);", generated.verilog, re.M)
+    own = [p.strip() for p in cell.group(1).split(",") if p.strip() != "clk"]
+    assert sorted(ports) == sorted(["clk"] + [f"{p}_{n}" for n in range(3) for p in own])
