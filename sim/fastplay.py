@@ -57,7 +57,7 @@ from ..gen import children
 from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
-__all__ = ["HARNESS_TOP", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
+__all__ = ["HARNESS_TOP", "LONG_RUN_STEPS", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
            "player_rules", "dut_instance", "probe_rules", "probe_ports", "harness_verilog",
            "main_cpp", "FastModel", "build", "run",
            "hex_to_words", "bits_to_words", "words_to_hex"]
@@ -69,22 +69,37 @@ STREAM_PORTS = frozenset({"clk", "rst", "i__valid", "i__ready", "i__payload", "o
                           "o__ready", "o__payload"})
 
 #: Verilator and C++ compiler options of the harness, and why:
-#: * ``OPT_FAST=-O2``: the model's per-cycle code (one long straight-line ``eval`` per module).
-#:   Measured 2026-12-02 on the Verilog of that day (cachegrind instruction counts are exact;
-#:   times are the best of five alternating runs on the shared machine, processor time of the
-#:   clocked loop): ``s2ta`` aw 8x8 (nnz_a 2) -O1 13,567 instructions per cycle, -O2 12,577
-#:   (-7%), 0.72 M -> 1.06 M cycles/s; ``dense-array`` 8x8 5,911 -> 5,749, 1.03 M -> 1.16 M
-#:   cycles/s. -O3 ran like -O2 and compiled twice as long. Compiling the s2ta model takes
-#:   about 1.5 s longer than at -O1 (5.3 against 3.8 s, measured alone).
-#:   Not taken: Verilator's ``-O3`` with ``--x-assign fast --x-initial fast`` (14,092
-#:   instructions per cycle), ``--flatten`` (13,660 at -O1), split fast/slow compilation
-#:   (``VM_PARALLEL_BUILDS=1``: its precompiled headers made the cold build 36 s against 24 s).
+#: * ``OPT_FAST``: the optimization of the model's per-cycle code (one long straight-line
+#:   ``eval`` per module), -O1 or, for long runs, -O2 (:data:`LONG_RUN_STEPS`).
 #: * ``--no-timing``: generated Verilog has no delays or events, so no coroutine runtime.
 #: * ``--threads 1``: one simulation thread (the machines run several jobs on two cores).
 #: * ``-j 2``: compile two C++ files at a time.
 #: The Verilator runtime keeps the Makefile's flags, so ccache (OBJCACHE) shares its objects
 #: with every other build.
-_VERILATOR_ARGS = ("--no-timing", "--threads", "1", "-j", "2", "-MAKEFLAGS", "OPT_FAST=-O2")
+_VERILATOR_ARGS = ("--no-timing", "--threads", "1", "-j", "2")
+
+#: Runs of at least this many input steps get a model compiled at -O2 instead of -O1 (a build
+#: of its own, cached like any other). Measured 2026-12-02 on that day's Verilog (cachegrind
+#: instruction counts are exact; rates are the best of five alternating runs on the shared
+#: two-core machine, processor time of the clocked loop):
+#:
+#: ====================  ==========================  =====================  ================
+#: model                 instructions per cycle      cycles per second      model compile
+#: ====================  ==========================  =====================  ================
+#: s2ta aw 8x8 nnz_a 2   13,567 (-O1), 12,577 (-O2)  0.72 M -> 1.06 M       3.8 -> 5.3 s
+#: dense-array 8x8       5,911 (-O1), 5,749 (-O2)    1.03 M -> 1.16 M
+#: ====================  ==========================  =====================  ================
+#:
+#: -O2 saves 0.1 to 0.4 us per cycle and costs 1.5 to 3.5 s more to compile (SCNN's largest
+#: file: 5.2 -> 7.3 s), so it pays from a few million cycles on (and a build is reused by
+#: every later run of the same Verilog): the default test suite's short runs keep -O1 and
+#: its build times. -O3 ran like -O2 and took 12.8 s against 5.5 s to build. Not taken:
+#: Verilator's ``-O3`` with ``--x-assign fast --x-initial fast`` (14,092 instructions per
+#: cycle at -O2), ``--flatten`` (13,660 at -O1), ``-O1`` with ``-fstrict-aliasing``,
+#: ``-fschedule-insns2`` or ``-finline-small-functions`` (no change), and compiling the fast
+#: and slow halves apart (``VM_PARALLEL_BUILDS=1``: its precompiled headers made a cold
+#: build 36 s against 24 s).
+LONG_RUN_STEPS = 1_000_000
 
 _BINARY = "fastplay"
 
@@ -576,9 +591,10 @@ class FastModel:
     probes: tuple = ()
 
 
-def build(generated, probes: dict | None = None) -> FastModel:
+def build(generated, probes: dict | None = None, *, long_run: bool = False) -> FastModel:
     """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`) in
-    the fast player's wrapper, with its ``main``.
+    the fast player's wrapper, with its ``main``; with ``long_run``, the model's per-cycle
+    code at -O2 instead of -O1 (:data:`LONG_RUN_STEPS` says why and when).
 
     The folder is ``<build_root>/sim/<design>-fast-<key>``, the key hashing the Verilog, the
     wrapper, the ``main``, the options, the waivers and the Verilator and C++ compiler versions; a
@@ -589,19 +605,20 @@ def build(generated, probes: dict | None = None) -> FastModel:
     SimulationError
         Verilator or the C++ compiler failed (the message names the build log).
     """
+    arguments = (*_VERILATOR_ARGS, "-MAKEFLAGS", f"OPT_FAST={'-O2' if long_run else '-O1'}")
     files = {f"{generated.top}.v": generated.verilog,
              f"{HARNESS_TOP}.v": harness_verilog(generated.metadata, probes),
              "main.cpp": main_cpp(generated.metadata, probes)}
     key = hashlib.sha256("\n".join([
         HARNESS_TOP, *(f"{n}\n{t}" for n, t in sorted(files.items())),
-        *_VERILATOR_ARGS, *WAIVERS, verilator_version(), _compiler_version(),
+        *arguments, *WAIVERS, verilator_version(), _compiler_version(),
     ]).encode()).hexdigest()[:16]
 
     def make(folder: Path) -> None:
         for name, text in files.items():
             (folder / name).write_text(text)
         log = folder / "build.log"
-        command = ["verilator", "--cc", "--exe", "--build", *_VERILATOR_ARGS, *WAIVERS,
+        command = ["verilator", "--cc", "--exe", "--build", *arguments, *WAIVERS,
                    "-Mdir", str(folder), "--top-module", HARNESS_TOP, "--prefix", "Vdut",
                    "-o", _BINARY, *files]
         with open(log, "w") as out:

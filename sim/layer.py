@@ -47,8 +47,9 @@ class RunFigures:
     ``None``: nothing was compared, and ``sim_seconds`` is the model's own time).
     On RTL, ``sim_seconds`` and ``cycles_per_second`` are the clocked loop alone (the per-cycle
     rate); ``harness_seconds`` and ``harness_cycles_per_second`` (null where the host does not
-    give them, and for the model) add the harness's one-time costs: stimulus written and loaded, the simulator
-    process started, results read back (:attr:`~.player.PlayerRun.run_seconds`).
+    give them, and for the model) add the harness's one-time costs: stimulus written and
+    loaded, the simulator process started, results read back
+    (:attr:`~.player.PlayerRun.run_seconds`).
     ``first_divergence`` says where an RTL output first differs from golden (see
     :func:`first_divergence`); it is in the JSON only then. ``energy`` holds the energy
     figures (:class:`~.energy.LayerEnergy`: counted actions priced on a tech; null figures
@@ -350,7 +351,8 @@ class GemmHost:
             multipliers=config.multipliers,
             matches_golden=divergence is None, first_divergence=divergence, tiles=mt * nt,
             steps=job.steps, sim_seconds=played.seconds, build_seconds=played.build_seconds,
-            harness_seconds=played.run_seconds, extra=self._extra(config, options, job.shape), activations=acts,
+            harness_seconds=played.run_seconds,
+            extra=self._extra(config, options, job.shape), activations=acts,
             energy=None if tech is None else layer_energy.layer_energy(
                 generated.verilog, generated.top, design.component.cell_actions(config),
                 config, layer_energy.counts_from_probes(

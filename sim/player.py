@@ -231,7 +231,7 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
     say(f"building the {harness} Verilator model of {generated.design} (reused when unchanged)")
     if harness == "fast":
         start = time.perf_counter()
-        model = fastplay.build(generated, probes)
+        model = fastplay.build(generated, probes, long_run=count >= fastplay.LONG_RUN_STEPS)
         build_seconds = time.perf_counter() - start
         say(f"simulating {count:,} input words on Verilator")
         results, stats = fastplay.run(model, words, expect=expect, timeout_cycles=timeout_cycles,

@@ -266,6 +266,24 @@ def test_play_results_identical(dense):
 
 
 @pytest.mark.verilator
+@pytest.mark.slow       # a build of its own (about 15 s)
+def test_long_run_model_gives_the_same_run(dense):
+    """The -O2 model that runs of ``LONG_RUN_STEPS`` or more get: the same results, cycles and
+    window as the -O1 model, from a build of its own."""
+    generated, bits = dense
+    short = fastplay.build(generated)
+    long = fastplay.build(generated, long_run=True)
+    assert short.binary != long.binary
+    assert "OPT_FAST=-O2" in (long.binary.parent / "build.log").read_text()
+    runs = [fastplay.run(model, bits, expect=12, timeout_cycles=500) for model in (short, long)]
+    (text_short, stats_short), (text_long, stats_long) = runs
+    assert text_short == text_long and text_short.count("\n") == 12
+    for key in ("cycles", "window", "in_at_done", "extra"):
+        assert stats_short[key] == stats_long[key], key
+    assert stats_long["result_cycles"].tolist() == stats_short["result_cycles"].tolist()
+
+
+@pytest.mark.verilator
 @pytest.mark.parametrize("harness", ["fast", "cocotb"])
 def test_timeout_raises(dense, harness):
     generated, bits = dense
