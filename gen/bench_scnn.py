@@ -8,7 +8,18 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
   (64 multipliers, ZVCG) running the im2col GEMM of the same operands on its RTL at every
   density (its cycles do not depend on the data, its energy does: ZVCG gates zero operands);
 * the paper's design point, 8 x 8 PEs of F=I=4 (1024 multipliers), through the cycle model,
-  against ``dense_cycles`` of a 32 x 32 dense array;
+  against ``dense_cycles`` of a 32 x 32 dense array, on the published conv layers of
+  :data:`PAPER_LAYERS` at the densities of :data:`PAPER_POINTS` (w = a from 1.0 to 0.1 and the
+  pruned point w 0.35 / a 0.45; operands from ``tensors`` of sim/workloads.py), with
+  the cycle breakdown (compute, conflict stalls, load, halo, drain), energy and per-area
+  columns and issue #12's targets. The model results are cached by content
+  (:func:`model_point`, ``$SPARSEGEN_CACHE_DIR/bench-scnn``). Energy of the 8x8 point: action
+  counts from the model run (pairs, live products, ACT words, weight pushes: exact) and the
+  accumulator banks' walk accesses at the 2x2 RTL run's rate per accumulator (density 1.0),
+  priced by the per-action table with the 2x2 array's synthesis x 16; the same estimator on
+  the 2x2 runs is printed against their RTL-counted energy. The dense baseline gets the same
+  on-chip buffer capacity as SCNN's memories (:func:`dense_buffers`), priced by gen/sram.py
+  in area, access energy and leakage;
 * the sky130hd area split of one PE from the per-module synthesis breakdown, synthesized in
   exactly the configuration simulated (:data:`PE_PARAMS`): multipliers, crossbar (product
   register, arbitration, scatter), accumulator banks, buffers in flip-flops (weight FIFO,
@@ -19,22 +30,36 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
 """
 
 
+import functools
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
 import numpy as np
 from rich import box
 from rich.table import Table
 
 from ..hw.s2ta import DenseArrayConfig
-from ..hw.scnn import ScnnConfig, ScnnPEConfig
+from ..hw.scnn import DRAIN_LATENCY, Cmd, Scnn, ScnnConfig, ScnnPEConfig
+from ..sim import scnn as scnn_host
+from ..sim import workloads as wl
 from ..sim.cycles import dense_cycles
+from ..sim.energy import scnn_layer_energy
+from ..sim.golden import scnn as gs
 from ..sim.layer import im2col
 from ..sim.scnn import build_program, model_cycles
 from ..sim.stimulus import random_operands
 from .bench_common import at_fmax
+from .cachefile import read_entry, write_entry
 from .generate import generate
 from .registry import get_design
-from .synth import synthesize
+from .sram import sram_model
+from .synth import cache_root, synthesize
 
-__all__ = ["run", "print_table", "area_split", "LAYER", "DENSITIES", "PE_PARAMS", "SOURCES"]
+__all__ = ["run", "print_table", "area_split", "model_point", "LAYER", "DENSITIES",
+           "PE_PARAMS", "SOURCES", "PAPER_LAYERS", "PAPER_POINTS", "TARGETS"]
 
 LAYER = dict(c=32, k=32, h=14, w=14, r=3, s=3, pad=1)
 DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
@@ -57,9 +82,176 @@ SOURCES = {
     "gops_mm2": "formula", "dense_gops_mm2": "formula", "area_um2": "measured",
     "sram_area_um2": "model", "dense_area_um2": "measured",
 }
+#: What the bench can say about the paper's own PE area proportions.
+PAPER_AREA_NOTE = (
+    "paper's PE area proportions: not compared (SCNN's per-PE area table could not be sourced: "
+    "searches of the stored pages and docs for an SCNN PE area breakdown found the abstract "
+    "and summaries only: 8x8 PEs of 4x4 multipliers, 32 accumulator banks, 1 MB of activation "
+    "RAM)")
+#: The sources of the 8x8 point's figures (``report["paper"]`` rows).
+PAPER_SOURCES = {
+    "cycles": "model", "conflict_stalls": "model", "dense_cycles": "formula",
+    "speedup": "formula", "utilization": "formula", "breakdown.conflicts": "model",
+    "breakdown.compute": "formula", "breakdown.load": "formula", "breakdown.halo": "formula",
+    "breakdown.drain": "formula", "energy_pj": "model", "dense_energy_pj": "model",
+    "energy_gain": "formula", "gops_mm2": "formula", "dense_gops_mm2": "formula",
+    "area_um2": "formula", "dense_area_um2": "formula", "fmax_mhz": "measured",
+    "macs_nonzero": "formula", "pairs_per_second": "measured", "pair_fill": "formula",
+    "plane_fill": "formula",
+}
 _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
                ("accumulators", "accumulator banks"), ("act_buffer", "buffers"),
                ("weight_fifo", "buffers"), ("queue", "buffers"))
+
+
+#: The paper's networks (constraints/workloads.toml names each shape's source): AlexNet conv3
+#: (13x13, 256->384), GoogLeNet inception (4a) 3x3 (14x14, 96->208) and (3a) 3x3 (28x28,
+#: 96->128), VGG-16 conv5_2 (14x14, 512->512). Stride-1 3x3 layers whose activations fit a PE's
+#: 512 activation rows in one chunk at 8x8 PEs; the 28x28 one gives every PE a 4x4 tile, the
+#: others 2x2. Left out: the 5x5 ones (the PE is built for 3x3: ``max_r``), the 56x56+ ones
+#: (VGG conv1-3: several spatial passes, minutes of model per density) and the 7x7 ones (most of
+#: the 8x8 PEs idle).
+PAPER_LAYERS = ("alexnet.conv3", "googlenet.inception4a_3x3", "googlenet.inception3a_3x3",
+                "vgg16.conv5_2")
+#: (weight density, activation density): w = a from 1.0 to 0.1, and the typical pruned point
+#: (SCNN: weights about a third, activations under a half after ReLU).
+PAPER_POINTS = ((1.0, 1.0), (0.8, 0.8), (0.6, 0.6), (0.4, 0.4), (0.2, 0.2), (0.1, 0.1),
+                (0.35, 0.45))
+#: Issue #12's targets for the 8x8 point against a 32x32 dense array: speedup at full density,
+#: at the pruned point; the paper's energy gain at the pruned point (for comparison).
+TARGETS = {"full_density": 1.0, "pruned": (0.35, 0.45), "full_speedup": 0.75,
+           "pruned_speedup": 2.5, "paper_energy_gain": 2.3}
+SEED = 2017
+#: What a cached 8x8 point depends on besides its inputs: the model's code, and the version of
+#: :func:`model_point`'s own figures (bump it when they change).
+_CODE = ("sim/scnn.py", "hw/scnn.py", "sim/golden/scnn.py")
+_POINT_VERSION = 1
+
+
+def _code_digest() -> str:
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(str(_POINT_VERSION).encode())
+    for name in _CODE:
+        h.update((root / name).read_bytes())
+    return h.hexdigest()
+
+
+def _counts_of(program) -> dict:
+    """Action counts the model run implies (formula, exact for these): pairs (one per weight
+    entry and activation row of its channel, per PE), live products (non-zero weights of the
+    entry x non-zero activations of the channel, per PE: every one crosses the crossbar once),
+    ACT words, weight entries pushed (every PE takes every WGT word) and DRAINs."""
+    work = program.work
+    pairs = live = wgt = 0
+    rows, nz = {}, {}
+    for (kind, _, _, values, _, _), key in zip(program.words, program.blocks):
+        if kind != Cmd.WGT:
+            continue
+        pidx, _, ch, _ = key[-4:]
+        if (pidx, ch) not in rows:
+            acts = [r[ch] for r in work.acts[pidx]]
+            rows[pidx, ch] = sum(len(v) for v, _ in acts)
+            nz[pidx, ch] = sum(int(np.count_nonzero(v)) for v, _ in acts)
+        wgt += 1
+        pairs += rows[pidx, ch]
+        live += int(np.count_nonzero(values)) * nz[pidx, ch]
+    kinds = [w[0] for w in program.words]
+    return {"pair": pairs, "mul": live, "grant": live, "act_write": kinds.count(Cmd.ACT),
+            "wgt_push": wgt * program.config.pe_rows * program.config.pe_cols,
+            "drains": len(program.drains)}
+
+
+def model_point(config, ifmap, filters, pad: int) -> dict:
+    """The 8x8 point of one layer and density through the cycle model, cached by content
+    (config, operands, the model's code): cycles and conflict stalls, the cycle breakdown,
+    the action counts (:func:`_counts_of`) and the model's speed."""
+    h = hashlib.sha256(json.dumps([config.as_dict(), pad, _code_digest()]).encode())
+    for x in (ifmap, filters):
+        h.update(np.ascontiguousarray(x, dtype=np.int64).tobytes())
+        h.update(str(x.shape).encode())
+    path = cache_root() / "bench-scnn" / f"{h.hexdigest()}.json"
+    entry = read_entry(path)
+    if entry is not None:
+        return entry | {"cached": True}
+    start = time.perf_counter()
+    program = build_program(config, ifmap, filters, pad)
+    built = time.perf_counter()
+    cycles, stalls = model_cycles(program)
+    modelled = time.perf_counter()
+    free, _ = model_cycles(program, functools.partial(scnn_host._Crossbars, conflicts=False))
+    counts = _counts_of(program)
+    plan, kc = program.plan, config.kc
+    drains = counts["drains"]
+    rows = plan.ht + plan.r - 1
+    loads = sum(w[0] in (Cmd.ACT, Cmd.CONFIG) for w in program.words)
+    halo = drains * kc * (rows + 2 * (plan.r - 1))
+    drain = drains * kc * rows + DRAIN_LATENCY
+    entry = {
+        "cycles": cycles, "conflict_stalls": stalls, "conflict_free_cycles": free,
+        "breakdown": {"compute": free - loads - halo - drain, "conflicts": cycles - free,
+                      "load": loads, "halo": halo, "drain": drain},
+        "counts": counts, "tile": [plan.ht, plan.wt], "passes": len(plan.passes),
+        "frame": kc * rows * (plan.wt + plan.s - 1),
+        "build_seconds": round(built - start, 3),
+        "model_seconds": round(modelled - built, 3),
+        "pairs_per_second": round(counts["pair"] / max(modelled - built, 1e-9)),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_entry(path, entry)
+    return entry | {"cached": False}
+
+
+def _bank_rates(actions: dict, counts: dict, pes: int, frame: int) -> dict:
+    """Accumulator bank reads and writes beyond one per grant (the row walk: halo exchange,
+    drain, clear), per DRAIN, PE and frame accumulator, from an RTL run's counts."""
+    per = counts["drains"] * pes * frame
+    return {name: (actions[name] - actions["grant"]) / per
+            for name in ("bank_read", "bank_write")}
+
+
+def _model_probes(counts: dict, rates: dict, pes: int, frame: int) -> dict:
+    """The probe counts a run would give, from the model's counts (:func:`_counts_of`) and the
+    bank rates of the RTL run (:func:`_bank_rates`)."""
+    walk = counts["drains"] * pes * frame
+    return {**{k: counts[k] for k in ("pair", "mul", "grant", "act_write", "wgt_push")},
+            **{name: counts["grant"] + rate * walk for name, rate in rates.items()}}
+
+
+def dense_buffers(config: ScnnConfig) -> dict:
+    """The fair dense baseline's on-chip buffers (rule): the same capacity as the SCNN
+    array's memories (``Scnn.memories``), in 32-bit words priced by the SRAM model
+    (gen/sram.py): an input activation buffer holding all PEs' input activation RAMs, an
+    output buffer holding their output RAMs (when the PE has them: ``act_banks`` counts both
+    RAMs' banks), and a weight buffer holding all PEs' weight FIFOs."""
+    mem = Scnn.memories(config)
+    pes = config.pe_rows * config.pe_cols
+    banks = mem.get("act_banks")
+    act_bits = pes * mem["act"][0] * mem["act"][1] * (banks // 2 if banks else 1)
+    wgt_bits = pes * config.wt_depth * mem["wgt_entry_bits"]
+    model = sram_model()
+    out = {}
+    for name, bits in (("act_in", act_bits), ("act_out", act_bits if banks else 0),
+                       ("weights", wgt_bits)):
+        if not bits:
+            continue
+        est = model.estimate(math.ceil(bits / 32), 32)
+        out[name] = {"bits": bits, "area_um2": est.area_um2, "access_pj": est.read_pj,
+                     "leakage_w": est.leakage_w}
+    return out
+
+
+def _dense_buffer_energy(buffers: dict, m: int, k: int, n: int, rows: int, cols: int,
+                         time_us: float | None) -> float:
+    """Buffer energy of the dense array on O[M,N] = A[M,K] W[K,N] (formula): A read once per
+    column tile, W once per row tile, O written once, 16-bit values in 32-bit words, plus the
+    buffers' leakage over the layer's time."""
+    words = {"act_in": math.ceil(m * k * math.ceil(n / cols) / 2),
+             "weights": math.ceil(k * n * math.ceil(m / rows) / 2),
+             "act_out": math.ceil(m * n / 2)}
+    access = sum(words[name] * buffers[name]["access_pj"] for name in words
+                 if name in buffers)
+    leak = sum(b["leakage_w"] for b in buffers.values()) * (time_us or 0.0) * 1e6
+    return access + leak
 
 
 def _operands(density: float, seed: int):
@@ -92,8 +284,11 @@ def area_split(tech: str, config: ScnnPEConfig) -> dict:
             "yosys_version": result.yosys_version, "seconds": result.seconds}
 
 
-def run(tech: str = "sky130hd", progress=None) -> dict:
-    """Cycles, speedups, utilization, stalls and the PE area split (see the module docs)."""
+def run(tech: str = "sky130hd", progress=None, *, layers=PAPER_LAYERS, points=PAPER_POINTS,
+        rtl: bool = True) -> dict:
+    """Cycles, speedups, utilization, stalls, energy and the PE area split (see the module
+    docs); ``layers`` and ``points`` the 8x8 point's table; ``rtl=False`` skips the 2x2 RTL
+    runs and the syntheses (no energy, area or per-area figures)."""
     say = progress or (lambda message: None)
     ly = LAYER
     small = ScnnConfig(pe_rows=2, pe_cols=2, **PE_PARAMS)
@@ -104,7 +299,7 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
 
     dense_design = get_design("dense-array")
     rows = []
-    for n, density in enumerate(DENSITIES):
+    for n, density in enumerate(DENSITIES if rtl else ()):
         ifmap, filters = _operands(density, 100 + n)
         say(f"density {density}: dense-array 8x8 on the im2col GEMM (RTL)")
         a, w, _ = im2col(ifmap, filters, padding=ly["pad"])
@@ -147,20 +342,120 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
             "dense_energy_pj": d_e, "energy_gain": d_e / e if e and d_e else None,
             "edp_gain": (d_e * d_time) / (e * time_us) if e and d_e and time_us else None,
             "gops_mm2": gops, "dense_gops_mm2": d_gops,
-            "energy_breakdown": energy.energy_breakdown,
+            "energy_breakdown": energy.energy_breakdown, "actions": result.actions,
+            "dense_macs": result.macs_total,
+            "nonzero_fraction": result.macs_nonzero / result.macs_total,
         })
+        if e is not None:
+            # The 8x8 energy estimator (model counts, bank rates of the density-1.0 run) on
+            # this very run: its ratio to the RTL-counted energy.
+            program = build_program(small, ifmap, filters, ly["pad"])
+            point = _counts_of(program)
+            frame = small.kc * (program.plan.ht + program.plan.r - 1) * (
+                program.plan.wt + program.plan.s - 1)
+            if density == DENSITIES[0]:
+                rates = _bank_rates(result.actions, point, small.pe_rows * small.pe_cols,
+                                    frame)
+            gen_small = generate(scnn_design, small)
+            estimate = scnn_layer_energy(
+                gen_small.verilog, gen_small.top, small, Scnn.memories(small),
+                _model_probes(point, rates, small.pe_rows * small.pe_cols, frame),
+                result.cycles, tech)
+            rows[-1]["model_energy_pj"] = estimate.energy_pj
+            rows[-1]["model_energy_ratio"] = estimate.energy_pj / e
 
-    say(f"synthesizing scnn-pe for {tech}")
-    area = area_split(tech, small.pe)
-    say(f"synthesizing dense-array 8x8 for {tech}")
-    dense_gen = generate(get_design("dense-array"), dense_small)
-    dense_area = synthesize(dense_gen.verilog, dense_gen.top, tech).area_um2
+    area = dense_area = None
+    if rtl:
+        say(f"synthesizing scnn-pe for {tech}")
+        area = area_split(tech, small.pe)
+        say(f"synthesizing dense-array 8x8 for {tech}")
+        dense_gen = generate(get_design("dense-array"), dense_small)
+        dense_area = synthesize(dense_gen.verilog, dense_gen.top, tech).area_um2
     speedups = [(r["density"], r["speedup"]) for r in rows]
+    paper_rows = _paper_rows(say, tech, paper, dense_paper, layers, points, rows,
+                             rates if rows and rows[0].get("model_energy_pj") else None,
+                             dense_area)
     return {"tech": tech, "layer": ly, "pe": small.pe.as_dict(), "rows": rows,
             "area": area, "dense_area_um2": dense_area,
             "multipliers": {"scnn 2x2": small.multipliers, "scnn 8x8": paper.multipliers},
-            "sources": SOURCES,
+            "sources": {**SOURCES, "paper": PAPER_SOURCES}, "paper": paper_rows,
+            "targets": _targets(paper_rows),
+            "dense_buffers": dense_buffers(paper),
             "break_even_density": _break_even(speedups)}
+
+
+def _paper_rows(say, tech, paper, dense_paper, layers, points, rtl_rows, rates, dense_area):
+    """The 8x8 point (model) against the 32x32 dense array on the paper's layers."""
+    shipped = wl.load_workloads()
+    buffers = dense_buffers(paper)
+    scale = paper.pe_rows * paper.pe_cols // 4
+    small_row = rtl_rows[0] if rtl_rows and rtl_rows[0].get("model_energy_pj") else None
+    if small_row is not None:
+        # Dense energy per MAC slot (RTL, dense-array 8x8 with ZVCG) against the fraction of
+        # products with both operands non-zero: a line through the RTL runs.
+        fit = np.polyfit([r["nonzero_fraction"] for r in rtl_rows],
+                         [r["dense_energy_pj"] / r["dense_macs"] for r in rtl_rows], 1)
+        gen_small = generate(get_design("scnn"), ScnnConfig(pe_rows=2, pe_cols=2, **PE_PARAMS))
+    out = []
+    for name in layers:
+        layer = shipped[name]
+        m, k, n = layer.gemm_shape
+        for wd, ad in points:
+            say(f"{name} w{wd} a{ad}: scnn 8x8 cycle model")
+            ops = wl.tensors(layer, wd, ad, SEED, data_width=16)
+            point = model_point(paper, ops.ifmap, ops.filters, layer.dims["pad"])
+            dcyc = dense_cycles(dense_paper, m, k, n)
+            nonzero = gs.macs_nonzero(ops.ifmap, ops.filters, layer.dims["pad"])
+            row = {"layer": name, "w": wd, "a": ad, "cycles": point["cycles"],
+                   "dense_cycles": dcyc, "speedup": dcyc / point["cycles"],
+                   "utilization": nonzero / (paper.multipliers * point["cycles"]),
+                   "conflict_stalls": point["conflict_stalls"],
+                   "breakdown": point["breakdown"], "tile": point["tile"],
+                   "pair_fill": point["counts"]["mul"] / (point["counts"]["pair"] * paper.f
+                                                          * paper.i),
+                   "plane_fill": m / (paper.pe_rows * point["tile"][0] * paper.pe_cols
+                                      * point["tile"][1] * point["passes"]),
+                   "macs": layer.macs, "macs_nonzero": nonzero,
+                   "model_seconds": point["model_seconds"],
+                   "build_seconds": point["build_seconds"], "pairs": point["counts"]["pair"],
+                   "pairs_per_second": point["pairs_per_second"], "cached": point["cached"],
+                   "energy_pj": None, "dense_energy_pj": None, "energy_gain": None,
+                   "gops_mm2": None, "dense_gops_mm2": None}
+            if small_row is not None:
+                e = scnn_layer_energy(
+                    gen_small.verilog, gen_small.top, paper, Scnn.memories(paper),
+                    _model_probes(point["counts"], rates, paper.pe_rows * paper.pe_cols,
+                                  point["frame"]), point["cycles"], tech, scale=scale)
+                area = e.area_um2 + e.counts["sram_area_um2"]
+                _, gops = at_fmax(layer.macs, point["cycles"], e.fmax_mhz, area)
+                d_area = dense_area * 16 + sum(b["area_um2"] for b in buffers.values())
+                d_time, d_gops = at_fmax(layer.macs, dcyc, small_row["dense_fmax_mhz"], d_area)
+                d_e = (layer.macs * float(np.polyval(fit, nonzero / layer.macs))
+                       + _dense_buffer_energy(buffers, m, k, n, dense_paper.rows,
+                                              dense_paper.cols, d_time))
+                row.update(energy_pj=e.energy_pj, dense_energy_pj=d_e,
+                           energy_gain=d_e / e.energy_pj, gops_mm2=gops,
+                           dense_gops_mm2=d_gops, area_um2=area, dense_area_um2=d_area,
+                           fmax_mhz=e.fmax_mhz)
+            out.append(row)
+    return out
+
+
+def _targets(paper_rows) -> dict:
+    """Issue #12's targets on every layer (met when the worst layer meets it)."""
+    full = [r["speedup"] for r in paper_rows if (r["w"], r["a"]) == (1.0, 1.0)]
+    pruned = [r for r in paper_rows if (r["w"], r["a"]) == TARGETS["pruned"]]
+    gains = [r["energy_gain"] for r in pruned if r["energy_gain"] is not None]
+    return {
+        "full_speedup": {"value": min(full, default=None), "bound": TARGETS["full_speedup"],
+                         "met": min(full) >= TARGETS["full_speedup"] if full else None},
+        "pruned_speedup": {"value": min((r["speedup"] for r in pruned), default=None),
+                           "bound": TARGETS["pruned_speedup"],
+                           "met": min(r["speedup"] for r in pruned)
+                           >= TARGETS["pruned_speedup"] if pruned else None},
+        "pruned_energy_gain": {"value": min(gains, default=None),
+                               "paper": TARGETS["paper_energy_gain"]},
+    }
 
 
 def _break_even(points):
@@ -173,7 +468,77 @@ def _break_even(points):
     return None
 
 
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def print_paper(console, report):
+    """The 8x8 point's tables (one per layer), its targets and the model's speed."""
+    rows = report["paper"]
+    for name in dict.fromkeys(r["layer"] for r in rows):
+        mine = [r for r in rows if r["layer"] == name]
+        t = Table(title=f"scnn 8x8 PEs (F=I=4, 1,024 mults, cycle model) vs dense-array 32x32 "
+                        f"(1,024 mults): {name}, tile {mine[0]['tile'][0]}x{mine[0]['tile'][1]}"
+                        f" per PE", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  padding=(0, 1, 0, 0))
+        for column in ("w", "a", "cycles", "dense", "speedup", "util", "fill", "plane",
+                       "compute", "confl",
+                       "load", "halo", "drain", "E uJ", "dense uJ", "E gain", "GOPS/mm2",
+                       "dense GOPS/mm2"):
+            t.add_column(column, justify="right", no_wrap=True)
+        for r in mine:
+            b = r["breakdown"]
+            t.add_row(f"{r['w']:.2f}", f"{r['a']:.2f}", f"{r['cycles']:,}",
+                      f"{r['dense_cycles']:,}", f"{r['speedup']:.2f}",
+                      f"{r['utilization']:.1%}", f"{r['pair_fill']:.1%}",
+                      f"{r['plane_fill']:.1%}", f"{b['compute']:,}", f"{b['conflicts']:,}",
+                      f"{b['load']:,}", f"{b['halo']:,}", f"{b['drain']:,}",
+                      _fmt(r["energy_pj"] and r["energy_pj"] / 1e6, ".2f"),
+                      _fmt(r["dense_energy_pj"] and r["dense_energy_pj"] / 1e6, ".2f"),
+                      _fmt(r["energy_gain"], ".2f"), _fmt(r["gops_mm2"], ".2f"),
+                      _fmt(r["dense_gops_mm2"], ".2f"))
+        console.print(t)
+    console.print(
+        "sources: cycles, confl model (confl = cycles - cycles of the same program with a "
+        "conflict-free crossbar); dense formula (dense_cycles); load (ACT + CONFIG words), halo"
+        " and drain (walk_cycles' phases per DRAIN) formula; compute = the rest (formula: "
+        "multiplies, pipeline fill, waits); speedup, util formula; fill = live products / "
+        "(pairs x F x I), plane = output positions / positions of the PEs' tiles (formula); E "
+        "uJ model (action counts from the model run, bank walk accesses at the 2x2 RTL run's "
+        "rate per accumulator, x the per-action table; logic priced from the 2x2 synthesis x "
+        "16); dense uJ model (dense energy per MAC of the dense-array 8x8 RTL runs, a line in "
+        "the non-zero product fraction, + its buffers: formula accesses x SRAM model + "
+        "leakage); GOPS/mm2 formula (dense MACs x 2 / time at each one's fmax / area; scnn: 16 "
+        "x the 2x2 array's logic + SRAM; dense: 16 x the 8x8 array + its buffers)")
+    bufs = report["dense_buffers"]
+    console.print("dense baseline buffers (rule: the SCNN array's activation and weight "
+                  "memory capacity; model areas): " + ", ".join(
+                      f"{k} {v['bits'] / 8192:,.0f} KB {v['area_um2'] / 1e6:.2f} mm2"
+                      for k, v in bufs.items()))
+    for key, t in report["targets"].items():
+        if "bound" in t:
+            verdict = "-" if t["met"] is None else ("met" if t["met"] else "NOT met")
+            console.print(f"target {key}: worst layer {_fmt(t['value'], '.2f')} (>= "
+                          f"{t['bound']}) {verdict}")
+        else:
+            console.print(f"{key}: worst layer {_fmt(t['value'], '.2f')}x less energy than "
+                          f"dense (paper: {t['paper']}x)")
+    run = [r for r in rows if not r["cached"]]
+    pairs = sum(r["pairs"] for r in rows)
+    seconds = sum(r["model_seconds"] for r in rows)
+    console.print(f"[dim]cycle model: {pairs:,} pair issues in {seconds:,.1f} s of model "
+                  f"({pairs / max(seconds, 1e-9):,.0f} pairs/s; program build "
+                  f"{sum(r['build_seconds'] for r in rows):,.1f} s); {len(rows) - len(run)} of "
+                  f"{len(rows)} points from the cache[/dim]")
+
+
 def print_table(console, report):
+    if report["rows"]:
+        _print_rtl(console, report)
+    print_paper(console, report)
+
+
+def _print_rtl(console, report):
     ly = report["layer"]
     mults = report["multipliers"]
     table = Table(title=f"SCNN vs dense-array at equal multipliers, conv C={ly['c']} "
@@ -213,8 +578,7 @@ def print_table(console, report):
                    "E gain", "EDP gain", "GOPS/mm2", "dense GOPS/mm2"):
         clocked.add_column(column, justify="right", no_wrap=True)
 
-    def fmt(value, spec):
-        return "-" if value is None else format(value, spec)
+    fmt = _fmt
     for r in report["rows"]:
         clocked.add_row(f"{r['density']:.1f}", fmt(r["fmax_mhz"], ".1f"),
                         fmt(r["dense_fmax_mhz"], ".1f"), fmt(r["time_us"], ",.1f"),
@@ -224,13 +588,20 @@ def print_table(console, report):
                         fmt(r["energy_gain"], ".2f"), fmt(r["edp_gain"], ".2f"),
                         fmt(r["gops_mm2"], ".2f"), fmt(r["dense_gops_mm2"], ".2f"))
     console.print(clocked)
+    ratios = [(r["density"], r.get("model_energy_ratio")) for r in report["rows"]]
+    if any(ratio is not None for _, ratio in ratios):
+        console.print("energy estimator of the 8x8 point on these 2x2 runs (model counts, bank "
+                      "walk rate of the 1.0 run; model) / RTL-counted energy (model): " + ", ".join(
+                          f"w=a {d:.1f} {_fmt(ratio, '.3f')}" for d, ratio in ratios))
     area = report["area"]
     split = area["split_um2"]
     mult = split["multipliers"] or float("nan")
-    at = Table(title=f"scnn-pe area split ({report['tech']}, {area['yosys_version']}), "
-                     f"F=I={report['pe']['f']}, A={report['pe']['banks']}, "
-                     f"{report['pe']['act_depth']} activation rows (measured: Yosys areas; "
-                     f"SRAM: model)",
+    pe = report["pe"]
+    at = Table(title=f"scnn-pe area split ({report['tech']}, {area['yosys_version']}): the PE "
+                     f"of both arrays, F=I={pe['f']}, A={pe['banks']} banks of "
+                     f"{pe['bank_depth']} x {pe['acc_width']} bits, {pe['act_depth']} "
+                     f"activation rows, {pe['wt_depth']} weight FIFO entries (measured: Yosys "
+                     f"areas; SRAM: model)",
                title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                padding=(0, 1, 0, 0))
     for column in ("part", "area um^2", "share", "vs multipliers"):
@@ -251,3 +622,4 @@ def print_table(console, report):
         f"{full['paper_speedup']:.0%}); crossbar / multipliers = "
         f"{split['crossbar'] / mult:.2f}; dense-array 8x8 area {report['dense_area_um2']:,.0f}"
         f" um^2 vs 4 scnn PEs {4 * area['total_um2']:,.0f} um^2")
+    console.print(PAPER_AREA_NOTE)

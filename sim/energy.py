@@ -342,13 +342,21 @@ def _memory_pj(table: dict, words: int, bits: int) -> tuple[float, float, float,
 
 
 def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: dict,
-                      cycles: int, tech: str = DEFAULT_TECH) -> LayerEnergy:
+                      cycles: int, tech: str = DEFAULT_TECH, scale: int = 1) -> LayerEnergy:
     """SCNN's energy figures of a layer of ``cycles`` cycles from its probe counters
     (``Scnn.probes``) and memory sizes (``Scnn.memories``), priced on ``tech`` (see the module
-    docs). Null figures with the reason where ``tech`` has no table, liberty or OpenSTA."""
+    docs). Null figures with the reason where ``tech`` has no table, liberty or OpenSTA.
+    ``scale``: the array that ran (``config``) has ``scale`` times the PEs of the synthesized
+    ``verilog`` (an 8x8 array priced from the 2x2's synthesis: one PE module), so its flops and
+    logic area count ``scale`` times."""
     table, result, unpriced = _pricing(verilog, top, tech)
     if unpriced is not None:
         return unpriced
+    if scale != 1:
+        result = dataclasses.replace(result, area_um2=result.area_um2 * scale,
+                                     cell_types={k: v * scale
+                                                 for k, v in result.cell_types.items()},
+                                     sram_area_um2=(result.sram_area_um2 or 0.0) * scale)
     width, acc = config.data_width, config.acc_width
     pes = config.pe_rows * config.pe_cols
     act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"])

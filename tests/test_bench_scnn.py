@@ -1,0 +1,60 @@
+"""bench scnn: the 8x8 point's table on a tiny layer (default suite: the code paths, the
+breakdown adding up, the cache), and the full bench (slow)."""
+
+import io
+import json
+
+import pytest
+from rich.console import Console
+
+from sparsegen.gen import bench_scnn
+from sparsegen.sim import workloads as wl
+
+
+def test_paper_layers_are_shipped_with_their_shapes():
+    shipped = wl.load_workloads()
+    for name in bench_scnn.PAPER_LAYERS:
+        layer = shipped[name]
+        assert layer.source and layer.dims["stride"] == 1 and layer.dims["R"] == 3, name
+    # Hand-computed GEMM shapes (AlexNet conv3: 13x13 outputs, 3x3x256 -> 384).
+    assert shipped["alexnet.conv3"].gemm_shape == (13 * 13, 3 * 3 * 256, 384)
+    assert shipped["googlenet.inception4a_3x3"].gemm_shape == (14 * 14, 3 * 3 * 96, 208)
+
+
+def test_bench_paper_table_on_a_tiny_layer(tmp_path, monkeypatch):
+    """The 8x8 point's code paths without RTL: the breakdown adds up to the model's cycles,
+    the speedup is dense / scnn, a second run reads the content-keyed cache, the table prints
+    its labelled columns and the targets."""
+    monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
+    points = ((1.0, 1.0), (0.35, 0.45))
+    report = bench_scnn.run(layers=("test.tiny_conv",), points=points, rtl=False)
+    rows = report["paper"]
+    assert [(r["w"], r["a"]) for r in rows] == list(points)
+    for r in rows:
+        assert sum(r["breakdown"].values()) == r["cycles"]
+        assert r["breakdown"]["conflicts"] >= 0 and r["breakdown"]["compute"] > 0
+        assert r["speedup"] == r["dense_cycles"] / r["cycles"]
+        assert r["energy_pj"] is None and not r["cached"]
+    again = bench_scnn.run(layers=("test.tiny_conv",), points=points, rtl=False)
+    assert all(r["cached"] for r in again["paper"])
+    assert [r["cycles"] for r in again["paper"]] == [r["cycles"] for r in rows]
+    out = io.StringIO()
+    bench_scnn.print_table(Console(file=out, width=250), report)
+    text = out.getvalue()
+    assert "test.tiny_conv" in text and "confl model" in text and "pairs/s" in text
+    assert "target full_speedup" in text and "target pruned_speedup" in text
+    json.dumps(report)
+
+
+@pytest.mark.slow
+def test_full_bench_scnn():
+    """The whole bench (RTL 2x2 runs, syntheses, the 8x8 table on the paper layers): the
+    2x2 runs agree with the model, the model-count energy estimate is within 10% of the
+    RTL-counted energy, every paper point has its energy and per-area figures."""
+    report = bench_scnn.run()
+    for r in report["rows"]:
+        assert r["cycles"] == r["model_cycles"]
+        assert abs(r["model_energy_ratio"] - 1) < 0.10, r["density"]
+    assert len(report["paper"]) == len(bench_scnn.PAPER_LAYERS) * len(bench_scnn.PAPER_POINTS)
+    for r in report["paper"]:
+        assert r["energy_pj"] > 0 and r["gops_mm2"] > 0 and r["dense_gops_mm2"] > 0
