@@ -8,6 +8,8 @@ import pytest
 from rich.console import Console
 
 from sparsegen.gen import bench_scnn
+from sparsegen.hw.scnn import Cmd, ScnnConfig
+from sparsegen.sim import scnn as host
 from sparsegen.sim import workloads as wl
 
 
@@ -58,3 +60,20 @@ def test_full_bench_scnn():
     assert len(report["paper"]) == len(bench_scnn.PAPER_LAYERS) * len(bench_scnn.PAPER_POINTS)
     for r in report["paper"]:
         assert r["energy_pj"] > 0 and r["gops_mm2"] > 0 and r["dense_gops_mm2"] > 0
+
+
+def test_model_counts_match_the_pair_lists():
+    """The 8x8 energy's action counts (formula) against the reference pair lists of every WGT
+    word: pairs, live products (= grants), weight pushes, ACT words."""
+    layer = wl.load_workloads()["test.tiny_conv"]
+    ops = wl.tensors(layer, 0.6, 0.5, 3, data_width=16)
+    config = ScnnConfig(pe_rows=2, pe_cols=2, **bench_scnn.PE_PARAMS)
+    program = host.build_program(config, ops.ifmap, ops.filters, 1)
+    counts = bench_scnn._counts_of(program)
+    work = [program.work[key] for key in program.blocks if key is not None]
+    assert counts["pair"] == sum(len(pe) for entry in work for pe in entry)
+    assert counts["mul"] == counts["grant"] == sum(
+        len(pair) for entry in work for pe in entry for pair in pe) > 0
+    kinds = [w[0] for w in program.words]
+    assert counts["wgt_push"] == kinds.count(Cmd.WGT) * 4
+    assert counts["act_write"] == kinds.count(Cmd.ACT)
