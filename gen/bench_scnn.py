@@ -11,7 +11,8 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
   against ``dense_cycles`` of a 32 x 32 dense array, on the published conv layers of
   :data:`PAPER_LAYERS` at the densities of :data:`PAPER_POINTS` (w = a from 1.0 to 0.1 and the
   pruned point w 0.35 / a 0.45; operands from ``tensors`` of sim/workloads.py), with
-  the cycle breakdown (compute, conflict stalls, load, halo, drain), energy and per-area
+  the cycle breakdown (compute, conflict stalls, load, halo, drain: the model's
+  timeline, :func:`_timeline`), energy and per-area
   columns and issue #12's targets. The model results are cached by content
   (:func:`model_point`, ``$SPARSEGEN_CACHE_DIR/bench-scnn``). Energy of the 8x8 point: action
   counts from the model run (pairs, live products, ACT words, weight pushes: exact) and the
@@ -42,7 +43,7 @@ from rich import box
 from rich.table import Table
 
 from ..hw.s2ta import DenseArrayConfig
-from ..hw.scnn import DRAIN_LATENCY, Cmd, Scnn, ScnnConfig, ScnnPEConfig
+from ..hw.scnn import Cmd, Scnn, ScnnConfig, ScnnPEConfig, walk_cycles
 from ..sim import scnn as scnn_host
 from ..sim import workloads as wl
 from ..sim.cycles import dense_cycles
@@ -92,8 +93,8 @@ PAPER_AREA_NOTE = (
 PAPER_SOURCES = {
     "cycles": "model", "conflict_stalls": "model", "dense_cycles": "formula",
     "speedup": "formula", "utilization": "formula", "breakdown.conflicts": "model",
-    "breakdown.compute": "formula", "breakdown.load": "formula", "breakdown.halo": "formula",
-    "breakdown.drain": "formula", "energy_pj": "model", "dense_energy_pj": "model",
+    "breakdown.compute": "model", "breakdown.load": "model", "breakdown.halo": "model",
+    "breakdown.drain": "model", "energy_pj": "model", "dense_energy_pj": "model",
     "energy_gain": "formula", "gops_mm2": "formula", "dense_gops_mm2": "formula",
     "area_um2": "formula", "dense_area_um2": "formula", "fmax_mhz": "measured",
     "macs_nonzero": "formula", "pairs_per_second": "measured", "pair_fill": "formula",
@@ -125,7 +126,7 @@ SEED = 2017
 #: What a cached 8x8 point depends on besides its inputs: the model's code, and the version of
 #: :func:`model_point`'s own figures (bump it when they change).
 _CODE = ("sim/scnn.py", "hw/scnn.py", "sim/golden/scnn.py")
-_POINT_VERSION = 1
+_POINT_VERSION = 2
 
 
 def _code_digest() -> str:
@@ -176,22 +177,22 @@ def model_point(config, ifmap, filters, pad: int) -> dict:
     start = time.perf_counter()
     program = build_program(config, ifmap, filters, pad)
     built = time.perf_counter()
-    cycles, stalls = model_cycles(program)
+    times = []
+    cycles, stalls = model_cycles(program, times=times)
     modelled = time.perf_counter()
     free, _ = model_cycles(program, functools.partial(scnn_host._Crossbars, conflicts=False))
     counts = _counts_of(program)
     plan, kc = program.plan, config.kc
-    drains = counts["drains"]
-    rows = plan.ht + plan.r - 1
-    loads = sum(w[0] in (Cmd.ACT, Cmd.CONFIG) for w in program.words)
-    halo = drains * kc * (rows + 2 * (plan.r - 1))
-    drain = drains * kc * rows + DRAIN_LATENCY
+    parts = _timeline(program, times, cycles)
+    walk = walk_cycles(kc, plan.ht, plan.r)
+    halo = round(parts["walk"] * kc * (plan.ht + 3 * (plan.r - 1)) / walk)
     entry = {
         "cycles": cycles, "conflict_stalls": stalls, "conflict_free_cycles": free,
-        "breakdown": {"compute": free - loads - halo - drain, "conflicts": cycles - free,
-                      "load": loads, "halo": halo, "drain": drain},
+        "breakdown": {"compute": parts["compute"] - (cycles - free),
+                      "conflicts": cycles - free, "load": parts["load"], "halo": halo,
+                      "drain": parts["walk"] - halo},
         "counts": counts, "tile": [plan.ht, plan.wt], "passes": len(plan.passes),
-        "frame": kc * rows * (plan.wt + plan.s - 1),
+        "frame": kc * (plan.ht + plan.r - 1) * (plan.wt + plan.s - 1),
         "build_seconds": round(built - start, 3),
         "model_seconds": round(modelled - built, 3),
         "pairs_per_second": round(counts["pair"] / max(modelled - built, 1e-9)),
@@ -199,6 +200,31 @@ def model_point(config, ifmap, filters, pad: int) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_entry(path, entry)
     return entry | {"cached": False}
+
+
+def _timeline(program, times: list, cycles: int) -> dict:
+    """Where the model's cycles go, from the cycle each word was taken: the gap before a word
+    is ``load`` (ACT, CONFIG), ``compute`` (WGT: the FIFO waits for the multipliers; DRAIN:
+    the crossbars empty) or ``walk`` (a DRAIN held by the previous group's row walk: taken
+    exactly when that walk ends; and the last walk with the drain latency after the last
+    word)."""
+    cfg, plan = program.config, program.plan
+    walk = walk_cycles(cfg.kc, plan.ht, plan.r)
+    parts = {"load": 0, "compute": 0, "walk": 0}
+    before, walk_free = -1, None
+    for (kind, *_), t in zip(program.words, times):
+        gap = t - before
+        if kind in (Cmd.ACT, Cmd.CONFIG):
+            parts["load"] += gap
+        elif kind == Cmd.DRAIN:
+            held = walk_free is not None and t == walk_free and t > before + 1
+            parts["walk" if held else "compute"] += gap
+            walk_free = t + walk + 1
+        else:
+            parts["compute"] += gap
+        before = t
+    parts["walk"] += cycles - 1 - before
+    return parts
 
 
 def _bank_rates(actions: dict, counts: dict, pes: int, frame: int) -> dict:
@@ -499,17 +525,18 @@ def print_paper(console, report):
                       _fmt(r["dense_gops_mm2"], ".2f"))
         console.print(t)
     console.print(
-        "sources: cycles, confl model (confl = cycles - cycles of the same program with a "
-        "conflict-free crossbar); dense formula (dense_cycles); load (ACT + CONFIG words), halo"
-        " and drain (walk_cycles' phases per DRAIN) formula; compute = the rest (formula: "
-        "multiplies, pipeline fill, waits); speedup, util formula; fill = live products / "
-        "(pairs x F x I), plane = output positions / positions of the PEs' tiles (formula); E "
-        "uJ model (action counts from the model run, bank walk accesses at the 2x2 RTL run's "
-        "rate per accumulator, x the per-action table; logic priced from the 2x2 synthesis x "
-        "16); dense uJ model (dense energy per MAC of the dense-array 8x8 RTL runs, a line in "
-        "the non-zero product fraction, + its buffers: formula accesses x SRAM model + "
-        "leakage); GOPS/mm2 formula (dense MACs x 2 / time at each one's fmax / area; scnn: 16 "
-        "x the 2x2 array's logic + SRAM; dense: 16 x the 8x8 array + its buffers)")
+        "sources: cycles model; confl model (cycles - cycles of the same program with a "
+        "conflict-free crossbar); compute, load, halo, drain model (the gap before each word "
+        "taken: ACT and CONFIG load; WGT, and DRAIN waiting for the crossbars, compute less "
+        "confl; a DRAIN held by the previous group's walk, and the last walk, halo + drain in "
+        "walk_cycles' proportions); dense formula (dense_cycles); speedup, util formula; fill ="
+        " live products / (pairs x F x I), plane = output positions / positions of the PEs' "
+        "tiles (formula); E uJ model (action counts from the model run, bank walk accesses at "
+        "the 2x2 RTL run's rate per accumulator, x the per-action table; logic priced from the "
+        "2x2 synthesis x 16); dense uJ model (dense energy per MAC of the dense-array 8x8 RTL "
+        "runs, a line in the non-zero product fraction, + its buffers: formula accesses x SRAM "
+        "model + leakage); GOPS/mm2 formula (dense MACs x 2 / time at each one's fmax / area; "
+        "scnn: 16 x the 2x2 array's logic + SRAM; dense: 16 x the 8x8 array + its buffers)")
     bufs = report["dense_buffers"]
     console.print("dense baseline buffers (rule: the SCNN array's activation and weight "
                   "memory capacity; model areas): " + ", ".join(

@@ -572,7 +572,8 @@ def first_divergence(program: Program, output: np.ndarray, result_cycles=None) -
             "mismatches": len(wrong)}
 
 
-def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
+def model_cycles(program: Program, crossbars=None, times: list | None = None
+                 ) -> tuple[int, int]:
     """Trace-driven cycle model of the RTL: ``(cycles, conflict_stalls)``.
 
     Cycles run from the edge that takes the first word to the edge of the last output row,
@@ -595,7 +596,8 @@ def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
 
     ``crossbars`` makes the PEs' crossbar models from ``(PEs, banks)``: :class:`_Crossbars`
     (vectorized over the PEs) by default; the tests pass :class:`_ReferenceCrossbars` (one
-    simple model per PE) and check the results equal.
+    simple model per PE) and check the results equal. ``times``, when given, receives the
+    cycle each word is taken (the bench's cycle breakdown).
     """
     cfg, plan = program.config, program.plan
     npes = cfg.pe_rows * cfg.pe_cols
@@ -617,6 +619,8 @@ def model_cycles(program: Program, crossbars=None) -> tuple[int, int]:
                 last_out = t + walk + DRAIN_LATENCY
                 walk_free = t + walk + 1
         t_last = t
+        if times is not None:
+            times.append(t)
     return last_out + 1, xbars.stalls
 
 
