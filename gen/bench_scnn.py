@@ -129,6 +129,7 @@ _CODE = ("sim/scnn.py", "hw/scnn.py", "sim/golden/scnn.py")
 _POINT_VERSION = 2
 
 
+@functools.cache
 def _code_digest() -> str:
     root = Path(__file__).resolve().parent.parent
     h = hashlib.sha256(str(_POINT_VERSION).encode())

@@ -220,7 +220,7 @@ class _PairWork:
         return len(self.keys)
 
     def __getitem__(self, key):
-        pidx, g, ch, n = key
+        pidx, g, ch, n = key[-4:]           # (pass, group, channel, entry), last
         wv, wb = self.entries[g, ch]
         return [_pair_banks(wv[n:n + 1], wb[n:n + 1], *rows[ch], self.banks)[0]
                 for rows in self.acts[pidx]]
@@ -244,7 +244,7 @@ class _PairWork:
     def counts(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Requests per bank of the word's pairs ``[PEs, rows, banks]``, whether a pair
         requests some bank twice ``[PEs, rows]``, and rows per PE."""
-        pidx, g, ch, n = key
+        pidx, g, ch, n = key[-4:]           # (pass, group, channel, entry), last
         if self._block != (pidx, g, ch):
             av, ao, nrows = self._acts(pidx, ch)
             wv, wb = self.entries[g, ch]
