@@ -98,7 +98,7 @@ PAPER_SOURCES = {
     "energy_gain": "formula", "gops_mm2": "formula", "dense_gops_mm2": "formula",
     "area_um2": "formula", "dense_area_um2": "formula", "fmax_mhz": "measured",
     "macs_nonzero": "formula", "pairs_per_second": "measured", "pair_fill": "formula",
-    "plane_fill": "formula",
+    "plane_fill": "formula", "chained_speedup": "formula",
 }
 _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
                ("accumulators", "accumulator banks"), ("act_buffer", "buffers"),
@@ -433,8 +433,11 @@ def _paper_rows(say, tech, paper, dense_paper, layers, points, rtl_rows, rates, 
             point = model_point(paper, ops.ifmap, ops.filters, layer.dims["pad"])
             dcyc = dense_cycles(dense_paper, m, k, n)
             nonzero = gs.macs_nonzero(ops.ifmap, ops.filters, layer.dims["pad"])
+            load = point["breakdown"]["load"]
+            one_load = point["passes"] == 1 and load == point["counts"]["act_write"] + 1
             row = {"layer": name, "w": wd, "a": ad, "cycles": point["cycles"],
                    "dense_cycles": dcyc, "speedup": dcyc / point["cycles"],
+                   "chained_speedup": dcyc / (point["cycles"] - load) if one_load else None,
                    "utilization": nonzero / (paper.multipliers * point["cycles"]),
                    "conflict_stalls": point["conflict_stalls"],
                    "breakdown": point["breakdown"], "tile": point["tile"],
@@ -508,7 +511,8 @@ def print_paper(console, report):
                         f"(1,024 mults): {name}, tile {mine[0]['tile'][0]}x{mine[0]['tile'][1]}"
                         f" per PE", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   padding=(0, 1, 0, 0))
-        for column in ("w", "a", "cycles", "dense", "speedup", "util", "fill", "plane",
+        for column in ("w", "a", "cycles", "dense", "speedup", "chained", "util", "fill",
+                       "plane",
                        "compute", "confl",
                        "load", "halo", "drain", "E uJ", "dense uJ", "E gain", "GOPS/mm2",
                        "dense GOPS/mm2"):
@@ -517,7 +521,8 @@ def print_paper(console, report):
             b = r["breakdown"]
             t.add_row(f"{r['w']:.2f}", f"{r['a']:.2f}", f"{r['cycles']:,}",
                       f"{r['dense_cycles']:,}", f"{r['speedup']:.2f}",
-                      f"{r['utilization']:.1%}", f"{r['pair_fill']:.1%}",
+                      _fmt(r["chained_speedup"], ".2f"), f"{r['utilization']:.1%}",
+                      f"{r['pair_fill']:.1%}",
                       f"{r['plane_fill']:.1%}", f"{b['compute']:,}", f"{b['conflicts']:,}",
                       f"{b['load']:,}", f"{b['halo']:,}", f"{b['drain']:,}",
                       _fmt(r["energy_pj"] and r["energy_pj"] / 1e6, ".2f"),
@@ -526,18 +531,21 @@ def print_paper(console, report):
                       _fmt(r["dense_gops_mm2"], ".2f"))
         console.print(t)
     console.print(
-        "sources: cycles model; confl model (cycles - cycles of the same program with a "
-        "conflict-free crossbar); compute, load, halo, drain model (the gap before each word "
-        "taken: ACT and CONFIG load; WGT, and DRAIN waiting for the crossbars, compute less "
-        "confl; a DRAIN held by the previous group's walk, and the last walk, halo + drain in "
-        "walk_cycles' proportions); dense formula (dense_cycles); speedup, util formula; fill ="
-        " live products / (pairs x F x I), plane = output positions / positions of the PEs' "
-        "tiles (formula); E uJ model (action counts from the model run, bank walk accesses at "
-        "the 2x2 RTL run's rate per accumulator, x the per-action table; logic priced from the "
-        "2x2 synthesis x 16); dense uJ model (dense energy per MAC of the dense-array 8x8 RTL "
-        "runs, a line in the non-zero product fraction, + its buffers: formula accesses x SRAM "
-        "model + leakage); GOPS/mm2 formula (dense MACs x 2 / time at each one's fmax / area; "
-        "scnn: 16 x the 2x2 array's logic + SRAM; dense: 16 x the 8x8 array + its buffers)")
+        "sources: cycles model; chained = dense / (cycles - load) (formula, layers of one pass "
+        "and one activation load: the ACT words come before any WGT word, so without them every"
+        " later word is taken load cycles earlier; a chained layer's input is in the IARAMs "
+        "already); confl model (cycles - cycles of the same program with a conflict-free "
+        "crossbar); compute, load, halo, drain model (the gap before each word taken: ACT and "
+        "CONFIG load; WGT, and DRAIN waiting for the crossbars, compute less confl; a DRAIN "
+        "held by the previous group's walk, and the last walk, halo + drain in walk_cycles' "
+        "proportions); dense formula (dense_cycles); speedup, util formula; fill = live "
+        "products / (pairs x F x I), plane = output positions / positions of the PEs' tiles "
+        "(formula); E uJ model (action counts from the model run, bank walk accesses at the 2x2"
+        " RTL run's rate per accumulator, x the per-action table; logic priced from the 2x2 "
+        "synthesis x 16); dense uJ model (dense energy per MAC of the dense-array 8x8 RTL runs,"
+        " a line in the non-zero product fraction, + its buffers: formula accesses x SRAM model"
+        " + leakage); GOPS/mm2 formula (dense MACs x 2 / time at each one's fmax / area; scnn: "
+        "16 x the 2x2 array's logic + SRAM; dense: 16 x the 8x8 array + its buffers)")
     bufs = report["dense_buffers"]
     console.print("dense baseline buffers (rule: the SCNN array's activation and weight "
                   "memory capacity; model areas): " + ", ".join(

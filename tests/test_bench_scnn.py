@@ -36,6 +36,7 @@ def test_bench_paper_table_on_a_tiny_layer(tmp_path, monkeypatch):
         assert sum(r["breakdown"].values()) == r["cycles"]
         assert r["breakdown"]["conflicts"] >= 0 and r["breakdown"]["compute"] > 0
         assert r["speedup"] == r["dense_cycles"] / r["cycles"]
+        assert r["chained_speedup"] == r["dense_cycles"] / (r["cycles"] - r["breakdown"]["load"])
         assert r["energy_pj"] is None and not r["cached"]
     again = bench_scnn.run(layers=("test.tiny_conv",), points=points, rtl=False)
     assert all(r["cached"] for r in again["paper"])
