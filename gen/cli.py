@@ -92,6 +92,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ifmap", type=Path, metavar="I.npy",
                    help="convolution input [C, H, W] (instead of --a/--w)")
     p.add_argument("--filters", type=Path, metavar="F.npy", help="filters [K, C, R, S]")
+    p.add_argument("--filters2", type=Path, metavar="F2.npy",
+                   help="scnn: a second conv layer's filters [K2, K, R2, S2], chained: it reads "
+                        "layer 1's ReLU'd output (saturated to data_width) from the PEs' "
+                        "OARAMs; -o writes layer 2's O, --json adds per-layer `layers`")
+    p.add_argument("--pad2", type=int, default=0,
+                   help="the second layer's zero padding (default 0)")
     p.add_argument("--stride", type=int, default=1, help="convolution stride (default 1)")
     p.add_argument("--pad", type=int, default=0, help="convolution zero padding (default 0)")
     p.add_argument("--prune", action="store_true",
@@ -415,6 +421,15 @@ def _cmd_sim(args, console):
                          f"({taking('chain')}), not `{design.name}`")
     if args.w2 is not None and (conv or args.prune or args.relu):
         raise UsageError("--w2 takes a GEMM (--a/--w) and no --prune/--relu")
+    if args.filters2 is not None and "conv_chain" not in host.options:
+        raise UsageError(f"--filters2 chains two convolutions through the PEs' activation "
+                         f"RAMs ({taking('conv_chain')}), not `{design.name}`")
+    if args.filters2 is not None and not conv:
+        raise UsageError("--filters2 needs the first layer's --ifmap and --filters")
+    if args.pad2 != 0 and args.filters2 is None:
+        raise UsageError("--pad2 is the padding of the --filters2 layer; give --filters2")
+    if args.pad2 < 0:
+        raise UsageError(f"--pad2 must not be negative, not {args.pad2}")
     if args.out is not None:
         _check_tensor_output(args.out)
     options = {name: True for name in ("prune", "relu") if getattr(args, name)}
@@ -437,10 +452,17 @@ def _cmd_sim(args, console):
                               "R": int(filters.shape[2]), "S": int(filters.shape[3]),
                               "stride": args.stride, "pad": args.pad}
             if host.workload == "conv":
+                if args.filters2 is not None:
+                    filters2 = check_tensor(_load_tensor(args.filters2, "filters2"),
+                                            config.data_width, "filters2", ndim=4)
+                    options.update(filters2=filters2, pad2=args.pad2)
                 result = runner(design, config, ifmap, filters, pad=args.pad, status=say,
                                 **options)
                 output = result.output
                 shape = {"conv": conv_shape}
+                if args.filters2 is not None:
+                    shape["conv2"] = {"K": int(filters2.shape[0]), "R": int(filters2.shape[2]),
+                                      "S": int(filters2.shape[3]), "pad": args.pad2}
             else:
                 if conv:
                     a, w, out_shape = im2col(ifmap, filters, stride=args.stride,
@@ -572,6 +594,9 @@ def _print_sim(console, report):
         what += (f" (conv C={c['C']} {c['H']}x{c['W']} K={c['K']} {c['R']}x{c['S']}"
                  f" stride {c['stride']} pad {c['pad']})" if "M" in shape else
                  f" C={c['C']} {c['H']}x{c['W']} K={c['K']} {c['R']}x{c['S']} pad {c['pad']}")
+    if "conv2" in shape:
+        c = shape["conv2"]
+        what += f", then K2={c['K']} {c['R']}x{c['S']} pad {c['pad']}"
     table = Table(title=f"{report['design']}: {what}", title_justify="left", show_edge=False,
                   show_header=False)
     table.add_column("", style="bold")
@@ -597,6 +622,12 @@ def _print_sim(console, report):
         if key not in shown and isinstance(value, (int, float, str, bool)):
             table.add_row(key.replace("_", " "), f"{value:,}" if isinstance(value, int)
                           and not isinstance(value, bool) else str(value))
+    for layer in report.get("layers") or []:
+        split = layer["model_split"]
+        rtl = "" if layer["cycles"] is None else f"{layer['cycles']:,} (RTL), "
+        table.add_row(f"layer {layer['layer']} cycles",
+                      f"{rtl}{layer['model_cycles']:,} (model: load {split['load']:,}, "
+                      f"compute {split['compute']:,}, walk {split['walk']:,})")
     _energy_rows(table, report)
     if model:
         table.add_row("model time", f"{report['sim_seconds']:.2f} s")

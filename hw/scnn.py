@@ -8,10 +8,13 @@ output channels) are broadcast channel by channel. Every cycle a PE multiplies a
 ``f x i`` multipliers), computes each product's output coordinate and scatters the products
 through an ``(f*i) x banks`` crossbar into accumulator banks that hold the output tile plus its
 halo. After the group, halo partial sums go to the neighbouring PEs, and the tile drains
-through an optional ReLU and a run-length compressor, while the next group already computes
-into the second set of accumulator banks (double buffering, as in SCNN). The golden model
-and the format are in :mod:`sparsegen.sim.golden.scnn`; the host-side schedule in
-:mod:`sparsegen.sim.scnn`.
+through an optional ReLU and a run-length compressor onto ``o`` and, at the same time, into
+the PE's output activation RAM (OARAM) in the format of its input activation RAM (IARAM),
+while the next group already computes into the second set of accumulator banks (double
+buffering, as in SCNN). At a layer boundary (a CONFIG word with ``swap``) the two activation
+RAMs swap roles: the next layer reads what the last one wrote, without a copy and without
+activation words (as SCNN does). The golden model and the format are in
+:mod:`sparsegen.sim.golden.scnn`; the host-side schedule in :mod:`sparsegen.sim.scnn`.
 
 Design choices.
 
@@ -46,7 +49,17 @@ Design choices.
   0.8; the window doubles the crossbar's inputs and quadruples the arbitration comparators
   (``2*f*i`` requesters compare banks pairwise). Products with a zero operand
   (explicit zeros of long runs, unused lanes) do not request a bank.
-* Every memory is synchronous (SRAM-ready): the activation buffer (1R1W, plus a flip-flop
+* Activation RAMs: IARAM and OARAM are ``act_depth`` rows of ``i`` decoded ``(value, pos)``
+  non-zeros each, interleaved over :func:`ram_banks` banks so that the drain, which can
+  complete several rows from one frame row, writes them in one cycle and never stalls the
+  walk. The drain knows each output's (y, x) by counting (no divider): a gearbox packs the
+  in-mask non-zeros of each frame row after the carry of the previous ones into rows of
+  ``i``, a channel's last row marked (its last complete row waits in the carry until the
+  channel goes on). Values are saturated to ``data_width``; ``pos`` is the frame offset of the
+  next layer (``S_out`` of the CONFIG word). The output mask of a CONFIG word zeroes outputs
+  outside the plane, which are the next layer's zero padding. The last layer's result leaves
+  on ``o`` (every layer's does), so the host reads and checks it there.
+* Every memory is synchronous (SRAM-ready): the activation RAMs (1R1W, plus a flip-flop
   row-end bit per row) and the accumulator banks (1R1W each, a pipelined read-modify-write
   with a forwarding register for back-to-back hits on one row). One read port per bank makes
   the vertical halo exchange two cycles per row (send read, then the receiving
@@ -79,7 +92,8 @@ from .sram import sync_memory
 __all__ = [
     "Cmd", "ScnnPEConfig", "ScnnConfig", "ScnnPE", "Scnn", "RUN_BITS",
     "pe_input_layout", "array_input_layout", "pe_output_layout", "halo_layout", "plane_pitch",
-    "WEIGHT_ENTRY_DELAY", "DRAIN_LATENCY", "walk_cycles",
+    "WEIGHT_ENTRY_DELAY", "DRAIN_LATENCY", "walk_cycles", "OARAM_WRITE_LATENCY", "ram_banks",
+    "MAX_GRID",
 ]
 
 RUN_BITS = 4
@@ -96,7 +110,8 @@ def _below(j: int, n):
 class Cmd(enum.Enum, shape=2):
     """Kind of an input word."""
 
-    CONFIG = 0      #: tile geometry and ReLU; empties the activation buffer (waits for idle)
+    CONFIG = 0      #: tile geometry, ReLU, output mask; empties the IARAM (waits for idle);
+                    #: with ``geom.swap`` a new layer: IARAM and OARAM swap roles
     ACT = 1         #: up to ``i`` compressed activations of the current channel
     WGT = 2         #: up to ``f`` compressed weights of the current (group, channel) block
     DRAIN = 3       #: end of the output-channel group: flips the accumulator halves
@@ -226,10 +241,24 @@ def plane_pitch(plane: int, f: int, banks: int) -> int:
     return plane + ((banks // f - plane) % banks)
 
 
+MAX_GRID = 16
+"""Largest PE grid side (``ScnnConfig.pe_rows``/``pe_cols``): bounds the plane coordinates of
+a CONFIG word's output mask."""
+
+
 def _geom_layout(cfg) -> data.StructLayout:
+    """A CONFIG word's fields: tile width/height, filter R/S, ReLU; ``swap`` (a new layer: the
+    IARAM and OARAM swap roles, the OARAM write pointer returns to row 0); ``s_out`` (S of the
+    layer that reads the OARAM: its rows hold frame offsets for that layer); the output mask
+    ``[oy0, oy1) x [ox0, ox1)`` in the pass's plane of PE tiles (``pe_rows*Ht x pe_cols*Wt``):
+    drained outputs outside it are zero (the next layer's zero padding, or outputs beyond the
+    plane)."""
+    rows, cols = range(MAX_GRID * cfg.max_tile_h + 1), range(MAX_GRID * cfg.max_tile_w + 1)
     return data.StructLayout({
         "wt": range(cfg.max_tile_w + 1), "ht": range(cfg.max_tile_h + 1),
         "r": range(cfg.max_r + 1), "s": range(cfg.max_s + 1), "relu": 1,
+        "swap": 1, "s_out": range(cfg.max_s + 1),
+        "oy0": rows, "oy1": rows, "ox0": cols, "ox1": cols,
     })
 
 
@@ -292,7 +321,32 @@ def _tile_layout(cfg) -> data.StructLayout:
         "pitch": range(cfg.pitch_max + 1),                  # frame distance (bank-skewed)
         "wtop": range(cfg.frame_max + 1),                   # (R-1) * Wacc + S - 1
         "ht_wacc": range(cfg.frame_max + 1),                # Ht * Wacc
+        "ht": range(cfg.max_tile_h + 1),
+        "wacc_out": range(cfg.max_tile_w + cfg.max_s),      # Wt + S_out - 1 (OARAM offsets)
+        "y_lo": range(cfg.max_tile_h + 1),                  # this PE's output mask, tile rows
+        "y_hi": range(cfg.max_tile_h + 1),
+        "x_lo": range(cfg.max_tile_w + 1),                  # and columns
+        "x_hi": range(cfg.max_tile_w + 1),
     })
+
+
+def ram_banks(cfg) -> int:
+    """Banks of each activation RAM (IARAM, OARAM): row ``a`` is in bank ``a mod banks``.
+    A drained frame row can complete up to ``ceil((i + max_tile_w) / i)`` rows of ``i``
+    non-zeros in one cycle (the carry of up to ``i`` left by the previous frame row plus its
+    own); that many consecutive rows fall in distinct banks, so the drain writes them at once
+    and never waits. A power of two (the bank is the address's low bits)."""
+    rows = -(-(cfg.i + cfg.max_tile_w) // cfg.i)
+    return 1 << (rows - 1).bit_length()
+
+
+def _ram_write_layout(cfg) -> data.ArrayLayout:
+    """Per OARAM bank, one row written by the drain: ``en``, the bank's ``row``, the row's
+    ``data`` (:func:`_act_row_layout`) and ``last`` (its channel's final row)."""
+    rows = math.ceil(cfg.act_depth / ram_banks(cfg))
+    write = data.StructLayout({"en": 1, "row": range(max(rows, 2)), "last": 1,
+                               "data": _act_row_layout(cfg)})
+    return data.ArrayLayout(write, ram_banks(cfg))
 
 
 def _act_row_layout(cfg) -> data.StructLayout:
@@ -376,6 +430,14 @@ drain row register (1), the run-length compression into the output queue (1)
 (:class:`_Accumulators`, :class:`_Drain`)."""
 
 
+OARAM_WRITE_LATENCY = 3
+"""Cycles from the one in which a drained row enters the drain (:class:`_Drain`) to the first in
+which a swapping CONFIG can be taken after it: the gearbox's two stages (in-mask non-zeros and
+their offsets, then packing into rows of ``i``) and the OARAM write. With
+:data:`DRAIN_LATENCY`: a swapping CONFIG is taken at the earliest ``OARAM_WRITE_LATENCY - 1``
+cycles after the last drained row left ``o``."""
+
+
 def walk_cycles(kc: int, ht: int, r: int) -> int:
     """Cycles of the row walk after DRAIN: ``kc x (Ht+R-1)`` rows of horizontal halo exchange,
     ``kc x (R-1)`` rows of vertical exchange at two cycles each (a send read, then the
@@ -435,6 +497,13 @@ class _Control(wiring.Component):
         A CONFIG word is taken: the activation buffer and the decoder cursors start over.
     rewind : Out(1)
         A CONFIG or DRAIN word is taken: the next weight entry meets activation row 0.
+    swap : Out(1)
+        A CONFIG word with ``geom.swap`` is taken: a new layer, the activation RAMs swap roles.
+    grid_y, grid_x : In(range(MAX_GRID))
+        This PE's place in the grid: the output mask's plane coordinates become tile rows and
+        columns here (``tile.y_lo`` ...).
+    drain_busy : In(1)
+        Drained rows are still on their way into the OARAM; a swapping CONFIG waits for it.
     o_row : Out(stream.Signature(_frame_row_layout(cfg)))
         The frame rows after DRAIN, channel by channel in each phase: ``kc x (Ht+R-1)`` rows
         in phase HALO_H, ``kc x (R-1)`` in HALO_V (none when ``R = 1``), ``kc x (Ht+R-1)`` in
@@ -458,6 +527,8 @@ class _Control(wiring.Component):
     def __init__(self, cfg):
         self._cfg = cfg
         super().__init__({
+            "grid_y": In(range(MAX_GRID)), "grid_x": In(range(MAX_GRID)),
+            "drain_busy": In(1), "swap": Out(1),
             "i": In(stream.Signature(pe_input_layout(cfg))),
             "o_act": Out(stream.Signature(_word_layout(cfg), always_ready=True)),
             "o_wgt": Out(stream.Signature(_word_layout(cfg))),
@@ -478,7 +549,10 @@ class _Control(wiring.Component):
         walk_free = state == _State.IDLE
         with m.Switch(word.kind):
             with m.Case(Cmd.CONFIG):
-                m.d.comb += self.i.ready.eq(self.idle)
+                # A swapping CONFIG (a new layer) also waits until the last walk has ended and
+                # its rows are in the OARAM.
+                m.d.comb += self.i.ready.eq(
+                    self.idle & ~(word.geom.swap & (self.drain_busy | ~walk_free)))
             with m.Case(Cmd.DRAIN):
                 m.d.comb += self.i.ready.eq(self.idle & walk_free)
             with m.Case(Cmd.ACT):
@@ -492,7 +566,8 @@ class _Control(wiring.Component):
             m.d.comb += [o.valid.eq(self.i.valid & (word.kind == kind)),
                          o.payload.last.eq(word.last), o.payload.count.eq(word.count),
                          o.payload.lanes.eq(word.lanes)]
-        m.d.comb += [self.new_tile.eq(take_config), self.rewind.eq(take_config | take_drain)]
+        m.d.comb += [self.new_tile.eq(take_config), self.rewind.eq(take_config | take_drain),
+                     self.swap.eq(take_config & word.geom.swap)]
 
         with m.If(take_config):
             g = word.geom
@@ -507,7 +582,17 @@ class _Control(wiring.Component):
                 tile.wacc.eq(wacc), tile.hacc.eq(g.ht + g.r - 1), tile.pitch.eq(pitch),
                 tile.wtop.eq((g.r - 1) * wacc + g.s - 1),
                 tile.ht_wacc.eq(g.ht * wacc),
+                tile.ht.eq(g.ht), tile.wacc_out.eq(g.wt + g.s_out - 1),
             ]
+            # The output mask in this PE's tile: [edge - origin] clamped to [0, size].
+            for axis, (e0, e1), grid, size in (("y", (g.oy0, g.oy1), self.grid_y, g.ht),
+                                               ("x", (g.ox0, g.ox1), self.grid_x, g.wt)):
+                origin = grid * size
+                for end, edge in (("lo", e0), ("hi", e1)):
+                    reg = getattr(tile, f"{axis}_{end}")
+                    local = Signal(signed(len(edge) + 1), name=f"mask_{axis}_{end}")
+                    m.d.comb += local.eq(edge - origin)
+                    m.d.sync += reg.eq(Mux(local < 0, 0, Mux(local > size, size, local)))
 
         # Row walk: channel pk, row prow of its frame, at address pbase = pkbase + prow * Wacc,
         # in the geometry of the walked group.
@@ -621,37 +706,74 @@ class _Queue(wiring.Component):
 
 
 class _ActBuffer(wiring.Component):
-    """The input-stationary activation buffer: ``depth`` rows of ``i`` decoded non-zeros in a
-    synchronous 1R1W memory (``rows``: an SRAM macro where it is large), beside a flip-flop
-    bit per row (``ends``) that marks a channel's final row, read combinationally by the
-    Cartesian sequencer to choose the next row without waiting for the read.
+    """The two activation RAMs of a PE, IARAM and OARAM: each ``depth`` rows of ``i`` decoded
+    non-zeros, interleaved over ``banks`` synchronous 1R1W memories (row ``a`` in bank ``a mod
+    banks``; ``ram<n>_<b>``: SRAM macros where large), beside a flip-flop bit per row
+    (``ends<n>_<b>``) that marks a channel's final row, read combinationally by the Cartesian
+    sequencer to choose the next row without waiting for the read. ``sel`` says which RAM is
+    the IARAM; ``swap`` flips it (ping-pong: the rows a layer drained into its OARAM are the
+    next layer's input, no copy).
 
-    Members: ``w_en``/``w_addr``/``w_data``/``w_last`` (a write at the edge) and ``read``
-    (:func:`_row_read_signature`).
+    Members: ``swap``; ``w_en``/``w_addr``/``w_data``/``w_last`` (an ACT row written into the
+    IARAM at the edge); ``o_w`` (:func:`_ram_write_layout`: up to ``banks`` drained rows
+    written into the OARAM at the edge, one per bank); ``read`` (:func:`_row_read_signature`,
+    of the IARAM).
     """
 
-    def __init__(self, depth, layout):
-        self._depth, self._layout = depth, layout
+    def __init__(self, depth, layout, banks, write_layout):
+        self._depth, self._layout, self._banks = depth, layout, banks
         addr = range(max(depth, 2))
         super().__init__({
+            "swap": In(1),
             "w_en": In(1), "w_addr": In(addr), "w_data": In(layout), "w_last": In(1),
+            "o_w": In(write_layout),
             "read": In(_row_read_signature(depth, layout)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        rows, m.submodules.rows = sync_memory(platform, self._depth, self._layout.size)
-        # At least two rows: a one-row memory would have a 0-bit address (a lint error).
-        m.submodules.ends = ends = Memory(shape=1, depth=max(self._depth, 2), init=[])
-        end_rd = ends.read_port(domain="comb")
-        end_wr = ends.write_port()
-        m.d.comb += [rows.r_addr.eq(self.read.addr), rows.r_en.eq(self.read.en),
-                     self.read.data.eq(rows.r_data),
-                     end_rd.addr.eq(self.read.addr), self.read.last.eq(end_rd.data),
-                     rows.w_addr.eq(self.w_addr), rows.w_data.eq(self.w_data),
-                     rows.w_en.eq(self.w_en),
-                     end_wr.addr.eq(self.w_addr), end_wr.data.eq(self.w_last),
-                     end_wr.en.eq(self.w_en)]
+        nb, lg = self._banks, _log2(self._banks)
+        rows = math.ceil(self._depth / nb)
+
+        def split(addr):
+            """(bank, bank row) of a row address."""
+            return (addr[:lg] if lg else Const(0, 1)), addr[lg:]
+
+        sel = Signal()
+        with m.If(self.swap):
+            m.d.sync += sel.eq(~sel)
+        r_bank, r_row = split(self.read.addr)
+        w_bank, w_row = split(self.w_addr)
+        # The RAM and bank of the last enabled read, choosing its data.
+        r_sel_q = Signal()
+        r_bank_q = Signal.like(r_bank)
+        with m.If(self.read.en):
+            m.d.sync += [r_sel_q.eq(sel), r_bank_q.eq(r_bank)]
+        data, last = Const(0, self._layout.size), Const(0, 1)
+        for n in range(2):
+            iaram = sel == n
+            for b in range(nb):
+                mem, m.submodules[f"ram{n}_{b}"] = sync_memory(platform, rows, self._layout.size)
+                # At least two rows: a one-row memory would have a 0-bit address (a lint error).
+                m.submodules[f"ends{n}_{b}"] = ends = Memory(shape=1, depth=max(rows, 2), init=[])
+                end_rd = ends.read_port(domain="comb")
+                end_wr = ends.write_port()
+                here = r_bank == b
+                act_w = self.w_en & iaram & (w_bank == b)
+                out_w = self.o_w[b].en & ~iaram
+                m.d.comb += [
+                    mem.r_addr.eq(r_row), mem.r_en.eq(self.read.en & iaram & here),
+                    mem.w_en.eq(act_w | out_w),
+                    mem.w_addr.eq(Mux(iaram, w_row, self.o_w[b].row)),
+                    mem.w_data.eq(Mux(iaram, self.w_data, self.o_w[b].data)),
+                    end_rd.addr.eq(r_row),
+                    end_wr.addr.eq(Mux(iaram, w_row, self.o_w[b].row)),
+                    end_wr.data.eq(Mux(iaram, self.w_last, self.o_w[b].last)),
+                    end_wr.en.eq(act_w | out_w),
+                ]
+                data = data | Mux((r_sel_q == n) & (r_bank_q == b), mem.r_data, 0)
+                last = last | (iaram & here & end_rd.data)
+        m.d.comb += [self.read.data.eq(data), self.read.last.eq(last)]
         return m
 
 
@@ -688,7 +810,11 @@ class _Activations(wiring.Component):
     clear : In(1)
         Start over (a CONFIG word): the buffer is empty and the cursor at the tile's origin.
     read : In(_row_read_signature(cfg.act_depth, _act_row_layout(cfg)))
-        The buffer's read port.
+        The IARAM's read port.
+    swap : In(1)
+        A new layer: the IARAM and the OARAM swap roles (:class:`_ActBuffer`).
+    i_ram : In(_ram_write_layout(cfg))
+        Drained rows for the OARAM (:class:`_Drain`).
 
     Timing
     ------
@@ -708,6 +834,8 @@ class _Activations(wiring.Component):
             "tile": In(_tile_layout(cfg)),
             "clear": In(1),
             "read": In(_row_read_signature(cfg.act_depth, _act_row_layout(cfg))),
+            "swap": In(1),
+            "i_ram": In(_ram_write_layout(cfg)),
             "probe_write": Out(1),
         })
 
@@ -715,8 +843,10 @@ class _Activations(wiring.Component):
         m = Module()
         cfg = self._cfg
         row_layout = _act_row_layout(cfg)
-        m.submodules.act_buffer = buf = _ActBuffer(cfg.act_depth, row_layout)
+        m.submodules.act_buffer = buf = _ActBuffer(cfg.act_depth, row_layout, ram_banks(cfg),
+                                                   _ram_write_layout(cfg))
         wiring.connect(m, wiring.flipped(self.read), buf.read)
+        m.d.comb += [buf.swap.eq(self.swap), buf.o_w.eq(self.i_ram)]
         word = self.i.payload
         p_width = _bits(cfg.max_tile_h * cfg.max_tile_w + (_MAX_RUN + 1) * cfg.i)
 
@@ -1361,8 +1491,10 @@ class _Accumulators(wiring.Component):
 
 
 class _Drain(wiring.Component):
-    """The drain: run-length re-compression of the own frame rows, the run of zeros carried
-    from row to row within a channel, into a small output queue.
+    """The drain: the output mask, run-length re-compression of the own frame rows onto ``o``
+    (the run of zeros carried from row to row within a channel, into a small output queue),
+    and the gearbox that packs the same non-zeros, with their frame offsets for the next
+    layer, into rows of ``i`` for the OARAM.
 
     Parameters
     ----------
@@ -1372,21 +1504,39 @@ class _Drain(wiring.Component):
     -------
     i : In(stream.Signature(_drain_row_layout(cfg), always_ready=True))
         Frame rows after the ReLU; halo rows (not ``own``) are dropped. ``first`` restarts the
-        run count (a new channel).
+        run count and the row count ``y`` (a new channel).
+    tile : In(_tile_layout(cfg))
+        ``ht``, the output mask (``y_lo`` ...) and ``wacc_out`` are used.
+    swap : In(1)
+        A new layer: the OARAM is written from row 0 again.
     inflight : In(range(3))
         Rows requested from the accumulators that have not reached ``i`` yet or are on it.
     room : Out(1)
         One more row may be requested: the queue will have a place for it whatever ``o``
         does.
     o : Out(stream.Signature(pe_output_layout(cfg)))
-        The re-compressed rows (see :class:`ScnnPE`), from the queue.
+        The re-compressed rows (see :class:`ScnnPE`), from the queue. Outputs outside the
+        mask are zeros.
+    o_ram : Out(_ram_write_layout(cfg))
+        OARAM rows, one per bank at most: each channel's in-mask non-zeros in row-major order,
+        ``i`` per row as ``(value, pos)`` with ``value`` saturated to ``data_width`` and
+        ``pos = y*(Wt+S_out-1) + x`` (the activation side's format), the channel's last row
+        marked ``last``; an all-zero channel is one row of zeros. Rows past ``act_depth`` are
+        dropped.
+    busy : Out(1)
+        A row is in flight towards the OARAM.
 
     Timing
     ------
     A row on ``i`` is compressed and queued at the edge (a chain through the ``max_tile_w``
     lanes, each a zero test and a 4-bit increment) and leaves on ``o`` from the next cycle.
     ``room`` counts the queue's rows, those in flight and one leaving this cycle, so without
-    back-pressure the drain never waits. :data:`DRAIN_LATENCY` counts this stage.
+    back-pressure the drain never waits. :data:`DRAIN_LATENCY` counts this stage. The gearbox
+    takes every row without waiting, in three stages: the row's in-mask non-zeros, saturated,
+    and its offset base (a counter, no multiplier) into registers; their places after the
+    carry of the previous row (a prefix count over the lanes), the full rows and the new carry
+    into the packing register; the rows' rotation to their banks into the OARAM at the edge
+    (:func:`ram_banks` makes every row's bank distinct). :data:`OARAM_WRITE_LATENCY`.
     """
 
     DEPTH = 3
@@ -1395,9 +1545,14 @@ class _Drain(wiring.Component):
         self._cfg = cfg
         super().__init__({
             "i": In(stream.Signature(_drain_row_layout(cfg), always_ready=True)),
+            "tile": In(_tile_layout(cfg)),
+            "swap": In(1),
             "inflight": In(range(3)),
             "room": Out(1),
             "o": Out(stream.Signature(pe_output_layout(cfg))),
+            "o_ram": Out(_ram_write_layout(cfg)),
+            "busy": Out(1),
+            "probe_owrite": Out(ram_banks(cfg)),
         })
 
     def elaborate(self, platform):
@@ -1405,23 +1560,39 @@ class _Drain(wiring.Component):
         cfg = self._cfg
         layout = pe_output_layout(cfg)
         m.submodules.queue = queue = _Queue(layout.size, self.DEPTH)
-        row = self.i.payload
+        row, tile = self.i.payload, self.tile
+        push = self.i.valid & row.own
+
+        # The output mask: this row (y counted from the channel's first own row) and columns.
+        y_next = Signal(range(cfg.max_tile_h + 1))
+        y = Signal(range(cfg.max_tile_h + 1))
+        m.d.comb += y.eq(Mux(row.first, 0, y_next))
+        row_in = (y >= tile.y_lo) & (y < tile.y_hi)
+        values, nzs = [], []
+        for j in range(cfg.max_tile_w):
+            keep = row_in & (tile.x_lo <= j) & _below(j, tile.x_hi)
+            v = Signal(signed(cfg.acc_width), name=f"masked{j}")
+            nz = Signal(name=f"nz{j}")
+            m.d.comb += [v.eq(Mux(keep, row.values[j], 0)), nz.eq(keep & row.nz[j])]
+            values.append(v)
+            nzs.append(nz)
+
+        # Run-length compression onto o.
         out = Signal(layout)
         carry = Signal(RUN_BITS)                    # zeros at the end of the previous row
         cnt = Mux(row.first, 0, carry)
         for j in range(cfg.max_tile_w):
-            v, valid = row.values[j], row.valid[j]
-            emit = valid & (row.nz[j] | (cnt == _MAX_RUN))
-            m.d.comb += [out.lanes[j].value.eq(Mux(emit, v, 0)),
+            valid = row.valid[j]
+            emit = valid & (nzs[j] | (cnt == _MAX_RUN))
+            m.d.comb += [out.lanes[j].value.eq(Mux(emit, values[j], 0)),
                          out.lanes[j].run.eq(Mux(emit, cnt, 0)),
                          out.lanes[j].valid.eq(emit)]
             nxt = Signal(RUN_BITS, name=f"run{j}")
             m.d.comb += nxt.eq(Mux(emit, 0, Mux(valid, cnt + 1, cnt)))
             cnt = nxt
         m.d.comb += out.last.eq(row.last)
-        push = self.i.valid & row.own
         with m.If(push):
-            m.d.sync += carry.eq(cnt)
+            m.d.sync += [carry.eq(cnt), y_next.eq(y + 1)]
         pop = queue.r_rdy & self.o.ready
         used = Signal(range(self.DEPTH + 4))
         m.d.comb += [
@@ -1431,7 +1602,100 @@ class _Drain(wiring.Component):
             used.eq(queue.level + self.inflight - pop),
             self.room.eq(used < self.DEPTH),
         ]
+        self._gearbox(m, push, y, values, nzs)
         return m
+
+    def _gearbox(self, m, push, y, values, nzs):
+        """The OARAM path (see the Timing paragraph of the class)."""
+        cfg, tile, row = self._cfg, self.tile, self.i.payload
+        entry = _act_row_layout(cfg).members["lanes"].elem_shape
+        n_lanes, width = cfg.max_tile_w, cfg.data_width
+        nb, lg = ram_banks(cfg), _log2(ram_banks(cfg))
+        most = -(-(cfg.i + n_lanes) // cfg.i)              # rows completed by one frame row
+        slots = most * cfg.i
+        top, bottom = (1 << (width - 1)) - 1, -(1 << (width - 1))
+
+        # Stage 1: saturated in-mask values, their flags, the row's offset base y*(Wt+S_out-1).
+        base_next = Signal(entry.members["pos"])
+        base = Signal(entry.members["pos"])
+        m.d.comb += base.eq(Mux(row.first, 0, base_next))
+        g1_valid, g1_end = Signal(), Signal()
+        g1_base = Signal.like(base)
+        g1_v = Signal(data.ArrayLayout(signed(width), n_lanes))
+        g1_nz = Signal(n_lanes)
+        m.d.sync += g1_valid.eq(push)
+        with m.If(push):
+            m.d.sync += [base_next.eq(base + tile.wacc_out), g1_base.eq(base),
+                         g1_end.eq(y == tile.ht - 1), g1_nz.eq(Cat(*nzs))]
+            for j, v in enumerate(values):
+                m.d.sync += g1_v[j].eq(Mux(v > top, top, Mux(v < bottom, bottom, v)))
+
+        # Stage 2: pack after the carry: 1 to i entries left by the previous rows of the
+        # channel (a complete row waits there until the channel goes on: the row that ends
+        # a channel is marked so when it is written), none at a channel's start.
+        c_n = Signal(range(cfg.i + 1))
+        c_e = Signal(data.ArrayLayout(entry, cfg.i))
+        places, count = [], c_n
+        for j in range(n_lanes):
+            place = Signal(range(slots + 1), name=f"place{j}")
+            m.d.comb += place.eq(count)
+            places.append(place)
+            count = place + g1_nz[j]
+        total = Signal(range(slots + 1))
+        m.d.comb += total.eq(count)
+        packed = Signal(data.ArrayLayout(entry, slots))
+        for t in range(slots):
+            value, pos = Const(0, signed(width)), Const(0, entry.members["pos"])
+            if t < cfg.i:
+                here = t < c_n
+                value = value | Mux(here, c_e[t].value, 0)
+                pos = pos | Mux(here, c_e[t].pos, 0)
+            for j in range(max(0, t - cfg.i), n_lanes):           # place_j <= i + j
+                here = g1_nz[j] & (places[j] == t)
+                value = value | Mux(here, g1_v[j], 0)
+                pos = pos | Mux(here, g1_base + j, 0)
+            m.d.comb += [packed[t].value.eq(value), packed[t].pos.eq(pos)]
+        full = Signal(range(most + 1))         # rows written while the channel goes on
+        m.d.comb += full.eq(sum((total > k * cfg.i).as_unsigned() for k in range(1, most + 1)))
+        some = Signal(range(most + 1))         # rows when the channel ends: at least one
+        m.d.comb += some.eq(Mux(total == 0, 1, full + 1))
+        st_valid, st_end = Signal(), Signal()
+        st_rows = Signal(range(most + 1))
+        st = Signal(data.ArrayLayout(entry, slots))
+        m.d.sync += [st_valid.eq(g1_valid), st_end.eq(g1_end), st.eq(packed),
+                     st_rows.eq(Mux(g1_end, some, full))]
+        with m.If(g1_valid):
+            m.d.sync += c_n.eq(Mux(g1_end, 0, total - full * cfg.i))
+            for k in range(most):
+                with m.If(full == k):
+                    m.d.sync += [c_e[t].eq(packed[k * cfg.i + t]) for t in range(cfg.i)]
+
+        # Stage 3: rows to banks, written at the edge.
+        wptr = Signal(range(cfg.act_depth + most + 1))
+        with m.If(st_valid & (wptr < cfg.act_depth)):
+            m.d.sync += wptr.eq(wptr + st_rows)
+        with m.If(self.swap):
+            m.d.sync += wptr.eq(0)
+        for b in range(nb):
+            k = Signal(max(lg, 1), name=f"bank{b}_k")
+            m.d.comb += k.eq((b - wptr[:lg]) if lg else 0)
+            addr = Signal(range(cfg.act_depth + most + nb), name=f"bank{b}_addr")
+            m.d.comb += addr.eq(wptr + k)
+            port = self.o_ram[b]
+            m.d.comb += [port.en.eq(st_valid & (k < st_rows) & (addr < cfg.act_depth)),
+                         port.row.eq(addr[lg:]), port.last.eq(st_end & (k == st_rows - 1))]
+            for r in range(min(nb, most)):
+                with m.If(k == r):
+                    m.d.comb += [port.data.lanes[lane].eq(st[r * cfg.i + lane])
+                                 for lane in range(cfg.i)]
+        m.d.comb += self.busy.eq((self.inflight != 0) | g1_valid | st_valid)
+        # Energy probe (Scnn.probes): the rows stage 2 packs for the OARAM, counted a cycle
+        # before their write (so a run's last rows count before its last output leaves).
+        w_next = Signal.like(wptr)
+        m.d.comb += w_next.eq(Mux(st_valid & (wptr < cfg.act_depth), wptr + st_rows, wptr))
+        for k in range(min(nb, most)):
+            m.d.comb += self.probe_owrite[k].eq(
+                g1_valid & (k < Mux(g1_end, some, full)) & (w_next + k < cfg.act_depth))
 
 
 class ScnnPE(wiring.Component):
@@ -1455,9 +1719,11 @@ class ScnnPE(wiring.Component):
     Members
     -------
     i : In(stream.Signature(pe_input_layout(config)))
-        Commands (:class:`Cmd`): CONFIG (geometry; waits until the PE is idle and empties the
-        activation buffer), ACT words (channels in order, ``last`` ends a channel; an empty
-        channel is one word with ``count = 0``), WGT words (for each channel in order, its
+        Commands (:class:`Cmd`): CONFIG (geometry, output mask; waits until the PE is idle and
+        empties the IARAM; with ``geom.swap``, a layer's first word, also until the drained
+        rows are in the OARAM, then swaps the RAMs and the OARAM is written from row 0), ACT
+        words (channels in order, ``last`` ends a channel; an empty channel is one word with
+        ``count = 0``), WGT words (for each channel in order, its
         ``kc x R x S`` block in (r, s, k) order; ``last`` ends it), DRAIN (after the group's
         last channel; waits until idle and until the previous group's walk has ended; then
         flips the accumulator halves). Several CONFIG/ACT/WGT sequences may precede a DRAIN
@@ -1465,6 +1731,9 @@ class ScnnPE(wiring.Component):
     o : Out(stream.Signature(pe_output_layout(config)))
         The drained tile, ``kc x Ht`` frame rows, channel by channel; the valid lanes of a
         channel's rows are its compressed ``Ht x Wt`` tile (run counting restarts per channel).
+        The same outputs go into the OARAM (:class:`_Drain`).
+    grid_y, grid_x : In(range(MAX_GRID))
+        The PE's place in the array (0 for a lone PE): places the output mask in its tile.
     i_halo_h, i_halo_v : In(halo_layout(config))
         Halo partial sums from the right neighbour (horizontal phase) and from the PE below
         (vertical phase); tie to zero for a lone PE.
@@ -1498,14 +1767,16 @@ class ScnnPE(wiring.Component):
     taken as before DRAIN and the next group computes into the other half; the next DRAIN
     waits for the walk's end (the cycle after its last), and the stream's last row leaves
     :data:`DRAIN_LATENCY` cycles after the last walk. ``o`` back-pressure stalls the walk when
-    the output queue could overflow (and so the next DRAIN, not the other words). All of this
-    is exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What limits the clock, as
-    measured by ``sparsegen synth`` (default config, sky130hd: 7.17 ns, the 2 x 2 ``scnn``
-    7.64 ns; single-buffered 7.07 and 7.21 ns; 15.14 ns with asynchronous banks and an
-    unregistered drain): the horizontal halo's write cycle, from the sender's bank read
-    (through its forwarding multiplexer) and the rotation over both halves through
-    ``o_halo``, the receiver's lane select and the ``acc_width`` adder into a bank row; the
-    multipliers (product stage into the crossbar's register) are close behind.
+    the output queue could overflow (and so the next DRAIN, not the other words). A swapping
+    CONFIG (a layer's first word) waits for the walk's end too and is taken
+    :data:`OARAM_WRITE_LATENCY` cycles after the last drained row entered the drain at the
+    earliest. All of this is exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What
+    limits the clock, as measured by ``sparsegen synth`` (default config, sky130hd: see the
+    commit log and README for the figures of the current design): the IARAM's read, through the
+    select of its RAM and bank (the registered bank of the read), the multipliers and the
+    product stage into the crossbar's register, and the horizontal halo's write cycle, from the
+    sender's bank read (through its forwarding multiplexer) and the rotation over both halves
+    through ``o_halo``, the receiver's lane select and the ``acc_width`` adder into a bank row.
     """
 
     def __init__(self, config: ScnnPEConfig):
@@ -1517,6 +1788,8 @@ class ScnnPE(wiring.Component):
             "i_halo_h": In(halo_layout(config)),
             "i_halo_v": In(halo_layout(config)),
             "o_halo": Out(halo_layout(config)),
+            "grid_y": In(range(MAX_GRID)),
+            "grid_x": In(range(MAX_GRID)),
             "conflict_stalls": Out(32),
         })
 
@@ -1545,8 +1818,13 @@ class ScnnPE(wiring.Component):
         wiring.connect(m, accs.o_row, drain.i)
         wiring.connect(m, drain.o, wiring.flipped(self.o))
         m.d.comb += [block.tile.eq(control.tile) for block in (acts, weights)]
-        m.d.comb += [accs.tile.eq(control.walk_tile), accs.active.eq(control.active)]
+        m.d.comb += [accs.tile.eq(control.walk_tile), accs.active.eq(control.active),
+                     drain.tile.eq(control.walk_tile)]
         m.d.comb += [
+            control.grid_y.eq(self.grid_y), control.grid_x.eq(self.grid_x),
+            control.drain_busy.eq(drain.busy),
+            acts.swap.eq(control.swap), drain.swap.eq(control.swap),
+            acts.i_ram.eq(drain.o_ram),
             acts.clear.eq(control.new_tile),
             weights.clear.eq(control.new_tile),
             cart.rewind.eq(control.rewind),
@@ -1576,7 +1854,9 @@ class Scnn(wiring.Component):
         PE words (see :class:`ScnnPE`); an ACT word goes to PE ``pe`` (row-major), every other
         word to all PEs (the weight broadcast). A word is taken when every PE can take it.
     o : Out(stream.Signature(ArrayLayout(pe_output_layout(config), pe_rows * pe_cols)))
-        The PEs drain in lock step: element ``p`` of a transfer is PE ``p``'s frame row.
+        The PEs drain in lock step: element ``p`` of a transfer is PE ``p``'s frame row. Every
+        layer drains here (and into the PEs' OARAMs); for chained layers the host reads the
+        last one's result, and checks the earlier ones, from these rows.
     conflict_stalls : Out(32)
         Sum of the PEs' conflict-stall counters.
 
@@ -1623,7 +1903,8 @@ class Scnn(wiring.Component):
         * ``grant``: one term per bank: a product crosses the crossbar into it;
         * ``bank_read``, ``bank_write``: one term per bank of each accumulator half: its row is
           read, written back (every write is a read-modify-write's add, a halo add or a clear);
-        * ``act_write``: an activation buffer row is written (one ACT word);
+        * ``act_write``: one term per row written into an activation RAM: an ACT word's row
+          into the IARAM, and one term per OARAM bank for the drain's rows;
         * ``wgt_push``: a weight entry enters the FIFO;
         * ``halo``: one term per partial sum sent to a neighbour that exists (horizontally
           from PEs with a left neighbour, vertically from PEs with one above).
@@ -1643,6 +1924,7 @@ class Scnn(wiring.Component):
                 for name, port in (("bank_read", "probe_read"), ("bank_write", "probe_write")):
                     probes[name] += bits(f"{pe}accumulators.{port}", 2 * cfg.banks)
                 probes["act_write"].append(f"{pe}activations.probe_write")
+                probes["act_write"] += bits(f"{pe}drain.probe_owrite", ram_banks(cfg))
                 probes["wgt_push"].append(f"{pe}weights.probe_push")
                 for port, sends in (("probe_hsend", x > 0), ("probe_vsend", y > 0)):
                     if sends:
@@ -1652,12 +1934,14 @@ class Scnn(wiring.Component):
     @staticmethod
     def memories(cfg: ScnnConfig) -> dict:
         """Sizes the energy model prices each probed access at: ``act`` and ``bank``
-        ``(words, bits)`` of one activation buffer and one accumulator bank (an SRAM macro at
-        ``hw.sram.MACRO_MIN_BITS`` and above, else flip-flops), ``bank_count`` (accumulator
-        bank memories per PE: ``banks`` in each of the two halves), ``wgt_entry_bits`` (a
-        weight FIFO entry), ``product_bits`` (a crossbar transfer), ``requesters`` (crossbar
-        inputs per bank)."""
-        return {"act": (cfg.act_depth, _act_row_layout(cfg).size),
+        ``(words, bits)`` of one bank of an activation RAM (IARAM or OARAM) and one
+        accumulator bank (an SRAM macro at ``hw.sram.MACRO_MIN_BITS`` and above, else
+        flip-flops), ``act_banks`` (activation RAM banks per PE, both RAMs: their leakage),
+        ``bank_count`` (accumulator bank memories per PE: ``banks`` in each of the two halves),
+        ``wgt_entry_bits`` (a weight FIFO entry), ``product_bits`` (a crossbar transfer),
+        ``requesters`` (crossbar inputs per bank)."""
+        return {"act": (math.ceil(cfg.act_depth / ram_banks(cfg)), _act_row_layout(cfg).size),
+                "act_banks": 2 * ram_banks(cfg),
                 "bank": (cfg.bank_depth, cfg.acc_width), "bank_count": 2 * cfg.banks,
                 "wgt_entry_bits": _weight_entry_layout(cfg).size,
                 "product_bits": _product_bits(cfg), "requesters": 2 * cfg.f * cfg.i}
@@ -1691,6 +1975,7 @@ class Scnn(wiring.Component):
             ]
             total = (total + pe.conflict_stalls)[:32]
         for (y, x), pe in pes.items():
+            m.d.comb += [pe.grid_y.eq(y), pe.grid_x.eq(x)]
             if (y, x + 1) in pes:
                 m.d.comb += pe.i_halo_h.eq(pes[y, x + 1].o_halo)
             if (y + 1, x) in pes:

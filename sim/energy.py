@@ -84,7 +84,7 @@ bank_add        bank writes (read-modify-write adds, halo adds, clears)         
 bank_read       bank row reads                                                    memory read
 bank_write      bank row writes                                                   memory write
 act_read        activation buffer row reads (one per pair)                        memory read
-act_write       activation buffer row writes (one per ACT word)                   memory write
+act_write       activation RAM row writes (ACT words, drained rows into the OARAM)  memory write
 wgt_push        weight FIFO entries written                                       bits x write
 reg_bit_hold    flops x cycles - bits written above (flip-flop memories)          reg_bit_hold
 leakage         logic: leakage_w_per_um2 x area; SRAM macros: the model's         W
@@ -388,7 +388,8 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
           "reg_bit_hold": _entry(table, "reg_bit_hold")}
     breakdown = {name: counts[name] * pj[name] for name in SCNN_ACTIONS}
     time_us = cycles / result.fmax_mhz
-    sram_leak = pes * (act_leak + memories["bank_count"] * bank_leak)
+    sram_leak = pes * (memories.get("act_banks", 1) * act_leak
+                       + memories["bank_count"] * bank_leak)
     breakdown["leakage"] = (table["leakage"]["w_per_um2"] * result.area_um2 + sram_leak) \
         * time_us * 1e6
     energy = sum(breakdown.values())

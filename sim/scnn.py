@@ -25,6 +25,7 @@ from ..gen.design import Host
 from ..gen.generate import generate
 from ..hw.scnn import (
     DRAIN_LATENCY,
+    OARAM_WRITE_LATENCY,
     WEIGHT_ENTRY_DELAY,
     Cmd,
     Scnn,
@@ -56,6 +57,7 @@ class Program:
     work: dict                      # cycle-model inputs per WGT word: bank loads per PE
     expected: np.ndarray
     relu: bool
+    operands: tuple = ()            # (ifmap, filters) as checked
 
     @property
     def transfers(self) -> int:
@@ -399,9 +401,40 @@ class _Crossbars:
         return int(self.stall_count.sum())
 
 
-def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> Program:
+GEOM_FIELDS = ("wt", "ht", "r", "s", "relu", "swap", "s_out", "oy0", "oy1", "ox0", "ox1")
+"""The fields of a CONFIG word's ``geom`` (:func:`~sparsegen.hw.scnn.pe_input_layout`), in the
+order of a word's geometry tuple."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Link:
+    """How a layer sits in a chain: the planar tile both layers use, the output mask (the
+    next layer's zero padding, in the plane of PE tiles), the next layer's S (the OARAM's
+    offsets are for it) and, for the second layer, the IARAM as the first left it (per PE,
+    per channel: rows of ``(values, pos)``), which replaces the ACT load."""
+
+    tile: tuple
+    mask: tuple
+    s_out: int
+    iaram: list | None = None
+
+
+def _plan(config, ifmap, r, s, pad, link):
+    """The tile plan: :func:`~.golden.scnn.plan_tiles`, or a chain's fixed tile in one pass."""
+    if link is None:
+        return gs.plan_tiles(ifmap.shape[1], ifmap.shape[2], r, s, pad, config.pe_rows,
+                             config.pe_cols, config.max_tile_h, config.max_tile_w)
+    ht, wt = link.tile
+    p, q = ifmap.shape[1] + 2 * pad - r + 1, ifmap.shape[2] + 2 * pad - s + 1
+    return gs.TilePlan(config.pe_rows, config.pe_cols, ht, wt, r, s, p, q)
+
+
+def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False, *,
+                  link: _Link | None = None) -> Program:
     """Validate the layer for ``config`` (``ScnnConfig`` or ``ScnnPEConfig``, a 1 x 1 grid)
-    and build the word stream, the output map and the cycle-model inputs.
+    and build the word stream, the output map and the cycle-model inputs. The first CONFIG
+    word starts a layer (``swap``: the activation RAMs swap roles). ``link`` places the layer
+    in a chain (:func:`build_chain`).
 
     Raises
     ------
@@ -411,8 +444,7 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
     ifmap, filters = _check(config, ifmap, filters, pad)
     c = ifmap.shape[0]
     k, _, r, s = filters.shape
-    plan = gs.plan_tiles(ifmap.shape[1], ifmap.shape[2], r, s, pad, config.pe_rows,
-                         config.pe_cols, config.max_tile_h, config.max_tile_w)
+    plan = _plan(config, ifmap, r, s, pad, link)
     ht, wt = plan.ht, plan.wt
     wacc = wt + s - 1
     plane = plane_pitch(wacc * (ht + r - 1), config.f, config.banks)
@@ -421,21 +453,28 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
     entries = {(g, ch): _weight_entries(*blocks[g][ch], config.kc, s, r, wacc, plane,
                                          config.f)
                for g in range(groups) for ch in range(c)}
-    geom = (wt, ht, r, s, int(relu))
+    mask = (0, config.pe_rows * ht, 0, config.pe_cols * wt) if link is None else link.mask
+    geom = (wt, ht, r, s, int(relu), 0, s if link is None else link.s_out, *mask)
     words, drains, keys = [], [], []
     work = _PairWork(config.banks, entries)
     pes = [(y, x) for y in range(config.pe_rows) for x in range(config.pe_cols)]
 
     def word(kind, pe=0, last=0, values=(), runs=(), key=None):
-        words.append((kind, pe, last, list(values), list(runs), geom))
+        swap = int(kind == Cmd.CONFIG and not words)        # the layer's first CONFIG
+        words.append((kind, pe, last, list(values), list(runs), (*geom[:5], swap, *geom[6:])))
         keys.append(key)
 
     for pidx, (y0, x0) in enumerate(plan.passes):
-        region = gs.pad_input(ifmap, pad, plan, y0, x0)
-        acts = [gs.encode_activations(region[:, y * ht:(y + 1) * ht, x * wt:(x + 1) * wt])
-                for y, x in pes]
-        rows = [[_act_rows(*acts[p][ch], wt, wacc, config.i) for ch in range(c)]
-                for p in range(len(pes))]
+        if link is not None and link.iaram is not None:
+            acts = None
+            rows = link.iaram
+            work.acts[pidx] = rows
+        else:
+            region = gs.pad_input(ifmap, pad, plan, y0, x0)
+            acts = [gs.encode_activations(region[:, y * ht:(y + 1) * ht,
+                                                 x * wt:(x + 1) * wt]) for y, x in pes]
+            rows = [[_act_rows(*acts[p][ch], wt, wacc, config.i) for ch in range(c)]
+                    for p in range(len(pes))]
         work.acts[pidx] = rows
         # Channel chunks: as many channels as fit every PE's activation buffer.
         chunks, start = [], 0
@@ -451,7 +490,7 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
 
         def load(chunk, acts=acts):
             word(Cmd.CONFIG)
-            for p in range(len(pes)):
+            for p in range(len(pes) if acts is not None else 0):
                 for ch in chunk:
                     parts = _rows(*acts[p][ch], config.i)
                     for n, (v, rr) in enumerate(parts):
@@ -477,7 +516,39 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False) -> P
     expected = gs.conv_einsum(ifmap, filters, pad, config.acc_width, config.data_width)
     if relu:
         expected = np.maximum(expected, 0)
-    return Program(config, plan, (k, c, r, s, pad), words, drains, keys, work, expected, relu)
+    return Program(config, plan, (k, c, r, s, pad), words, drains, keys, work, expected, relu,
+                   (ifmap, filters))
+
+
+def oaram_rows(program) -> int:
+    """Rows the drains write into the OARAMs of all PEs in a run (:class:`Program` or
+    :class:`Chain`): per PE, output channel and group, the in-mask non-zeros of its drained
+    tile (after the ReLU) in rows of ``i``, at least one per channel, at most ``act_depth``
+    per PE and layer (the write pointer starts over at each layer's swap; rows past the RAM
+    are dropped). The drained tile includes outputs past the plane's edge: the convolution
+    of the pass's input region, zero beyond it."""
+    if isinstance(program, Chain):
+        return oaram_rows(program.first) + oaram_rows(program.second)
+    cfg, plan = program.config, program.plan
+    (ifmap, filters), pad = program.operands, program.shape[4]
+    ht, wt = plan.ht, plan.wt
+    _, oy0, oy1, ox0, ox1 = program.words[0][5][GEOM_FIELDS.index("s_out"):]
+    groups = math.ceil(filters.shape[0] / cfg.kc)
+    weights = np.zeros((groups * cfg.kc, *filters.shape[1:]), dtype=np.int64)
+    weights[:len(filters)] = filters
+    used = np.zeros((cfg.pe_rows, cfg.pe_cols), dtype=np.int64)
+    for y0, x0 in plan.passes:
+        region = np.pad(gs.pad_input(ifmap, pad, plan, y0, x0),
+                        ((0, 0), (0, plan.r - 1), (0, plan.s - 1)))
+        out = gs.conv_einsum(region, weights, 0, cfg.acc_width, cfg.data_width)
+        if program.relu:
+            out = np.maximum(out, 0)
+        keep = np.zeros(out.shape[1:], dtype=bool)
+        keep[oy0:oy1, ox0:ox1] = True
+        nz = ((out != 0) & keep).reshape(len(out), cfg.pe_rows, ht, cfg.pe_cols, wt)
+        per = nz.sum(axis=(2, 4))                   # [channel, pe_row, pe_col]
+        used += np.maximum(1, -(-per // cfg.i)).sum(axis=0)
+    return int(np.minimum(used, cfg.act_depth).sum())
 
 
 def payload_of(program: Program, with_pe: bool) -> tuple[dict, int]:
@@ -487,16 +558,15 @@ def payload_of(program: Program, with_pe: bool) -> tuple[dict, int]:
     values = np.zeros((n, lanes), dtype=np.int64)
     runs = np.zeros((n, lanes), dtype=np.int64)
     kind, pe, last, count = (np.zeros(n, dtype=np.int64) for _ in range(4))
-    for j, (kd, p, lst, v, rr, _) in enumerate(program.words):
+    geom = np.zeros((n, len(GEOM_FIELDS)), dtype=np.int64)
+    for j, (kd, p, lst, v, rr, g) in enumerate(program.words):
         kind[j], pe[j], last[j], count[j] = kd.value, p, lst, len(v)
         values[j, :len(v)] = v
         runs[j, :len(rr)] = rr
-    wt, ht, r, s, relu = program.words[0][5]
-    full = lambda x: np.full(n, x, dtype=np.int64)      # noqa: E731
+        geom[j] = g
     payload = {"kind": kind, "last": last, "count": count,
                "lanes": {"value": values, "run": runs},
-               "geom": {"wt": full(wt), "ht": full(ht), "r": full(r), "s": full(s),
-                        "relu": full(relu)}}
+               "geom": {name: geom[:, n] for n, name in enumerate(GEOM_FIELDS)}}
     if with_pe:
         payload["pe"] = pe
     return payload, n
@@ -536,6 +606,15 @@ def decode_outputs(program: Program, transfers: list) -> np.ndarray:
     return out
 
 
+def decode_chain(chain: "Chain", transfers: list) -> tuple[np.ndarray, np.ndarray]:
+    """Both layers' outputs from a chained run's rows (:func:`decode_outputs` of each):
+    layer 1's on the plane shifted by ``pad2`` (masked: what its OARAMs hold before the
+    saturation to ``data_width``), then layer 2's O2[K2, P2, Q2]."""
+    n = chain.first.transfers
+    return (decode_outputs(chain.first, transfers[:n]),
+            decode_outputs(chain.second, transfers[n:]))
+
+
 def first_divergence(program: Program, output: np.ndarray, result_cycles=None) -> dict | None:
     """Where a run's O[K, P, Q] first differs from golden, in the order the grid drained it
     (pass, output-channel group, channel, frame row, PE, column), or ``None`` when it does not.
@@ -572,8 +651,7 @@ def first_divergence(program: Program, output: np.ndarray, result_cycles=None) -
             "mismatches": len(wrong)}
 
 
-def model_cycles(program: Program, crossbars=None, times: list | None = None
-                 ) -> tuple[int, int]:
+def model_cycles(program, crossbars=None, times: list | None = None) -> tuple[int, int]:
     """Trace-driven cycle model of the RTL: ``(cycles, conflict_stalls)``.
 
     Cycles run from the edge that takes the first word to the edge of the last output row,
@@ -587,25 +665,43 @@ def model_cycles(program: Program, crossbars=None, times: list | None = None
     cycle, :class:`_CrossbarModel`); an entry leaves the FIFO when its last row issues;
     CONFIG and DRAIN wait for empty decoders, FIFOs and product stages and idle crossbars;
     DRAIN also waits for the previous group's row walk to end (the accumulators are double
-    buffered: the walk of a group, :func:`~sparsegen.hw.scnn.walk_cycles` cycles from the cycle
-    after its DRAIN, runs on one half while the next group computes into the other, and the
-    next DRAIN is taken from the cycle after the walk's last); input is taken again right after
-    DRAIN, and each group's last row leaves :data:`~sparsegen.hw.scnn.DRAIN_LATENCY` cycles
-    after its walk's last cycle (the end of the layer waits for the last walk). The timing
-    facts are read from ``hw/scnn.py``, where they are stated.
+    buffered: the walk of a group, :func:`~sparsegen.hw.scnn.walk_cycles` cycles of the DRAIN
+    word's geometry from the cycle after its DRAIN, runs on one half while the next group
+    computes into the other, and the next DRAIN is taken from the cycle after the walk's last);
+    input is taken again right after DRAIN, and each group's last row leaves
+    :data:`~sparsegen.hw.scnn.DRAIN_LATENCY` cycles after its walk's last cycle (the end of the
+    layer waits for the last walk); a swapping CONFIG (a layer's first word) after a DRAIN
+    waits until the drained rows are in the OARAM: from
+    :data:`~sparsegen.hw.scnn.OARAM_WRITE_LATENCY` - 1 cycles after the last row left. The
+    timing facts are read from ``hw/scnn.py``, where they are stated.
 
     ``crossbars`` makes the PEs' crossbar models from ``(PEs, banks)``: :class:`_Crossbars`
     (vectorized over the PEs) by default; the tests pass :class:`_ReferenceCrossbars` (one
     simple model per PE) and check the results equal. ``times``, when given, receives the
     cycle each word is taken (the bench's cycle breakdown).
     """
-    cfg, plan = program.config, program.plan
+    cycles, stalls, _ = model_layers(program, crossbars=crossbars, times=times)
+    return cycles, stalls
+
+
+def model_layers(program, times: list | None = None,
+                 crossbars=None) -> tuple[int, int, list[dict]]:
+    """:func:`model_cycles` with each layer's share: ``(cycles, conflict_stalls, layers)``,
+    ``layers[n] = {"cycles", "load", "walk", "compute", "end"}``: the cycles from the previous
+    layer's last output row (the first: from the first word) to this layer's (``end``, the
+    cycle it leaves); ``load`` the cycles that take ACT words (the IARAM fill), ``walk`` the
+    cycles spent waiting on row walks (halo exchange and drain, which otherwise overlap the
+    next group's compute): DRAIN waiting for the previous walk, the layer's last walk after its
+    last DRAIN up to its last row, a swapping CONFIG's wait for the OARAM; ``compute`` the
+    rest (multiplies, conflict stalls, pipeline fill and other waits). ``crossbars`` and
+    ``times`` as in :func:`model_cycles`."""
+    cfg = program.config
     npes = cfg.pe_rows * cfg.pe_cols
-    walk = walk_cycles(cfg.kc, plan.ht, plan.r)
     t_last, walk_free, last_out = -1, 0, -1
     xbars = (crossbars or _Crossbars)(npes, cfg.banks)
     pops = []                           # cycle of each FIFO entry's pop, per PE
-    for (kind, *_), key in zip(program.words, program.blocks):
+    layers = []
+    for (kind, *_, geom), key in zip(program.words, program.blocks):
         t = t_last + 1
         if kind == Cmd.WGT:
             e = len(pops)
@@ -614,21 +710,178 @@ def model_cycles(program: Program, crossbars=None, times: list | None = None
             pops.append(xbars.entry(program.work, key, t + WEIGHT_ENTRY_DELAY))
         elif kind in (Cmd.CONFIG, Cmd.DRAIN):
             t = max(t, xbars.idle())
+            swap = kind == Cmd.CONFIG and geom[GEOM_FIELDS.index("swap")]
+            if swap or not layers:
+                layers.append({"load": 0, "walk": 0})
+            if swap and last_out >= 0:
+                ready = t
+                t = max(t, last_out - 1 + OARAM_WRITE_LATENCY)
+                layers[-1]["walk"] += t - max(ready, last_out + 1)
             if kind == Cmd.DRAIN:
+                before = t
                 t = max(t, walk_free)
+                walk = walk_cycles(cfg.kc, geom[GEOM_FIELDS.index("ht")],
+                                   geom[GEOM_FIELDS.index("r")])
                 last_out = t + walk + DRAIN_LATENCY
                 walk_free = t + walk + 1
+                layers[-1]["walk"] += t - before
+                layers[-1]["end"] = last_out
+                layers[-1]["drain"] = t
+        elif kind == Cmd.ACT:
+            layers[-1]["load"] += 1
         t_last = t
         if times is not None:
             times.append(t)
-    return last_out + 1, xbars.stalls
+    before = -1
+    for layer in layers:
+        layer["walk"] += layer["end"] - layer.pop("drain")
+        layer["cycles"] = layer["end"] - before
+        layer["compute"] = layer["cycles"] - layer["load"] - layer["walk"]
+        before = layer["end"]
+    return last_out + 1, xbars.stalls, layers
+
+
+@dataclasses.dataclass
+class Chain:
+    """Two convolutions as one word stream: the first drains its ReLU'd output into the
+    OARAMs, whose rows the second reads as its IARAM after the swap (no ACT words). Quacks
+    like a :class:`Program` where a run needs one (words, blocks, work, transfers)."""
+
+    first: Program
+    second: Program
+    input2: np.ndarray              # layer 2's input as the OARAMs hold it [C2, P1, Q1]
+    filters2: np.ndarray            # as given [K2, K1, R2, S2]
+
+    @property
+    def config(self):
+        return self.first.config
+
+    @property
+    def words(self) -> list:
+        return self.first.words + self.second.words
+
+    @property
+    def blocks(self) -> list:
+        return ([None if k is None else (0, k) for k in self.first.blocks]
+                + [None if k is None else (1, k) for k in self.second.blocks])
+
+    @property
+    def work(self):
+        return _ChainWork((self.first.work, self.second.work))
+
+    @property
+    def transfers(self) -> int:
+        return self.first.transfers + self.second.transfers
+
+
+class _ChainWork:
+    """The layers' :class:`_PairWork` under the keys ``(layer, key)`` of :attr:`Chain.blocks`.
+    """
+
+    def __init__(self, works):
+        self.works = works
+
+    def __getitem__(self, key):
+        return self.works[key[0]][key[1]]
+
+    def counts(self, key):
+        return self.works[key[0]].counts(key[1])
+
+
+def _tile_side(out1, pad1, r1, pad2, r2, pes, limit, what, axis):
+    """A chain's tile height (width): one pass for both layers on the same tiles."""
+    side = max(r1 - 1, r2 - 1, 1,
+               math.ceil((out1 + r1 - 1 + pad2) / pes),     # layer 1, shifted by pad2
+               math.ceil((out1 + 2 * pad2) / pes))          # layer 2's padded input
+    if side > limit:
+        raise TensorError(f"chained layers run in one pass on the same tiles: {axis} needs "
+                          f"tiles of {side} on {pes} PEs, more than `{what}` ({limit})")
+    return side
+
+
+def build_chain(config, ifmap, filters, pad: int, filters2, pad2: int,
+                relu: bool = False) -> Chain:
+    """Two chained stride-1 convolutions: ``O2 = conv(clip(relu(conv(I, F, pad))), F2, pad2)``
+    (``relu`` on ``O2`` too when asked; ``clip`` saturates to ``data_width``, the OARAM's
+    width). Both layers use one planar tile and one spatial pass, so every PE's output tile of
+    layer 1 is its input tile of layer 2: layer 1 runs on the plane shifted by ``pad2`` rows
+    and columns and masks its outputs to the layer-1 plane, so that its OARAM holds layer 2's
+    zero padding as nothing. Layer 2 reads ``ceil(K1 / kc) * kc`` channels (zero filters for
+    the padding channels of layer 1's last group).
+
+    Raises
+    ------
+    TensorError
+        A bad tensor, ``filters2`` whose input channels are not layer 1's output channels, a
+        chain that does not fit one pass of the tile sizes, or layer 2's input (layer 1's
+        output tile) not fitting a PE's ``act_depth`` IARAM rows (named).
+    """
+    ifmap, filters = _check(config, ifmap, filters, pad)
+    filters2 = check_tensor(filters2, config.data_width, "filters2", ndim=4)
+    k1, _, r1, s1 = filters.shape
+    k2, c2, r2, s2 = filters2.shape
+    if c2 != k1:
+        raise TensorError(f"tensor `filters2`: has {c2} input channels but layer 1 makes {k1} "
+                          f"output channels")
+    if 0 in filters2.shape:
+        raise TensorError(f"tensor `filters2` {filters2.shape} must not be empty")
+    if r2 > config.max_r or s2 > config.max_s:
+        raise TensorError(f"tensor `filters2`: {r2}x{s2} exceeds `max_r` x `max_s` "
+                          f"({config.max_r}x{config.max_s})")
+    if isinstance(pad2, bool) or not isinstance(pad2, int | np.integer) or pad2 < 0:
+        raise TensorError(f"`pad2` must be a non-negative integer, not {pad2!r}")
+    p1 = ifmap.shape[1] + 2 * pad - r1 + 1
+    q1 = ifmap.shape[2] + 2 * pad - s1 + 1
+    if p1 + 2 * pad2 < r2 or q1 + 2 * pad2 < s2:
+        raise TensorError(f"tensor `filters2`: {r2}x{s2} does not fit layer 1's {p1}x{q1} "
+                          f"output with padding {pad2}")
+    ht = _tile_side(p1, pad, r1, pad2, r2, config.pe_rows, config.max_tile_h, "max_tile_h",
+                    "the height")
+    wt = _tile_side(q1, pad, s1, pad2, s2, config.pe_cols, config.max_tile_w, "max_tile_w",
+                    "the width")
+    shift = pad2
+    first = build_program(
+        config, np.pad(ifmap, ((0, 0), (shift, 0), (shift, 0))), filters, pad, relu=True,
+        link=_Link((ht, wt), (shift, shift + p1, shift, shift + q1), s2))
+    first.expected[:, :shift, :] = 0
+    first.expected[:, :, :shift] = 0
+    # Layer 2's input as the drains leave it: the plane of PE tiles, channels of every group.
+    channels = math.ceil(k1 / config.kc) * config.kc
+    plane = np.zeros((channels, config.pe_rows * ht, config.pe_cols * wt), dtype=np.int64)
+    plane[:k1, :p1 + shift, :q1 + shift] = first.expected
+    top = (1 << (config.data_width - 1)) - 1
+    plane = np.clip(plane, -top - 1, top)
+    wacc2 = wt + s2 - 1
+    iaram = []
+    for y in range(config.pe_rows):
+        for x in range(config.pe_cols):
+            tile = plane[:, y * ht:(y + 1) * ht, x * wt:(x + 1) * wt].reshape(channels, -1)
+            per = []
+            for ch in range(channels):
+                nz = np.flatnonzero(tile[ch])
+                per.append(_rows_of(tile[ch, nz], (nz // wt) * wacc2 + nz % wt, config.i))
+            need = sum(len(v) for v, _ in per)
+            if need > config.act_depth:
+                raise TensorError(f"layer 2's input does not fit the IARAM: PE ({y}, {x}) "
+                                  f"holds {need} rows of `i` ({config.i}) non-zeros of layer "
+                                  f"1's output tile, more than `act_depth` ({config.act_depth})")
+            iaram.append(per)
+    input2 = plane[:, shift:shift + p1, shift:shift + q1]
+    padded2 = np.zeros((k2, channels, r2, s2), dtype=np.int64)
+    padded2[:, :k1] = filters2
+    second = build_program(config, input2, padded2, pad2, relu,
+                           link=_Link((ht, wt), (0, config.pe_rows * ht, 0,
+                                                 config.pe_cols * wt), s2, iaram))
+    return Chain(first, second, input2, filters2)
 
 
 @dataclasses.dataclass
 class ScnnResult(RunFigures):
     """A convolution run on ``scnn``: the common figures plus crossbar stalls, halo traffic,
-    input words, passes, the planar tile and (RTL runs) the PEs' action counts
-    (``Scnn.probes``)."""
+    input words, passes, the planar tile, (RTL runs) the PEs' action counts
+    (``Scnn.probes``) and, for two chained layers, each layer's figures (``layers``: its
+    cycles as the RTL run measured them, to the cycle its last output row left, and the cycle
+    model's, split into load, compute and walk, see :func:`model_layers`)."""
 
     conflict_stalls: int
     model_conflict_stalls: int
@@ -638,13 +891,15 @@ class ScnnResult(RunFigures):
     tile: tuple
     relu: bool = False
     actions: dict | None = None
+    layers: list | None = None
 
     def extra_json(self) -> dict:
         return {"relu": self.relu, "conflict_stalls": self.conflict_stalls,
                 "actions": self.actions,
                 "model_conflict_stalls": self.model_conflict_stalls,
                 "halo_traffic": self.halo_traffic, "steps": self.words,
-                "passes": self.passes, "tile": list(self.tile)}
+                "passes": self.passes, "tile": list(self.tile),
+                **({"layers": self.layers} if self.layers is not None else {})}
 
 
 #: Why ``sim --model`` of ``scnn`` reports null energy figures.
@@ -652,20 +907,68 @@ ENERGY_MISSING = ("SCNN's energy is priced from actions counted in the RTL run; 
                   "model does not count them")
 
 
-def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
-             status=None, tech=None) -> ScnnResult:
-    """Run a stride-1 convolution on the generated Verilog of ``scnn`` through the stream
-    player (Verilator), compare it with the golden convolution, and predict its cycles.
-    The run counts the PEs' actions (``Scnn.probes``): ``halo_traffic`` is its count of
-    partial sums exchanged, and with a ``tech`` the energy figures are priced from the counts
-    (:func:`~.energy.scnn_layer_energy`)."""
+def _prepare(config, ifmap, filters, pad, relu, filters2, pad2, what):
+    """The program of a run (one layer, or a chain with ``filters2``), its per-layer
+    programs and shared figures: ``(program, layers, figures)``."""
     if not isinstance(config, ScnnConfig):
-        raise TypeError(f"run_conv needs a ScnnConfig, not {type(config).__name__}")
-    program = build_program(config, ifmap, filters, pad, relu)
+        raise TypeError(f"{what} needs a ScnnConfig, not {type(config).__name__}")
+    if filters2 is None:
+        program = build_program(config, ifmap, filters, pad, relu)
+        layers = [(program, check_tensor(ifmap, config.data_width, "ifmap", ndim=3), filters)]
+    else:
+        program = build_chain(config, ifmap, filters, pad, filters2, pad2, relu)
+        k1 = program.filters2.shape[1]
+        layers = [(program.first, check_tensor(ifmap, config.data_width, "ifmap", ndim=3),
+                   filters), (program.second, program.input2[:k1], program.filters2)]
+    macs_total = macs_nonzero = halo = 0
+    for layer, inputs, weights in layers:
+        _, _, r, s, lpad = layer.shape
+        macs_total += (len(weights) * inputs.shape[0] * r * s * layer.plan.p * layer.plan.q)
+        macs_nonzero += gs.macs_nonzero(inputs, weights, lpad)
+        halo += layer.halo_traffic
+    plan = layers[0][0].plan
+    figures = dict(macs_total=macs_total, macs_nonzero=macs_nonzero,
+                   multipliers=config.multipliers, words=len(program.words),
+                   passes=len(plan.passes), tile=(plan.ht, plan.wt), relu=relu)
+    return program, [layer for layer, _, _ in layers], halo, figures
+
+
+def _layer_reports(layers, model_layers_, ends, matches):
+    """Per-layer figures of a chained run (``None`` for one layer): RTL cycles from the
+    previous layer's last output row to this one's (``ends``: their cycles, or ``None`` from
+    the model), the model's split."""
+    if len(layers) == 1:
+        return None
+    reports, before = [], 0
+    for n, (layer, model) in enumerate(zip(layers, model_layers_)):
+        k, c, r, s, pad = layer.shape
+        reports.append({
+            "layer": n + 1, "shape": {"K": k, "C": c, "R": r, "S": s, "pad": pad},
+            "cycles": None if ends is None else int(ends[n]) - before,
+            "model_cycles": model["cycles"],
+            "model_split": {"load": model["load"], "compute": model["compute"],
+                            "walk": model["walk"], "source": "model"},
+            "matches_golden": matches[n]})
+        before = 0 if ends is None else int(ends[n])
+    return reports
+
+
+def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
+             status=None, tech=None, filters2=None, pad2: int = 0) -> ScnnResult:
+    """Run a stride-1 convolution (or, with ``filters2``, two chained ones: :func:`build_chain`)
+    on the generated Verilog of ``scnn`` through the stream player (Verilator), compare it
+    with the golden convolution, and predict its cycles. The output is the last layer's, as it
+    leaves on the array's ``o`` (a chain's first layer drains on ``o`` too, into its OARAMs at
+    the same time; both are compared). The run counts the PEs' actions (``Scnn.probes``):
+    ``halo_traffic`` is its count of partial sums exchanged, and with a ``tech`` the energy
+    figures (of the whole run) are priced from the counts (:func:`~.energy.scnn_layer_energy`).
+    """
+    program, layers, _, figures = _prepare(config, ifmap, filters, pad, relu, filters2, pad2,
+                                           "run_conv")
     generated = generate(design, config)
     payload, n = payload_of(program, with_pe=True)
     words = pack_many(generated.metadata["layouts"]["i__payload"], payload, n)
-    model, model_stalls = model_cycles(program)
+    model, model_stalls, split = model_layers(program)
     played = play(generated, words, expect=program.transfers, timeout_cycles=4 * model + 1000,
                   read=["conflict_stalls"], status=status, probes=Scnn.probes(config))
     out_layout = generated.metadata["layouts"]["o__payload"]
@@ -674,47 +977,45 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
         rows = unpack(out_layout, int(line, 16))
         transfers.append([[(ln["value"], ln["run"], ln["valid"]) for ln in row["lanes"]]
                           for row in rows])
-    output = decode_outputs(program, transfers)
-    divergence = first_divergence(program, output, played.result_cycles)
-    k, c, r, s, _ = program.shape
-    ifmap_c = check_tensor(ifmap, config.data_width, "ifmap", ndim=3)
+    divergence, matches, ends, start = None, [], [], 0
+    for layer in layers:
+        stop = start + layer.transfers
+        output = decode_outputs(layer, transfers[start:stop])
+        found = first_divergence(layer, output, played.result_cycles[start:stop])
+        matches.append(found is None)
+        if found is not None and divergence is None:
+            divergence = found if len(layers) == 1 else {"layer": len(matches), **found}
+        ends.append(played.result_cycles[stop - 1] if stop else 0)
+        start = stop
     return ScnnResult(
         output=output, cycles=played.cycles, model_cycles=model,
-        macs_total=k * c * r * s * program.plan.p * program.plan.q,
-        macs_nonzero=gs.macs_nonzero(ifmap_c, filters, pad), multipliers=config.multipliers,
         matches_golden=divergence is None, first_divergence=divergence,
         conflict_stalls=played.read["conflict_stalls"], model_conflict_stalls=model_stalls,
-        halo_traffic=played.probes["halo"], actions=dict(played.probes), words=n,
-        passes=len(program.plan.passes),
-        tile=(program.plan.ht, program.plan.wt), sim_seconds=played.seconds,
-        build_seconds=played.build_seconds, relu=relu,
+        halo_traffic=played.probes["halo"], actions=dict(played.probes),
+        sim_seconds=played.seconds, build_seconds=played.build_seconds,
+        layers=_layer_reports(layers, split, ends, matches), **figures,
         energy=None if tech is None else scnn_layer_energy(
             generated.verilog, generated.top, config, Scnn.memories(config), played.probes,
             played.cycles, tech))
 
 
 def model_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
-               status=None, tech=None) -> ScnnResult:
+               status=None, tech=None, filters2=None, pad2: int = 0) -> ScnnResult:
     """The figures of :func:`run_conv` without building RTL: the output from the golden
     convolution, cycles and conflict stalls from the trace-driven model (checked equal to the
     RTL by the tests) run on the same compressed program."""
-    if not isinstance(config, ScnnConfig):
-        raise TypeError(f"model_conv needs a ScnnConfig, not {type(config).__name__}")
     start = time.perf_counter()
-    program = build_program(config, ifmap, filters, pad, relu)
-    model, model_stalls = model_cycles(program)
-    k, c, r, s, _ = program.shape
-    ifmap_c = check_tensor(ifmap, config.data_width, "ifmap", ndim=3)
+    program, layers, halo, figures = _prepare(config, ifmap, filters, pad, relu, filters2,
+                                              pad2, "model_conv")
+    model, model_stalls, split = model_layers(program)
     return ScnnResult(
-        output=program.expected, cycles=model, model_cycles=model,
-        macs_total=k * c * r * s * program.plan.p * program.plan.q,
-        macs_nonzero=gs.macs_nonzero(ifmap_c, filters, pad), multipliers=config.multipliers,
+        output=layers[-1].expected, cycles=model, model_cycles=model,
         matches_golden=None, conflict_stalls=model_stalls, model_conflict_stalls=model_stalls,
-        halo_traffic=program.halo_traffic, words=len(program.words),
-        passes=len(program.plan.passes), tile=(program.plan.ht, program.plan.wt),
-        sim_seconds=time.perf_counter() - start, build_seconds=0.0, relu=relu, source="model",
-        energy=None if tech is None else no_energy(tech, ENERGY_MISSING))
+        halo_traffic=halo, sim_seconds=time.perf_counter() - start, build_seconds=0.0,
+        source="model", layers=_layer_reports(layers, split, None, [None] * len(layers)),
+        **figures, energy=None if tech is None else no_energy(tech, ENERGY_MISSING))
 
 
-SCNN = Host(workload="conv", run=run_conv, model=model_conv, options=frozenset({"relu"}))
+SCNN = Host(workload="conv", run=run_conv, model=model_conv,
+            options=frozenset({"relu", "conv_chain"}))
 """``scnn``: stride-1 convolutions natively; its cycle model is trace-driven (no closed form)."""

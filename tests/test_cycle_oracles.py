@@ -226,6 +226,19 @@ SCNN_CASES = [
 """
 
 
+SCNN_CHAIN = (np.ones((1, 2, 2), np.int64), np.full((1, 1, 1, 1), 3), 0,
+              np.full((1, 1, 1, 1), 2), 0, (18, 16))
+"""Two chained layers (``--filters2``; ifmap, filters, pad, filters2, pad2, per-layer cycles),
+derived by hand: layer 1 is zero-acts-1x1 with ones (a live product, granted at c10, the cycle
+the crossbar empties): DRAIN at c10, walk c11-c14, last row at c17 (18 cycles). Layer 2's
+swapping CONFIG waits for the OARAM writes: OARAM_WRITE_LATENCY - 1 = 2 cycles after the last
+row left, c19. Layer 2 reads ceil(K1 / kc) * kc = 2 channels (the second, layer 1's padding
+channel, one zero row), so two WGT words (c20, c21; the second an empty block). Entry 0
+issues at c23, loads at c24 (granted c25); entry 1 issues at c24 as entry 0 loads, loads at
+c25 with no live product; the product stage is empty from c26: DRAIN at c26, walk c27-c30,
+last row at c33 (edge 34): 16 cycles for layer 2, 34 in all."""
+
+
 @pytest.fixture(scope="module")
 def scnn_design():
     """The default ``scnn`` (the build of tests/test_sim_cli.py and tests/test_fast_player.py),
@@ -255,3 +268,24 @@ def test_scnn_rtl_gives_the_hand_count(case, scnn_design):
     assert result.matches_golden
     assert (result.cycles, result.conflict_stalls) == (cycles, 0)
 
+
+
+def test_scnn_chain_model_gives_the_hand_count():
+    ifmap, filters, pad, filters2, pad2, layers = SCNN_CHAIN
+    design = get_design("scnn")
+    config = make_config(design, {})
+    result = design.host.model(design, config, ifmap, filters, pad=pad, filters2=filters2,
+                               pad2=pad2)
+    assert (result.cycles, result.conflict_stalls) == (sum(layers), 0)
+    assert tuple(layer["model_cycles"] for layer in result.layers) == layers
+
+
+@pytest.mark.verilator
+def test_scnn_chain_rtl_gives_the_hand_count(scnn_design):
+    ifmap, filters, pad, filters2, pad2, layers = SCNN_CHAIN
+    design, config = scnn_design
+    result = design.host.run(design, config, ifmap, filters, pad=pad, filters2=filters2,
+                             pad2=pad2)
+    assert result.matches_golden and (result.output == 6).all()
+    assert (result.cycles, result.conflict_stalls) == (sum(layers), 0)
+    assert tuple(layer["cycles"] for layer in result.layers) == layers
