@@ -684,8 +684,8 @@ def model_cycles(program, crossbars=None, times: list | None = None) -> tuple[in
     return cycles, stalls
 
 
-def model_layers(program, times: list | None = None,
-                 crossbars=None) -> tuple[int, int, list[dict]]:
+def model_layers(program, crossbars=None,
+                 times: list | None = None) -> tuple[int, int, list[dict]]:
     """:func:`model_cycles` with each layer's share: ``(cycles, conflict_stalls, layers)``,
     ``layers[n] = {"cycles", "load", "walk", "compute", "end"}``: the cycles from the previous
     layer's last output row (the first: from the first word) to this layer's (``end``, the
