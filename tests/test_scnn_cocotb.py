@@ -134,11 +134,12 @@ def test_layer_run_cycles_match_model():
 
 @pytest.mark.verilator
 def test_layer_run_with_an_sram_macro():
-    """A PE whose activation buffer is an SRAM macro (hw/sram.py: 342 rows of 12 bits, 4,104
-    bits): the macro module's functional model runs on the fast player bit-exact, cycles equal
-    to the model."""
+    """A PE whose activation RAM banks are SRAM macros (hw/sram.py: 342 rows of 12 bits, 4,104
+    bits; four banks per RAM): the macro module's functional model runs on the fast player
+    bit-exact, cycles equal to the model."""
     params = dict(pe_rows=1, pe_cols=1, f=1, i=1, banks=4, kc=1, max_tile_w=2, max_tile_h=2,
-                  max_r=2, max_s=2, bank_depth=3, act_depth=342, data_width=8, acc_width=16)
+                  max_r=2, max_s=2, bank_depth=3, act_depth=4 * 342, data_width=8,
+                  acc_width=16)
     design, config, generated = _generated("scnn", params)
     assert "module \\scnn.sram_1r1w_342x12 " in generated.verilog
     ifmap, filters = conv_operands(11, 2, 3, 3, 3, 2, 2, 0.7, 0.8, width=8)

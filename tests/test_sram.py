@@ -158,13 +158,20 @@ def _scnn_pe_verilog(act_depth):
     return generate(get_design("scnn-pe"), config)
 
 
+#: Banks of each of scnn-pe's two activation RAMs here (hw.scnn.ram_banks: i = 1, 2-wide tiles).
+ACT_BANKS = 4
+
+
 def test_large_memories_become_macro_shells():
-    """scnn-pe's activation buffer rows are 12 bits here (8-bit value, 4-bit frame offset): 341
-    rows (4,092 bits) stay flip-flops, 342 rows (4,104 bits) are one ``sram_1r1w_342x12``
-    macro, whose shell registers its inputs and drives r_data from a register."""
+    """scnn-pe's activation RAM rows are 12 bits here (8-bit value, 4-bit frame offset), in
+    banks of a quarter of ``act_depth``: banks of 341 rows (4,092 bits) stay flip-flops, of 342
+    rows (4,104 bits) are ``sram_1r1w_342x12`` macros (one module for the eight), whose shell
+    registers its inputs and drives r_data from a register."""
     from sparsegen.gen.synth import macro_shells
-    assert macro_shells(_scnn_pe_verilog(341).verilog)[1] == {}
-    generated = _scnn_pe_verilog(342)
+    from sparsegen.hw.scnn import ScnnPEConfig, ram_banks
+    assert ram_banks(ScnnPEConfig(f=1, i=1, banks=4, max_tile_w=2, max_tile_h=2)) == ACT_BANKS
+    assert macro_shells(_scnn_pe_verilog(341 * ACT_BANKS).verilog)[1] == {}
+    generated = _scnn_pe_verilog(342 * ACT_BANKS)
     shelled, macros = macro_shells(generated.verilog)
     assert macros == {"scnn_pe.sram_1r1w_342x12": (342, 12)}
     assert "reg [11:0] mem [341:0]" in generated.verilog        # the functional model
@@ -185,9 +192,11 @@ def test_macro_area_is_reported_apart(tmp_path, monkeypatch):
     mapped total minus the shell module), and a tech the model does not cover reports None."""
     from sparsegen.gen.synth import synthesize
     monkeypatch.setenv("SPARSEGEN_CACHE_DIR", str(tmp_path))
-    generated = _scnn_pe_verilog(342)
+    generated = _scnn_pe_verilog(342 * ACT_BANKS)
     result = synthesize(generated.verilog, generated.top, "sky130hd")
-    assert result.sram_area_um2 == pytest.approx(sram_model().estimate(342, 12).area_um2)
+    # Two activation RAMs (IARAM, OARAM) of ACT_BANKS macros each.
+    assert result.sram_area_um2 == pytest.approx(
+        2 * ACT_BANKS * sram_model().estimate(342, 12).area_um2)
     macro = result.modules["scnn_pe.sram_1r1w_342x12"]
     assert (macro["area_um2"], macro["cells"], macro["macro"]["words"]) == (0.0, 0, 342)
     logic = sum(m["area_um2"] * m["instances"] for m in result.modules.values())
