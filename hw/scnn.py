@@ -1656,7 +1656,8 @@ class _Drain(wiring.Component):
                 pos = pos | Mux(here, g1_base + j, 0)
             m.d.comb += [packed[t].value.eq(value), packed[t].pos.eq(pos)]
         full = Signal(range(most + 1))         # rows written while the channel goes on
-        m.d.comb += full.eq(sum((total > k * cfg.i).as_unsigned() for k in range(1, most + 1)))
+        # total <= most * i: k = most never counts (and would be a constant comparison).
+        m.d.comb += full.eq(sum((total > k * cfg.i).as_unsigned() for k in range(1, most)))
         some = Signal(range(most + 1))         # rows when the channel ends: at least one
         m.d.comb += some.eq(Mux(total == 0, 1, full + 1))
         st_valid, st_end = Signal(), Signal()
