@@ -49,7 +49,9 @@ class RunFigures:
     rate); ``harness_seconds`` and ``harness_cycles_per_second`` (null where the host does not
     give them, and for the model) add the harness's one-time costs: stimulus written and
     loaded, the simulator process started, results read back
-    (:attr:`~.player.PlayerRun.run_seconds`).
+    (:attr:`~.player.PlayerRun.run_seconds`). ``sim_cpu_seconds`` is the clocked loop's
+    processor time where the harness measures it (the fast one), for benches on a busy
+    machine; it is not in the JSON.
     ``first_divergence`` says where an RTL output first differs from golden (see
     :func:`first_divergence`); it is in the JSON only then. ``energy`` holds the energy
     figures (:class:`~.energy.LayerEnergy`: counted actions priced on a tech; null figures
@@ -69,6 +71,7 @@ class RunFigures:
     first_divergence: dict | None = dataclasses.field(default=None, kw_only=True)
     energy: layer_energy.LayerEnergy | None = dataclasses.field(default=None, kw_only=True)
     harness_seconds: float | None = dataclasses.field(default=None, kw_only=True)
+    sim_cpu_seconds: float | None = dataclasses.field(default=None, kw_only=True)
 
     @property
     def utilization(self) -> float:
@@ -351,7 +354,7 @@ class GemmHost:
             multipliers=config.multipliers,
             matches_golden=divergence is None, first_divergence=divergence, tiles=mt * nt,
             steps=job.steps, sim_seconds=played.seconds, build_seconds=played.build_seconds,
-            harness_seconds=played.run_seconds,
+            harness_seconds=played.run_seconds, sim_cpu_seconds=played.cpu_seconds,
             extra=self._extra(config, options, job.shape), activations=acts,
             energy=None if tech is None else layer_energy.layer_energy(
                 generated.verilog, generated.top, design.component.cell_actions(config),

@@ -149,6 +149,9 @@ class PlayerRun:
         Wall time of the whole harness run, ``seconds`` plus its one-time costs: stimulus
         written and loaded, the simulator process started (and, for cocotb, Python and the
         VPI), results written and read back. The build is not in it (``build_seconds``).
+    cpu_seconds : float or None
+        Processor time of the clocked loop (the fast harness; ``None`` for cocotb): its rate
+        barely depends on what else the machine runs, unlike ``seconds``.
     """
 
     results: str
@@ -160,6 +163,7 @@ class PlayerRun:
     result_cycles: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(0, np.int64))
     probes: dict = dataclasses.field(default_factory=dict)
     run_seconds: float | None = None
+    cpu_seconds: float | None = None
 
 
 def check_strict(top: str, stats: dict, *, expect: int, words: int, recorded: int) -> None:
@@ -247,7 +251,7 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
     return PlayerRun(results=results, cycles=stats["cycles"], seconds=stats["seconds"],
                      build_seconds=build_seconds, read=stats["read"], window=stats["window"],
                      result_cycles=stats["result_cycles"], probes=stats.get("probes", {}),
-                     run_seconds=stats["run_seconds"])
+                     run_seconds=stats["run_seconds"], cpu_seconds=stats.get("cpu_seconds"))
 
 
 def _play_cocotb(generated, words, *, expect, timeout_cycles, inputs, read, say, probes=None):
