@@ -65,7 +65,7 @@ def test_full_bench_scnn():
 
 def test_model_counts_match_the_pair_lists():
     """The 8x8 energy's action counts (formula) against the reference pair lists of every WGT
-    word: pairs, live products (= grants), weight pushes, ACT words."""
+    word: pairs, live products (= grants), weight pushes, ACT words (and OARAM rows)."""
     layer = wl.load_workloads()["test.tiny_conv"]
     ops = wl.tensors(layer, 0.6, 0.5, 3, data_width=16)
     config = ScnnConfig(pe_rows=2, pe_cols=2, **bench_scnn.PE_PARAMS)
@@ -77,4 +77,5 @@ def test_model_counts_match_the_pair_lists():
         len(pair) for entry in work for pe in entry for pair in pe) > 0
     kinds = [w[0] for w in program.words]
     assert counts["wgt_push"] == kinds.count(Cmd.WGT) * 4
-    assert counts["act_write"] == kinds.count(Cmd.ACT)
+    assert counts["act_words"] == kinds.count(Cmd.ACT)
+    assert counts["act_write"] == kinds.count(Cmd.ACT) + host.oaram_rows(program)
