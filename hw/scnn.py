@@ -1410,7 +1410,7 @@ class _Accumulators(wiring.Component):
             recv_n.eq(Mux(h_phase, tile.s - 1, Mux(v_recv, tile.wt, 0))),
         ]
         # The drain window is the send window: row.base + S - 1 outside HALO_H.
-        lanes_q = []
+        recv_h_q, recv_v_q = [], []     # per bank: its received lane, one-hot, per phase
         for b in range(cfg.banks):
             o_r = Signal(lg, name=f"recv_off{b}")
             o_s = Signal(lg, name=f"send_off{b}")
@@ -1422,9 +1422,12 @@ class _Accumulators(wiring.Component):
             row_s = (send_base + o_s)[lg:]
             # Energy probes (Scnn.probes): a vertical send reads without writing back.
             m.d.comb += banks.w_read[b].eq(v_send & hit_s)
-            lane_q = Signal(lg, name=f"recv_lane{b}_q")
-            m.d.sync += lane_q.eq(o_r)
-            lanes_q.append(lane_q)
+            sel_h = Signal(cfg.halo_lanes, name=f"recv_h{b}_q")
+            sel_v = Signal(cfg.halo_lanes, name=f"recv_v{b}_q")
+            m.d.sync += [sel_h.eq(Cat(h_phase & (o_r == j) for j in range(cfg.halo_lanes))),
+                         sel_v.eq(Cat(~h_phase & (o_r == j) for j in range(cfg.halo_lanes)))]
+            recv_h_q.append(sel_h)
+            recv_v_q.append(sel_v)
             with m.If(h_phase | v_recv):
                 with m.If(hit_r):
                     m.d.comb += [banks.en[b].eq(1), banks.halo[b].eq(1), banks.row[b].eq(row_r)]
@@ -1442,18 +1445,23 @@ class _Accumulators(wiring.Component):
         # lane's multiplexer through a chain of buffers. The walked half is part of the
         # one-hot select (one register per lane, half and bank) for the same reason: a shared
         # half-select register in front of the rotation drove every bank's bits and was the
-        # array's critical path (7.75 ns against 7.21 single-buffered).
-        w_h = Signal()
+        # array's critical path (7.75 ns against 7.21 single-buffered). The receiving side
+        # selects its lane the same way (a one-hot select per bank, lane and phase; a binary
+        # lane register and a shared phase bit drove every bank's bits into both halves'
+        # adders).
         w_drain = Signal()
         w_flags = Signal(data.StructLayout({"own": 1, "first": 1, "last": 1}))
         halo_v_q = Signal(halo_layout(cfg))
-        m.d.sync += [w_h.eq(h_phase), w_drain.eq(d_phase & self.room),
+        m.d.sync += [w_drain.eq(d_phase & self.room),
                      halo_v_q.eq(self.i_halo_v),
                      w_flags.own.eq(row.own), w_flags.first.eq(row.first),
                      w_flags.last.eq(row.last)]
         for b in range(cfg.banks):
-            m.d.comb += banks.halo_add[b].eq(
-                Mux(w_h, self.i_halo_h[lanes_q[b]], halo_v_q[lanes_q[b]]))
+            received = Const(0, signed(cfg.acc_width))
+            for j in range(cfg.halo_lanes):
+                received = (received | Mux(recv_h_q[b][j], self.i_halo_h[j], 0)
+                            | Mux(recv_v_q[b][j], halo_v_q[j], 0))
+            m.d.comb += banks.halo_add[b].eq(received)
         rotated = []
         for j in range(cfg.halo_lanes):
             used = Mux(d_phase, _below(j, tile.wt), _below(j, send_n))
@@ -1778,7 +1786,7 @@ class ScnnPE(wiring.Component):
     registered bank of the read), the multipliers and the product stage into the crossbar's
     register; then the horizontal halo's write cycle, from the sender's bank read (through its
     forwarding multiplexer) and the rotation over both halves through ``o_halo``, the
-    receiver's lane select and the ``acc_width`` adder into a bank row.
+    receiver's one-hot lane select and the ``acc_width`` adder into a bank row.
     """
 
     def __init__(self, config: ScnnPEConfig):
