@@ -54,13 +54,14 @@ from pathlib import Path
 import numpy as np
 
 from ..gen import children
+from .tb.bits import word_count, words_to_hex
 from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["HARNESS_TOP", "LONG_RUN_STEPS", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
            "player_rules", "dut_instance", "probe_rules", "probe_ports", "harness_verilog",
            "main_cpp", "FastModel", "build", "run",
-           "hex_to_words", "bits_to_words", "words_to_hex"]
+           "hex_to_words", "words_to_hex"]
 
 HARNESS_TOP = "sparsegen_fastplay"
 
@@ -119,10 +120,6 @@ def extra_ports(meta: dict) -> list[dict]:
     ``meta["ports"]`` (each a dict with ``name``, ``dir`` (``"in"``/``"out"``) and ``width``).
     """
     return [p for p in _flat_ports(meta["ports"]) if p["name"] not in STREAM_PORTS]
-
-
-def _words(width: int) -> int:
-    return (width + 31) // 32
 
 
 def _vector(width: int) -> str:
@@ -300,7 +297,7 @@ def harness_verilog(meta: dict, probes: dict | None = None) -> str:
     top = meta["top"]
     layouts = meta["layouts"]
     iw, ow = layouts["i__payload"]["width"], layouts["o__payload"]["width"]
-    iwp, owp = 32 * _words(iw), 32 * _words(ow)
+    iwp, owp = 32 * word_count(iw), 32 * word_count(ow)
     extras = extra_ports(meta)
     inputs = [p for p in extras if p["dir"] == "in"]
     outputs = [p for p in extras if p["dir"] == "out"]
@@ -312,7 +309,7 @@ def harness_verilog(meta: dict, probes: dict | None = None) -> str:
     settings = []
     for n, p in enumerate(inputs):
         words = ", ".join(f"fastplay_setting({n}, {w})"
-                          for w in reversed(range(_words(p["width"]))))
+                          for w in reversed(range(word_count(p["width"]))))
         settings.append(f"  reg {_vector(p['width'])}setting_{n};  // {p['name']}\n"
                         f"  initial setting_{n} = {{{words}}};")
     conns = [f"    .{p['name']}(setting_{n})," for n, p in enumerate(inputs)]
@@ -541,7 +538,7 @@ def main_cpp(meta: dict, probes: dict | None = None) -> str:
     outputs = [p for p in extras if p["dir"] == "out"]
     read_outputs = []
     for n, port in enumerate(outputs):
-        words = _words(port["width"])
+        words = word_count(port["width"])
         sep = ", " if n else ""
         read_outputs.append(
             f"    {{ uint32_t w[{max(words, 2)}]; get(dut->read_{n}, w); "
@@ -549,8 +546,8 @@ def main_cpp(meta: dict, probes: dict | None = None) -> str:
             f"print_hex(stats, w, {words}); }}")
     fields = {
         "TOP": meta["top"],
-        "IN_WORDS": str(_words(layouts["i__payload"]["width"])),
-        "OUT_WORDS": str(_words(layouts["o__payload"]["width"])),
+        "IN_WORDS": str(word_count(layouts["i__payload"]["width"])),
+        "OUT_WORDS": str(word_count(layouts["o__payload"]["width"])),
         "INPUTS": str(len(inputs)),
         "USAGE": " ".join(p["name"].upper() for p in inputs),
         "READ_OUTPUTS": "\n".join(read_outputs),
@@ -642,7 +639,7 @@ def hex_to_words(text: str, width: int) -> np.ndarray:
     significant word first. Bits above ``width`` are dropped, as a ``width``-bit register
     would."""
     lines = text.split()
-    words = _words(width)
+    words = word_count(width)
     if not lines:
         return np.zeros((0, words), dtype=np.uint32)
     digits = len(lines[0])
@@ -664,34 +661,6 @@ def hex_to_words(text: str, width: int) -> np.ndarray:
     return out
 
 
-def bits_to_words(bits: np.ndarray) -> np.ndarray:
-    """A ``[count, width]`` bit matrix (bit 0 first, as
-    :func:`~sparsegen.sim.tb.bits.pack_many` makes it) -> ``uint32`` array
-    ``[count, ceil(width / 32)]``, least significant word first."""
-    count, width = bits.shape
-    # No copy of the bit matrix itself (8 bits a bit; 1.1 GB for 2 M steps of s2ta aw 8x8):
-    # packbits takes any integer or bool matrix, non-zero meaning 1.
-    packed = np.packbits(bits, axis=1, bitorder="little")
-    if packed.shape[1] != 4 * _words(width):
-        padded = np.zeros((count, 4 * _words(width)), dtype=np.uint8)
-        padded[:, :packed.shape[1]] = packed
-        packed = padded
-    return packed.view("<u4").astype(np.uint32, copy=False)
-
-
-def words_to_hex(words: np.ndarray, width: int) -> str:
-    """``uint32`` array ``[count, ceil(width / 32)]`` (least significant word first) -> one hex
-    line per payload, ``ceil(width / 4)`` lower-case digits, as Verilog's ``%h`` writes it."""
-    count, n = words.shape
-    if count == 0:
-        return ""
-    digits = (width + 3) // 4
-    text = np.frombuffer(words[:, ::-1].astype(">u4").tobytes().hex().encode(), dtype="S1")
-    text = text.reshape(count, 8 * n)[:, 8 * n - digits:]
-    newline = np.full((count, 1), b"\n", dtype="S1")
-    return np.concatenate([text, newline], axis=1).tobytes().decode()
-
-
 def _input_argument(port: dict, value: int) -> str:
     width = port["width"]
     if not -(1 << (width - 1)) <= value < (1 << width):
@@ -703,8 +672,8 @@ def _input_argument(port: dict, value: int) -> str:
 def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycles: int, inputs=None,
         read=()) -> tuple[str, dict]:
     """Run the fast player ``model`` on ``words``: the steps of ``i`` as hex payload lines, or
-    as the ``[count, width]`` bit matrix of :func:`~sparsegen.sim.tb.bits.pack_many` (which
-    spares making and parsing the text).
+    as the ``uint32`` word array ``[count, ceil(width / 32)]`` of
+    :func:`~sparsegen.sim.tb.bits.pack_many` (which spares making and parsing the text).
 
     Returns the results (hex lines of ``o``, as the cocotb player writes them) and the
     statistics (the counters of :data:`STATS`, ``seconds`` of the clocked loop alone,
@@ -723,13 +692,15 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
         The run timed out or failed, or ``inputs``/``read`` name a port the design lacks (the
         message names the run's log).
     ValueError
-        An ``inputs`` value does not fit its port, or the bit matrix is not as wide as ``i``.
+        An ``inputs`` value does not fit its port, or the word array is not as wide as ``i``.
     """
     meta = model.meta
     in_width = meta["layouts"]["i__payload"]["width"]
-    if isinstance(words, np.ndarray) and (words.ndim != 2 or words.shape[1] != in_width):
-        raise ValueError(f"the steps of `{meta['top']}` are {in_width} bits wide, not a bit "
-                         f"matrix of shape {words.shape}")
+    if isinstance(words, np.ndarray) and (words.ndim != 2 or words.dtype != np.uint32
+                                          or words.shape[1] != word_count(in_width)):
+        raise ValueError(f"the steps of `{meta['top']}` are {in_width} bits wide, "
+                         f"{word_count(in_width)} uint32 words, not an array of shape "
+                         f"{words.shape} ({words.dtype})")
     extras = {p["name"]: p for p in extra_ports(meta)}
     port_inputs = [p for p in extras.values() if p["dir"] == "in"]
     inputs = dict(inputs or {})
@@ -742,8 +713,7 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
     arguments = [_input_argument(p, int(inputs.get(p["name"], 0))) for p in port_inputs]
     out_width = meta["layouts"]["o__payload"]["width"]
     start = time.perf_counter()
-    steps = (bits_to_words(words) if isinstance(words, np.ndarray) else
-             hex_to_words(words, in_width))
+    steps = words if isinstance(words, np.ndarray) else hex_to_words(words, in_width)
 
     runs = build_root() / "runs"
     runs.mkdir(parents=True, exist_ok=True)
@@ -763,7 +733,8 @@ def run(model: FastModel, words: str | np.ndarray, *, expect: int, timeout_cycle
         raise SimulationError(f"player timed out after {timeout_cycles} cycles: "
                               f"{stats['in_count']} steps in, {stats['out_count']} results out; "
                               f"see {log}")
-    results = np.fromfile(folder / "results.bin", dtype="<u4").reshape(-1, _words(out_width))
+    results = np.fromfile(folder / "results.bin", dtype="<u4").reshape(-1,
+                                                                      word_count(out_width))
     stats["result_cycles"] = np.fromfile(folder / "cycles.bin", dtype="<u8").astype(np.int64)
     stats["read"] = {name: int(stats["read"][name], 16) for name in read}
     stats["probes"] = {name: stats.pop(f"probe_{name}") for name in model.probes}

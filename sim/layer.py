@@ -325,7 +325,7 @@ class GemmHost:
         generated = generate(design, config)
         probes = design.component.probes(config) if tech is not None else None
         layout = generated.metadata["layouts"]["i__payload"]
-        words = pack_many(layout, job.payload, job.steps)   # bits; the player packs them
+        words = pack_many(layout, job.payload, job.steps)   # uint32 words
         mt, nt = job.tiles
         model = self.cycles(config, *job.shape)
         if status:

@@ -41,7 +41,7 @@ from .fastplay import (
     probe_ports,
     probe_rules,
 )
-from .tb.bits import hex_lines
+from .tb.bits import words_to_hex
 from .tb.runner import SimulationError, build_root, build_sources, run
 
 __all__ = ["PLAYER_TOP", "HARNESSES", "HARNESS_ENV", "PlayerRun", "play", "check_strict",
@@ -199,8 +199,8 @@ def check_strict(top: str, stats: dict, *, expect: int, words: int, recorded: in
 def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int, inputs=None,
          read=(), status=None, harness: str | None = None,
          probes: dict | None = None) -> PlayerRun:
-    """Stream ``words`` (hex payload words of ``i``, one per line, or their ``[count, width]``
-    bit matrix from :func:`~sparsegen.sim.tb.bits.pack_many`) through ``generated``'s Verilog
+    """Stream ``words`` (hex payload words of ``i``, one per line, or their ``uint32`` word
+    array from :func:`~sparsegen.sim.tb.bits.pack_many`) through ``generated``'s Verilog
     on Verilator until ``expect`` results have left ``o``.
 
     ``inputs`` sets the design's other input ports (run-time settings) before reset ends;
@@ -242,7 +242,7 @@ def play(generated, words: str | np.ndarray, *, expect: int, timeout_cycles: int
                                       inputs=inputs, read=read)
     else:
         if isinstance(words, np.ndarray):
-            words = hex_lines(words)
+            words = words_to_hex(words, generated.metadata["layouts"]["i__payload"]["width"])
         results, stats, build_seconds = _play_cocotb(
             generated, words, expect=expect, timeout_cycles=timeout_cycles, inputs=inputs,
             read=read, say=say, probes=probes)

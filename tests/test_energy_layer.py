@@ -15,7 +15,7 @@ from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config, parse_params
 from sparsegen.sim import energy as layer_energy
 from sparsegen.sim.layer import DENSE
-from sparsegen.sim.tb.bits import pack_many
+from sparsegen.sim.tb.bits import bit_toggles, pack_many
 
 TECH = "sky130hd"
 
@@ -160,9 +160,8 @@ def test_estimate_agrees_with_opensta():
     # the bits and the cycles of the run.
     job = DENSE.prepare(config, a, w)
     layout = generate(design, config).metadata["layouts"]["i__payload"]
-    bits = pack_many(layout, job.payload, job.steps).astype(np.int8)
-    toggles = int(np.abs(np.diff(bits, axis=0)).sum())
-    activity = toggles / (bits.shape[1] * result.cycles)
+    toggles = bit_toggles(pack_many(layout, job.payload, job.steps))
+    activity = toggles / (layout["width"] * result.cycles)
     generated = generate(design, config)
     power = measure(generated.verilog, generated.top, TECH, activity=activity)
     sta_pj = (power["total_w"] - power["leakage_w"]) * power["clock_ns"] * 1e3 * result.cycles

@@ -25,7 +25,7 @@ from sparsegen.sim.golden import scnn as gscnn
 from sparsegen.sim.highlight import random_hss_weights
 from sparsegen.sim.player import HARNESS_ENV, play
 from sparsegen.sim.stimulus import random_operands
-from sparsegen.sim.tb.bits import hex_lines, pack_many
+from sparsegen.sim.tb.bits import pack_many, words_to_hex
 from sparsegen.sim.tb.runner import SimulationError
 
 from helpers import keep_largest
@@ -242,17 +242,18 @@ def dense():
     steps = 15
     payload = {"a": random_operands(rng, (steps, 4), 8), "w": random_operands(rng, (steps, 3), 8),
                "last": (np.arange(steps) % 5 == 4).astype(np.int64)}
-    bits = pack_many(generated.metadata["layouts"]["i__payload"], payload, steps)
-    return generated, bits
+    words = pack_many(generated.metadata["layouts"]["i__payload"], payload, steps)
+    return generated, words
 
 
 @pytest.mark.verilator
 def test_play_results_identical(dense):
-    """Result text, cycles and reads equal, whether the steps come as hex text or as bits."""
-    generated, bits = dense
-    runs = [play(generated, hex_lines(bits), expect=12, timeout_cycles=500, harness=harness)
-            for harness in ("fast", "cocotb")]
-    runs.append(play(generated, bits, expect=12, timeout_cycles=500, harness="fast"))
+    """Result text, cycles and reads equal, whether the steps come as hex text or as words."""
+    generated, words = dense
+    width = generated.metadata["layouts"]["i__payload"]["width"]
+    runs = [play(generated, words_to_hex(words, width), expect=12, timeout_cycles=500,
+                 harness=harness) for harness in ("fast", "cocotb")]
+    runs.append(play(generated, words, expect=12, timeout_cycles=500, harness="fast"))
     assert runs[0].results.count("\n") == 12
     assert all(run.results == runs[0].results for run in runs)
     assert all(run.cycles == runs[0].cycles for run in runs)
@@ -270,12 +271,12 @@ def test_play_results_identical(dense):
 def test_long_run_model_gives_the_same_run(dense):
     """The -O2 model that runs of ``LONG_RUN_STEPS`` or more get: the same results, cycles and
     window as the -O1 model, from a build of its own."""
-    generated, bits = dense
+    generated, words = dense
     short = fastplay.build(generated)
     long = fastplay.build(generated, long_run=True)
     assert short.binary != long.binary
     assert "OPT_FAST=-O2" in (long.binary.parent / "build.log").read_text()
-    runs = [fastplay.run(model, bits, expect=12, timeout_cycles=500) for model in (short, long)]
+    runs = [fastplay.run(model, words, expect=12, timeout_cycles=500) for model in (short, long)]
     (text_short, stats_short), (text_long, stats_long) = runs
     assert text_short == text_long and text_short.count("\n") == 12
     for key in ("cycles", "window", "in_at_done", "extra"):
@@ -286,9 +287,9 @@ def test_long_run_model_gives_the_same_run(dense):
 @pytest.mark.verilator
 @pytest.mark.parametrize("harness", ["fast", "cocotb"])
 def test_timeout_raises(dense, harness):
-    generated, bits = dense
+    generated, words = dense
     with pytest.raises(SimulationError, match="timed out after 300 cycles"):
-        play(generated, bits, expect=13, timeout_cycles=300, harness=harness)
+        play(generated, words, expect=13, timeout_cycles=300, harness=harness)
 
 
 @pytest.mark.verilator
@@ -298,11 +299,11 @@ def test_extra_results_fail(dense, harness):
     of 5 steps on the 4 x 3 array (L = 9, L + R = 13): last steps taken at edges 5, 18, 31,
     result rows leaving at 14-17, 27-30, 40-43. With 11 expected, the run is done at edge 42,
     and the 12th row leaves at 43, inside the window of tail 42 - 31 plus 16 edges."""
-    generated, bits = dense
+    generated, words = dense
     message = (r"`dense_array` produced 1 more result\(s\) than the 11 expected, the first at "
                r"cycle 43, within 27 cycles after the last expected one \(cycle 42\)$")
     with pytest.raises(SimulationError, match=message):
-        play(generated, bits, expect=11, timeout_cycles=500, harness=harness)
+        play(generated, words, expect=11, timeout_cycles=500, harness=harness)
 
 
 @pytest.mark.verilator
@@ -312,8 +313,8 @@ def test_unconsumed_inputs_fail(dense, harness):
     4 first steps are taken at edges 32-35, but its last step waits for the drain of the last
     expected tile (edge 44, after the run is done at 43): unconsumed, and its rows, leaving at
     53-56, are extra results within the window (43 - 35 + 16 = 24 edges)."""
-    generated, bits = dense
-    more = np.concatenate([bits, bits[:5]])
+    generated, words = dense
+    more = np.concatenate([words, words[:5]])
     message = (r"`dense_array` left 1 of its 20 input words unconsumed when its last expected "
                r"result left \(cycle 43\) and took 1 of them in the 24 cycles after; it also "
                r"produced 4 more result\(s\) than the 12 expected, the first at cycle 53")
@@ -324,8 +325,8 @@ def test_unconsumed_inputs_fail(dense, harness):
 @pytest.mark.verilator
 def test_strict_run_reports_its_window(dense):
     """A right run: nothing after the 12th row within 43 - 31 + 16 = 28 edges."""
-    generated, bits = dense
-    run = play(generated, bits, expect=12, timeout_cycles=500, harness="fast")
+    generated, words = dense
+    run = play(generated, words, expect=12, timeout_cycles=500, harness="fast")
     assert (run.cycles, run.window) == (43, 28)
 
 
@@ -382,9 +383,9 @@ def test_ports_of_any_width(dense):
 
 
 def test_unknown_harness(dense):
-    generated, bits = dense
+    generated, words = dense
     with pytest.raises(ValueError, match="`harness` must be one of fast, cocotb, not 'verilog'"):
-        play(generated, bits, expect=1, timeout_cycles=10, harness="verilog")
+        play(generated, words, expect=1, timeout_cycles=10, harness="verilog")
 
 
 # -- word conversions (no simulator) ---------------------------------------------------------
@@ -394,11 +395,10 @@ def test_unknown_harness(dense):
 def test_word_conversions_round_trip(width):
     rng = np.random.default_rng(width)
     bits = rng.integers(0, 2, (9, width)).astype(np.uint8)
-    words = fastplay.bits_to_words(bits)
-    assert words.shape == (9, (width + 31) // 32) and words.dtype == np.uint32
-    assert np.array_equal(fastplay.hex_to_words(hex_lines(bits), width), words)
-    text = fastplay.words_to_hex(words, width)
     values = [int("".join(map(str, row[::-1])), 2) for row in bits]
+    words = np.array([[(v >> (32 * i)) & 0xFFFFFFFF for i in range((width + 31) // 32)]
+                      for v in values], dtype=np.uint32)
+    text = fastplay.words_to_hex(words, width)
     assert text == "".join(f"{v:0{(width + 3) // 4}x}\n" for v in values)
     assert np.array_equal(fastplay.hex_to_words(text, width), words)
 

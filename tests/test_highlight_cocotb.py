@@ -26,7 +26,7 @@ from sparsegen.sim.highlight import (
 )
 from sparsegen.sim.layer import assemble_output
 from sparsegen.sim.stimulus import random_operands
-from sparsegen.sim.tb.bits import pack, pack_many, packed_ints
+from sparsegen.sim.tb.bits import bit_toggles, pack, pack_many, packed_ints
 from sparsegen.sim.tb.stream import TB
 
 # -- inside the simulator ------------------------------------------------------------------
@@ -320,9 +320,9 @@ def test_energy_estimate_agrees_with_opensta():
     assert result.matches_golden
     job = HIGHLIGHT.prepare(config, a, w, prune=True)
     generated = generate(design, config)
-    bits = pack_many(generated.metadata["layouts"]["i__payload"], job.payload,
-                     job.steps).astype(np.int8)
-    activity = int(np.abs(np.diff(bits, axis=0)).sum()) / (bits.shape[1] * result.cycles)
+    layout = generated.metadata["layouts"]["i__payload"]
+    activity = (bit_toggles(pack_many(layout, job.payload, job.steps))
+                / (layout["width"] * result.cycles))
     power = measure(generated.verilog, generated.top, "sky130hd", activity=activity)
     sta_pj = (power["total_w"] - power["leakage_w"]) * power["clock_ns"] * 1e3 * result.cycles
     estimate = sum(v for k, v in result.energy.energy_breakdown.items() if k != "leakage")

@@ -10,7 +10,8 @@ an array, nested as the layout is.
 
 import numpy as np
 
-__all__ = ["pack", "unpack", "pack_many", "hex_lines", "packed_ints", "unpack_signed_rows"]
+__all__ = ["pack", "unpack", "pack_many", "word_count", "words_to_hex", "packed_ints",
+           "bit_toggles", "unpack_signed_rows"]
 
 
 def pack(desc: dict, value) -> int:
@@ -67,30 +68,48 @@ def unpack(desc: dict, bits: int):
 # -- vectorised: many payloads at once, for layer-level streams ------------------------------
 
 
+def word_count(width: int) -> int:
+    """``uint32`` words of a ``width``-bit payload."""
+    return (width + 31) // 32
+
+
 def pack_many(desc: dict, value, count: int) -> np.ndarray:
-    """Bits of ``count`` payloads as a ``uint8`` matrix ``[count, width]`` (bit 0 first).
+    """``count`` payloads as a ``uint32`` array ``[count, ceil(width / 32)]``, least
+    significant word first (bit ``b`` of a payload is bit ``b % 32`` of word ``b // 32``).
 
     ``value`` is nested like :func:`pack`'s, but every integer leaf is a numpy array whose
     first axis runs over the payloads, and an array level may be one numpy array with the
     element index as its second axis (``a[:, r, k]``) or a list of per-element values.
+    Each leaf is masked to its width and ORed into the words it spans, one numpy operation per
+    word over all payloads; no per-bit matrix is made.
+
+    Raises
+    ------
+    ValueError
+        An integer does not fit its field.
     """
-    bits = np.zeros((count, desc["width"]), dtype=np.uint8)
-    _pack_into(desc, value, bits, 0)
-    return bits
+    words = np.zeros((word_count(desc["width"]), count), dtype=np.uint32)  # word-major
+    _pack_into(desc, value, words, 0)
+    return np.ascontiguousarray(words.T)
 
 
-def _pack_into(desc, value, bits, offset):
+def _pack_into(desc, value, words, offset):
     kind = desc["kind"]
     if kind == "int":
         width = desc["width"]
-        v = np.broadcast_to(np.asarray(value, dtype=np.int64), (bits.shape[0],))
+        v = np.broadcast_to(np.asarray(value, dtype=np.int64), (words.shape[1],))
         lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if desc["signed"] \
             else (0, (1 << width) - 1)
         if v.size and (v.min() < lo or v.max() > hi):
             raise ValueError(f"a value does not fit {width}-bit")
-        u = v.astype(np.uint64) if width < 64 else v.view(np.uint64)
-        for b in range(width):
-            bits[:, offset + b] = (u >> np.uint64(b)) & np.uint64(1)
+        u = v.view(np.uint64) if width >= 64 else v.astype(np.uint64) & np.uint64((1 << width) - 1)
+        first, shift = divmod(offset, 32)
+        low32 = np.uint64(0xFFFFFFFF)
+        for k in range((shift + width + 31) // 32):
+            # Bits [32k - shift, 32k - shift + 32) of the value go to word first + k.
+            start = 32 * k - shift
+            part = (u << np.uint64(shift)) if start < 0 else (u >> np.uint64(start))
+            words[first + k] |= (part & low32).astype(np.uint32)
         return
     if kind == "array":
         elem = desc["elem"]
@@ -101,20 +120,35 @@ def _pack_into(desc, value, bits, offset):
                 item = value[i]
             else:
                 item = value[:, i]
-            _pack_into(elem, item, bits, offset + i * elem["width"])
+            _pack_into(elem, item, words, offset + i * elem["width"])
         return
     for name, field in desc["fields"].items():
-        _pack_into(field["shape"], value[name], bits, offset + field["offset"])
+        _pack_into(field["shape"], value[name], words, offset + field["offset"])
 
 
-def hex_lines(bits: np.ndarray) -> str:
-    """``[count, width]`` bit matrix -> text of one hex word per line (most significant first),
-    as Verilog's ``$fscanf("%h")`` reads it."""
-    count, width = bits.shape
-    pad = (-width) % 8
-    padded = np.concatenate([bits, np.zeros((count, pad), dtype=np.uint8)], axis=1)
-    packed = np.packbits(padded[:, ::-1], axis=1)            # MSB first
-    return "".join(row.tobytes().hex() + "\n" for row in packed)
+def words_to_hex(words: np.ndarray, width: int) -> str:
+    """``uint32`` array ``[count, ceil(width / 32)]`` (least significant word first) -> one hex
+    line per payload, ``ceil(width / 4)`` lower-case digits, as Verilog's ``%h`` writes it and
+    the cocotb player's ``$fscanf("%h")`` reads it."""
+    count, n = words.shape
+    if count == 0:
+        return ""
+    digits = (width + 3) // 4
+    text = np.frombuffer(words[:, ::-1].astype(">u4").tobytes().hex().encode(), dtype="S1")
+    text = text.reshape(count, 8 * n)[:, 8 * n - digits:]
+    newline = np.full((count, 1), b"\n", dtype="S1")
+    return np.concatenate([text, newline], axis=1).tobytes().decode()
+
+
+def packed_ints(words: np.ndarray) -> list[int]:
+    """``uint32`` word array of :func:`pack_many` -> one Python int per payload."""
+    raw = words.astype("<u4", copy=False)
+    return [int.from_bytes(row.tobytes(), "little") for row in raw]
+
+
+def bit_toggles(words: np.ndarray) -> int:
+    """Bits that change between consecutive payloads of a :func:`pack_many` word array."""
+    return int(np.bitwise_count(np.bitwise_xor(words[1:], words[:-1])).sum())
 
 
 def unpack_signed_rows(hex_text: str, elem_width: int, length: int) -> np.ndarray:
@@ -129,7 +163,3 @@ def unpack_signed_rows(hex_text: str, elem_width: int, length: int) -> np.ndarra
             out[n, i] = v - (1 << elem_width) if v >> (elem_width - 1) else v
     return out
 
-
-def packed_ints(bits: np.ndarray) -> list[int]:
-    """``[count, width]`` bit matrix -> one Python int per payload."""
-    return [int(line, 16) for line in hex_lines(bits).split()]

@@ -84,7 +84,7 @@ class StreamSource:
                 self.valid.value = 0
                 await RisingEdge(self.clk)
             self.valid.value = 1
-            # Pre-packed beats (ints, e.g. from bits.pack_many) skip the per-beat packing.
+            # Pre-packed beats (ints, e.g. from bits.packed_ints) skip the per-beat packing.
             self.payload.value = beat if isinstance(beat, int) else pack(self.layout, beat)
             while True:
                 await ReadOnly()
