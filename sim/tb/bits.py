@@ -102,8 +102,14 @@ def _pack_into(desc, value, words, offset):
             else (0, (1 << width) - 1)
         if v.size and (v.min() < lo or v.max() > hi):
             raise ValueError(f"a value does not fit {width}-bit")
-        u = v.view(np.uint64) if width >= 64 else v.astype(np.uint64) & np.uint64((1 << width) - 1)
         first, shift = divmod(offset, 32)
+        if shift + width <= 32:             # within one word: 32-bit arithmetic (most fields)
+            part = v.astype(np.uint32)          # two's complement, wrapped to 32 bits
+            if width < 32:
+                part &= np.uint32((1 << width) - 1)
+            words[first] |= part << np.uint32(shift)
+            return
+        u = v.view(np.uint64) if width >= 64 else v.astype(np.uint64) & np.uint64((1 << width) - 1)
         low32 = np.uint64(0xFFFFFFFF)
         for k in range((shift + width + 31) // 32):
             # Bits [32k - shift, 32k - shift + 32) of the value go to word first + k.
