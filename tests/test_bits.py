@@ -114,7 +114,9 @@ def test_straddling_and_wide_fields():
 def test_value_that_does_not_fit(bad, message):
     desc = _array({"kind": "int", "width": 8, "signed": True}, 2)
     with pytest.raises(ValueError, match=message):
-        pack_many(desc, np.array([[0, bad]]), 1)
+        pack_many(desc, np.array([[0, bad]]), 1)            # checked at the array level
+    with pytest.raises(ValueError, match=message):
+        pack_many(desc, [np.array([0]), np.array([bad])], 1)  # checked at the leaf
 
 
 def test_bit_toggles():

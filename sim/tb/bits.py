@@ -89,19 +89,27 @@ def pack_many(desc: dict, value, count: int) -> np.ndarray:
         An integer does not fit its field.
     """
     words = np.zeros((word_count(desc["width"]), count), dtype=np.uint32)  # word-major
-    _pack_into(desc, value, words, 0)
+    _pack_into(desc, value, words, 0, False)
     return np.ascontiguousarray(words.T)
 
 
-def _pack_into(desc, value, words, offset):
+def _check(desc, v):
+    width = desc["width"]
+    lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if desc["signed"] \
+        else (0, (1 << width) - 1)
+    if v.size and (v.min() < lo or v.max() > hi):
+        raise ValueError(f"a value does not fit {width}-bit")
+
+
+def _pack_into(desc, value, words, offset, checked):
+    """OR ``value`` laid out as ``desc`` at bit ``offset`` into the word-major ``words``;
+    ``checked``: the values are known to fit (an array level checked them at once)."""
     kind = desc["kind"]
     if kind == "int":
         width = desc["width"]
         v = np.broadcast_to(np.asarray(value, dtype=np.int64), (words.shape[1],))
-        lo, hi = (-(1 << (width - 1)), (1 << (width - 1)) - 1) if desc["signed"] \
-            else (0, (1 << width) - 1)
-        if v.size and (v.min() < lo or v.max() > hi):
-            raise ValueError(f"a value does not fit {width}-bit")
+        if not checked:
+            _check(desc, v)
         first, shift = divmod(offset, 32)
         if shift + width <= 32:             # within one word: 32-bit arithmetic (most fields)
             part = v.astype(np.uint32)          # two's complement, wrapped to 32 bits
@@ -118,7 +126,12 @@ def _pack_into(desc, value, words, offset):
             words[first + k] |= (part & low32).astype(np.uint32)
         return
     if kind == "array":
-        elem = desc["elem"]
+        elem = leaf = desc["elem"]
+        while leaf["kind"] == "array":
+            leaf = leaf["elem"]
+        if not checked and leaf["kind"] == "int" and isinstance(value, np.ndarray):
+            _check(leaf, value)             # once over the whole array, not per element
+            checked = True
         for i in range(desc["length"]):
             if isinstance(value, dict):         # a struct below, given as arrays per field
                 item = {name: v[:, i] for name, v in value.items()}
@@ -126,10 +139,10 @@ def _pack_into(desc, value, words, offset):
                 item = value[i]
             else:
                 item = value[:, i]
-            _pack_into(elem, item, words, offset + i * elem["width"])
+            _pack_into(elem, item, words, offset + i * elem["width"], checked)
         return
     for name, field in desc["fields"].items():
-        _pack_into(field["shape"], value[name], words, offset + field["offset"])
+        _pack_into(field["shape"], value[name], words, offset + field["offset"], checked)
 
 
 def words_to_hex(words: np.ndarray, width: int) -> str:
