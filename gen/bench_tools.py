@@ -14,7 +14,8 @@
   harness run's (``harness_cycles_per_second``: with process
   start, stimulus load and results read back), on ``dense-array`` 8x8 and ``s2ta`` aw 8x8
   (``nnz_a`` 2), GEMMs of :data:`SIM_POINTS`, outputs checked against golden and cycles
-  against the cycle model.
+  against the cycle model; and ``pack_seconds``, the wall time of packing the run's stimulus
+  into the harness's words (:func:`~sparsegen.sim.tb.bits.pack_many`).
 
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.
@@ -219,7 +220,8 @@ def _sim(name: str, config, shapes: dict) -> list[dict]:
                      "harness_seconds": round(result.harness_seconds, 4),
                      "harness_cycles_per_second": round(result.cycles
                                                         / result.harness_seconds),
-                     "build_seconds": round(first.build_seconds, 2)})
+                     "build_seconds": round(first.build_seconds, 2),
+                     "pack_seconds": round(result.pack_seconds, 3)})
     return rows
 
 
@@ -266,7 +268,7 @@ def print_table(console, report):
                   title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("design", "GEMM", "harness", "cycles", "loop s", "loop cycles/s",
                    "loop cycles/s, CPU time", "whole run s", "whole-run cycles/s",
-                   "build s (0: reused)"):
+                   "build s (0: reused)", "stimulus pack s"):
         table.add_column(column, justify="left" if column in ("design", "harness")
                          else "right")
     for row in report["simulation"]:
@@ -275,7 +277,8 @@ def print_table(console, report):
                       f"{row['cycles_per_second']:,}",
                       f"{row['cpu_cycles_per_second']:,}" if row["cpu_cycles_per_second"]
                       else "-", f"{row['harness_seconds']:.3f}",
-                      f"{row['harness_cycles_per_second']:,}", f"{row['build_seconds']:.1f}")
+                      f"{row['harness_cycles_per_second']:,}", f"{row['build_seconds']:.1f}",
+                      f"{row['pack_seconds']:.2f}")
     console.print(table)
     table = Table(title=f"synthesis, {report['tech']}, cold (Yosys + OpenSTA, measured): "
                         f"hierarchical (as emitted) vs flattened, the same script",

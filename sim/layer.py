@@ -51,7 +51,8 @@ class RunFigures:
     loaded, the simulator process started, results read back
     (:attr:`~.player.PlayerRun.run_seconds`). ``sim_cpu_seconds`` is the clocked loop's
     processor time where the harness measures it (the fast one), for benches on a busy
-    machine; it is not in the JSON.
+    machine; it is not in the JSON, nor is ``pack_seconds`` (the wall time of packing the
+    stimulus into the harness's words, for ``sparsegen bench tools``).
     ``first_divergence`` says where an RTL output first differs from golden (see
     :func:`first_divergence`); it is in the JSON only then. ``energy`` holds the energy
     figures (:class:`~.energy.LayerEnergy`: counted actions priced on a tech; null figures
@@ -72,6 +73,8 @@ class RunFigures:
     energy: layer_energy.LayerEnergy | None = dataclasses.field(default=None, kw_only=True)
     harness_seconds: float | None = dataclasses.field(default=None, kw_only=True)
     sim_cpu_seconds: float | None = dataclasses.field(default=None, kw_only=True)
+    #: Wall seconds of packing the stimulus into the harness's words (GEMM hosts), else None.
+    pack_seconds: float | None = dataclasses.field(default=None, kw_only=True)
 
     @property
     def utilization(self) -> float:
@@ -325,7 +328,9 @@ class GemmHost:
         generated = generate(design, config)
         probes = design.component.probes(config) if tech is not None else None
         layout = generated.metadata["layouts"]["i__payload"]
+        start = time.perf_counter()
         words = pack_many(layout, job.payload, job.steps)   # uint32 words
+        pack_seconds = time.perf_counter() - start
         mt, nt = job.tiles
         model = self.cycles(config, *job.shape)
         if status:
@@ -355,6 +360,7 @@ class GemmHost:
             matches_golden=divergence is None, first_divergence=divergence, tiles=mt * nt,
             steps=job.steps, sim_seconds=played.seconds, build_seconds=played.build_seconds,
             harness_seconds=played.run_seconds, sim_cpu_seconds=played.cpu_seconds,
+            pack_seconds=pack_seconds,
             extra=self._extra(config, options, job.shape), activations=acts,
             energy=None if tech is None else layer_energy.layer_energy(
                 generated.verilog, generated.top, design.component.cell_actions(config),
