@@ -139,6 +139,8 @@ def test_highlight_run_time_pattern(tmp_path, capsys, monkeypatch, pattern):
 
 
 @pytest.mark.verilator
+@pytest.mark.slow   # its cocotb build of the SCNN array costs about 25 s of the default suite;
+                    # there the array runs on the fast harness against golden and the model
 def test_scnn_reads_conflict_stalls(tmp_path, capsys, monkeypatch):
     """SCNN's result stream is 700 bits wide and its ``conflict_stalls`` output is read at the
     end (both sit in the compared report)."""

@@ -110,8 +110,9 @@ PE_CONFIGS = [
 ]
 ARRAY_CONFIGS = [
     ("highlight", dict(rows=2, cols=3)),
-    ("highlight", dict(rows=3, cols=2, patterns="2:2,1:3 x 2:2,1:2", data_width=16,
-                       acc_width=40)),
+    # In make test-slow (a 15 s cocotb build); the 2x3 array covers the default suite.
+    pytest.param("highlight", dict(rows=3, cols=2, patterns="2:2,1:3 x 2:2,1:2", data_width=16,
+                                   acc_width=40), marks=pytest.mark.slow),
 ]
 
 
