@@ -146,55 +146,6 @@ def _pair_banks(wv, wb, av, ao, banks):
     return [[bank[n, j][live[n, j]].tolist() for j in range(rows)] for n in range(e)]
 
 
-class _CrossbarModel:
-    """Cycle-by-cycle model of :class:`~sparsegen.hw.scnn._Crossbar` (two-pair window)."""
-
-    def __init__(self):
-        self.old, self.new = [], []     # pending banks of the older and newer pair
-        self.now = 0                    # the cycle the registers hold these at its start
-        self.stalls = 0
-
-    @staticmethod
-    def _grant(old, new):
-        used, old_left, new_left = set(), [], []
-        for pending, left in ((old, old_left), (new, new_left)):
-            for b in pending:
-                if b in used:
-                    left.append(b)
-                else:
-                    used.add(b)
-        return old_left, new_left
-
-    def issue(self, banks: list, ready: int) -> int:
-        """Load a pair at the first cycle >= ``ready`` that allows it; returns that cycle."""
-        while True:
-            if not self.old and not self.new and self.now < ready:
-                self.now = ready
-            old_left, new_left = self._grant(self.old, self.new)
-            cycle = self.now
-            self.now += 1
-            if old_left:
-                self.stalls += 1
-                self.old, self.new = old_left, new_left
-            elif cycle >= ready:
-                self.old, self.new = new_left, banks
-                return cycle
-            else:
-                self.old, self.new = new_left, []
-
-    def drain(self) -> int:
-        """Run without loads until empty; returns the first cycle from which it is idle."""
-        while self.old or self.new:
-            old_left, new_left = self._grant(self.old, self.new)
-            self.now += 1
-            if old_left:
-                self.stalls += 1
-                self.old, self.new = old_left, new_left
-            else:
-                self.old, self.new = new_left, []
-        return self.now - 1
-
-
 class _PairWork:
     """The crossbar requests of every WGT word (``Program.work``), computed on demand per
     (pass, group, channel) block, vectorized over the block's entries and the PEs.
@@ -263,36 +214,10 @@ class _PairWork:
         return counts[n], twice[n], nrows
 
 
-class _ReferenceCrossbars:
-    """The PEs' crossbars as one :class:`_CrossbarModel` per PE, pair by pair: the simple
-    reference that :class:`_Crossbars` is tested equal to."""
-
-    def __init__(self, npes: int, banks: int):
-        self.xbars = [_CrossbarModel() for _ in range(npes)]
-        self.loaded = [-1] * npes       # cycle the PE's last pair entered the crossbar
-
-    def entry(self, work, key, start: int) -> list:
-        """Issue every pair of a weight entry taken at ``start - WEIGHT_ENTRY_DELAY``;
-        returns each PE's pop cycle (its last pair's issue)."""
-        pops = []
-        for p, pairs in enumerate(work[key]):
-            for banks in pairs:
-                issue = max(start, self.loaded[p])
-                self.loaded[p] = self.xbars[p].issue(banks, issue + 1)
-            pops.append(issue)
-        return np.array(pops)
-
-    def idle(self) -> int:
-        """The first cycle at which every PE's product stage and crossbar are empty."""
-        return max(max(x.drain(), loaded + 1) for x, loaded in zip(self.xbars, self.loaded))
-
-    @property
-    def stalls(self) -> int:
-        return sum(x.stalls for x in self.xbars)
-
-
 class _Crossbars:
-    """:class:`_ReferenceCrossbars` vectorized over the PEs (numpy), with the same results:
+    """The PEs' crossbars (:class:`~sparsegen.hw.scnn._Crossbar`, two-pair window) vectorized
+    over the PEs (numpy); tests/scnn_reference.py holds the one-model-per-PE reference it is
+    tested equal to:
     each PE's two pending pairs are request counts per bank (``old``, ``new``), and all PEs
     step through a pair's cycles together, each under its own mask. ``conflicts=False``
     gives every pair a conflict-free crossbar (no requests), for the cycle breakdown.
@@ -335,7 +260,8 @@ class _Crossbars:
         return fire, cycle
 
     def entry(self, work, key, start: int) -> np.ndarray:
-        """As :meth:`_ReferenceCrossbars.entry`."""
+        """Issue every pair of a weight entry taken at ``start - WEIGHT_ENTRY_DELAY``;
+        returns each PE's pop cycle (its last pair's issue)."""
         if hasattr(work, "counts"):
             counts, twice, nrows = work.counts(key)
         else:                           # a plain dict of the reference's pair lists
@@ -379,7 +305,7 @@ class _Crossbars:
         return pops
 
     def idle(self) -> int:
-        """As :meth:`_ReferenceCrossbars.idle`."""
+        """The first cycle at which every PE's product stage and crossbar are empty."""
         busy = self.old.any(1) | self.new.any(1)
         while busy.any():
             old, new = self.old, self.new
@@ -662,7 +588,7 @@ def model_cycles(program, crossbars=None, times: list | None = None) -> tuple[in
     WEIGHT_ENTRY_DELAY` cycles after the entry's word was taken, and not before the cycle its
     previous pair left the product stage for the crossbar (one product stage); the crossbar
     loads a pair from the cycle after its issue, as its arbitration allows (simulated cycle by
-    cycle, :class:`_CrossbarModel`); an entry leaves the FIFO when its last row issues;
+    cycle, :class:`_Crossbars`); an entry leaves the FIFO when its last row issues;
     CONFIG and DRAIN wait for empty decoders, FIFOs and product stages and idle crossbars;
     DRAIN also waits for the previous group's row walk to end (the accumulators are double
     buffered: the walk of a group, :func:`~sparsegen.hw.scnn.walk_cycles` cycles of the DRAIN
@@ -676,8 +602,8 @@ def model_cycles(program, crossbars=None, times: list | None = None) -> tuple[in
     timing facts are read from ``hw/scnn.py``, where they are stated.
 
     ``crossbars`` makes the PEs' crossbar models from ``(PEs, banks)``: :class:`_Crossbars`
-    (vectorized over the PEs) by default; the tests pass :class:`_ReferenceCrossbars` (one
-    simple model per PE) and check the results equal. ``times``, when given, receives the
+    (vectorized over the PEs) by default; the tests pass the simple one-model-per-PE reference
+    of tests/scnn_reference.py and check the results equal. ``times``, when given, receives the
     cycle each word is taken (the bench's cycle breakdown).
     """
     cycles, stalls, _ = model_layers(program, crossbars=crossbars, times=times)
