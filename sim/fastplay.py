@@ -54,14 +54,13 @@ from pathlib import Path
 import numpy as np
 
 from ..gen import children
-from .tb.bits import word_count, words_to_hex
+from .tb.bits import hex_to_words, word_count, words_to_hex
 from .tb.runner import SimulationError, build_root, cached_build
 from .verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["HARNESS_TOP", "LONG_RUN_STEPS", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
            "player_rules", "dut_instance", "probe_rules", "probe_ports", "harness_verilog",
-           "main_cpp", "FastModel", "build", "run",
-           "hex_to_words", "words_to_hex"]
+           "main_cpp", "FastModel", "build", "run"]
 
 HARNESS_TOP = "sparsegen_fastplay"
 
@@ -631,34 +630,6 @@ def build(generated, probes: dict | None = None, *, long_run: bool = False) -> F
                           check=lambda folder: (folder / _BINARY).is_file())
     return FastModel(binary=folder / _BINARY, meta=generated.metadata,
                      probes=tuple(probes or ()))
-
-
-def hex_to_words(text: str, width: int) -> np.ndarray:
-    """Hex payload lines (one per line, most significant digit first, as the cocotb player's
-    ``$fscanf("%h")`` reads them) -> ``uint32`` array ``[count, ceil(width / 32)]``, least
-    significant word first. Bits above ``width`` are dropped, as a ``width``-bit register
-    would."""
-    lines = text.split()
-    words = word_count(width)
-    if not lines:
-        return np.zeros((0, words), dtype=np.uint32)
-    digits = len(lines[0])
-    if all(len(line) == digits for line in lines):
-        # One C-level conversion: a "0" in front of every line makes the digit count even
-        # without moving any digit, and each line becomes (digits + 1) // 2 big-endian bytes.
-        raw = np.frombuffer(bytes.fromhex("0" + "0".join(lines) if digits % 2 else
-                                          "".join(lines)), dtype=np.uint8)
-        be = raw.reshape(len(lines), -1)[:, -4 * words:]
-        le = np.zeros((len(lines), 4 * words), dtype=np.uint8)
-        le[:, :be.shape[1]] = be[:, ::-1]
-        out = le.view("<u4").astype(np.uint32)
-    else:
-        mask = (1 << (32 * words)) - 1
-        raw = b"".join((int(line, 16) & mask).to_bytes(4 * words, "little") for line in lines)
-        out = np.frombuffer(raw, dtype="<u4").reshape(len(lines), words).astype(np.uint32)
-    if width % 32:
-        out[:, -1] &= np.uint32((1 << (width % 32)) - 1)
-    return out
 
 
 def _input_argument(port: dict, value: int) -> str:

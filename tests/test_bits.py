@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sparsegen.sim.fastplay import hex_to_words
 from sparsegen.sim.tb.bits import (
     bit_toggles,
+    hex_to_words,
     pack,
     pack_many,
     packed_ints,

@@ -25,7 +25,7 @@ from sparsegen.sim.golden import scnn as gscnn
 from sparsegen.sim.highlight import random_hss_weights
 from sparsegen.sim.player import HARNESS_ENV, play
 from sparsegen.sim.stimulus import random_operands
-from sparsegen.sim.tb.bits import pack_many, words_to_hex
+from sparsegen.sim.tb.bits import hex_to_words, pack_many, words_to_hex
 from sparsegen.sim.tb.runner import SimulationError
 
 from helpers import keep_largest
@@ -400,13 +400,13 @@ def test_word_conversions_round_trip(width):
     values = [int("".join(map(str, row[::-1])), 2) for row in bits]
     words = np.array([[(v >> (32 * i)) & 0xFFFFFFFF for i in range((width + 31) // 32)]
                       for v in values], dtype=np.uint32)
-    text = fastplay.words_to_hex(words, width)
+    text = words_to_hex(words, width)
     assert text == "".join(f"{v:0{(width + 3) // 4}x}\n" for v in values)
-    assert np.array_equal(fastplay.hex_to_words(text, width), words)
+    assert np.array_equal(hex_to_words(text, width), words)
 
 
 def test_hex_lines_of_mixed_length_and_extra_bits():
     """Short lines are zero-extended, bits above the width dropped (as ``$fscanf`` into a
     register of that width does)."""
-    words = fastplay.hex_to_words("1\nfff\n123456789abc\n", 36)
+    words = hex_to_words("1\nfff\n123456789abc\n", 36)
     assert words.tolist() == [[0x1, 0], [0xfff, 0], [0x56789abc, 0x4]]

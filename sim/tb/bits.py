@@ -10,8 +10,8 @@ an array, nested as the layout is.
 
 import numpy as np
 
-__all__ = ["pack", "unpack", "pack_many", "word_count", "words_to_hex", "packed_ints",
-           "bit_toggles", "unpack_signed_rows"]
+__all__ = ["pack", "unpack", "pack_many", "word_count", "words_to_hex", "hex_to_words",
+           "packed_ints", "bit_toggles", "unpack_signed_rows"]
 
 
 def pack(desc: dict, value) -> int:
@@ -157,6 +157,34 @@ def words_to_hex(words: np.ndarray, width: int) -> str:
     text = text.reshape(count, 8 * n)[:, 8 * n - digits:]
     newline = np.full((count, 1), b"\n", dtype="S1")
     return np.concatenate([text, newline], axis=1).tobytes().decode()
+
+
+def hex_to_words(text: str, width: int) -> np.ndarray:
+    """Hex payload lines (one per line, most significant digit first, as the cocotb player's
+    ``$fscanf("%h")`` reads them) -> ``uint32`` array ``[count, ceil(width / 32)]``, least
+    significant word first. Bits above ``width`` are dropped, as a ``width``-bit register
+    would."""
+    lines = text.split()
+    words = word_count(width)
+    if not lines:
+        return np.zeros((0, words), dtype=np.uint32)
+    digits = len(lines[0])
+    if all(len(line) == digits for line in lines):
+        # One C-level conversion: a "0" in front of every line makes the digit count even
+        # without moving any digit, and each line becomes (digits + 1) // 2 big-endian bytes.
+        raw = np.frombuffer(bytes.fromhex("0" + "0".join(lines) if digits % 2 else
+                                          "".join(lines)), dtype=np.uint8)
+        be = raw.reshape(len(lines), -1)[:, -4 * words:]
+        le = np.zeros((len(lines), 4 * words), dtype=np.uint8)
+        le[:, :be.shape[1]] = be[:, ::-1]
+        out = le.view("<u4").astype(np.uint32)
+    else:
+        mask = (1 << (32 * words)) - 1
+        raw = b"".join((int(line, 16) & mask).to_bytes(4 * words, "little") for line in lines)
+        out = np.frombuffer(raw, dtype="<u4").reshape(len(lines), words).astype(np.uint32)
+    if width % 32:
+        out[:, -1] &= np.uint32((1 << (width % 32)) - 1)
+    return out
 
 
 def packed_ints(words: np.ndarray) -> list[int]:
