@@ -142,8 +142,9 @@ def _counts_of(program) -> dict:
     """Action counts the model run implies (formula, exact for these): pairs (one per weight
     entry and activation row of its channel, per PE), live products (non-zero weights of the
     entry x non-zero activations of the channel, per PE: every one crosses the crossbar once),
-    activation RAM row writes (ACT words and the rows drained into the OARAMs,
-    :func:`~..sim.scnn.oaram_rows`), weight entries pushed (every PE takes every WGT word) and
+    activation RAM row writes (ACT words, :func:`~..sim.scnn.act_words`, and the rows drained
+    into the OARAMs, :func:`~..sim.scnn.oaram_rows`), ACT transfers (up to one word per PE
+    column each), weight entries pushed (every PE takes every WGT word) and
     DRAINs."""
     work = program.work
     pairs = live = wgt = 0
@@ -161,8 +162,8 @@ def _counts_of(program) -> dict:
         live += int(np.count_nonzero(values)) * nz[pidx, ch]
     kinds = [w[0] for w in program.words]
     return {"pair": pairs, "mul": live, "grant": live,
-            "act_words": kinds.count(Cmd.ACT),
-            "act_write": kinds.count(Cmd.ACT) + scnn_host.oaram_rows(program),
+            "act_words": scnn_host.act_words(program), "act_transfers": kinds.count(Cmd.ACT),
+            "act_write": scnn_host.act_words(program) + scnn_host.oaram_rows(program),
             "wgt_push": wgt * program.config.pe_rows * program.config.pe_cols,
             "drains": len(program.drains)}
 
@@ -438,7 +439,7 @@ def _paper_rows(say, tech, paper, dense_paper, layers, points, rtl_rows, rates, 
             dcyc = dense_cycles(dense_paper, m, k, n)
             nonzero = gs.macs_nonzero(ops.ifmap, ops.filters, layer.dims["pad"])
             load = point["breakdown"]["load"]
-            one_load = point["passes"] == 1 and load == point["counts"]["act_words"] + 1
+            one_load = point["passes"] == 1 and load == point["counts"]["act_transfers"] + 1
             row = {"layer": name, "w": wd, "a": ad, "cycles": point["cycles"],
                    "dense_cycles": dcyc, "speedup": dcyc / point["cycles"],
                    "chained_speedup": dcyc / (point["cycles"] - load) if one_load else None,

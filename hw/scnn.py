@@ -49,6 +49,18 @@ Design choices.
   0.8; the window doubles the crossbar's inputs and quadruples the arbitration comparators
   (``2*f*i`` requesters compare banks pairwise). Products with a zero operand
   (explicit zeros of long runs, unused lanes) do not request a bank.
+* Input bandwidth: an ACT transfer into the array carries one ACT word per PE column, each
+  lane with a valid bit and the PE row it is for (:func:`array_input_layout`); CONFIG, WGT and
+  DRAIN stay one broadcast word (in lane 0). A network's first layer, whose input is not in
+  the IARAMs, thus fills them ``pe_cols`` words per cycle: at 8 x 8 PEs of F = I = 4 the
+  one-word stream spent 5-15% of the benchmark layers' cycles at full density (12-26% pruned)
+  on the load, where a dense array gets a row of activations per cycle at its edge. A lane per
+  column rather than per PE: ``pe_cols`` lanes are as wide as the dense array's edge for the
+  same multipliers (8 x 4 = 32 values at the paper's point against 32), every PE still takes at
+  most one ACT word per cycle (its decoder is unchanged; a PE's mux picks its column's lane
+  for ACT, lane 0 otherwise) and the host balances nothing (tiles are alike, so columns carry
+  about the same number of words). The weight broadcast stays one word: each PE consumes a
+  weight entry over many cycles (one per activation row).
 * Activation RAMs: IARAM and OARAM are ``act_depth`` rows of ``i`` decoded ``(value, pos)``
   non-zeros each, interleaved over :func:`ram_banks` banks so that the drain, which can
   complete several rows from one frame row, writes them in one cycle and never stalls the
@@ -281,10 +293,21 @@ def pe_input_layout(cfg) -> data.StructLayout:
     return data.StructLayout(_pe_input_fields(cfg))
 
 
+def _act_lane_layout(cfg: ScnnConfig) -> data.StructLayout:
+    """One lane of an array input transfer: a compressed word (``last``, ``count``, ``lanes``)
+    and, for ACT, ``valid`` and ``row``, the PE row of the lane's column that takes it."""
+    return data.StructLayout({**_word_fields(cfg), "valid": 1,
+                              "row": range(max(cfg.pe_rows, 2))})
+
+
 def array_input_layout(cfg: ScnnConfig) -> data.StructLayout:
-    """An input word of the array: a PE word plus ``pe``, the PE (row-major) an ACT word is
-    for; every other kind is broadcast."""
-    return data.StructLayout({**_pe_input_fields(cfg), "pe": range(max(cfg.pes, 2))})
+    """An input transfer of the array: ``kind``, ``geom`` (CONFIG) and ``cols``, one lane
+    (:func:`_act_lane_layout`) per PE column. ACT: PE ``(y, x)`` takes lane ``x`` when it is
+    ``valid`` and its ``row`` is ``y`` (up to ``pe_cols`` ACT words per transfer, one per
+    column). Every other kind is broadcast to all PEs with its word in lane 0 (``valid`` and
+    ``row`` unused)."""
+    return data.StructLayout({"kind": Cmd, "geom": _geom_layout(cfg),
+                              "cols": data.ArrayLayout(_act_lane_layout(cfg), cfg.pe_cols)})
 
 
 def pe_output_layout(cfg) -> data.StructLayout:
@@ -1861,8 +1884,10 @@ class Scnn(wiring.Component):
     Members
     -------
     i : In(stream.Signature(array_input_layout(config)))
-        PE words (see :class:`ScnnPE`); an ACT word goes to PE ``pe`` (row-major), every other
-        word to all PEs (the weight broadcast). A word is taken when every PE can take it.
+        Transfers of PE words (see :class:`ScnnPE`, :func:`array_input_layout`): an ACT
+        transfer carries up to one ACT word per PE column, lane ``x`` for PE ``(row, x)``;
+        every other word is broadcast to all PEs in lane 0 (the weight broadcast). A transfer
+        is taken when every PE can take it.
     o : Out(stream.Signature(ArrayLayout(pe_output_layout(config), pe_rows * pe_cols)))
         The PEs drain in lock step: element ``p`` of a transfer is PE ``p``'s frame row. Every
         layer drains here (and into the PEs' OARAMs); for chained layers the host reads the
@@ -1877,7 +1902,10 @@ class Scnn(wiring.Component):
 
     Timing
     ------
-    As :class:`ScnnPE`, with the slowest PE setting the pace: a WGT word waits until every
+    As :class:`ScnnPE`, one transfer per cycle: an ACT transfer gives each PE at most one
+    word (a PE takes one per cycle), so loading the PEs' IARAMs takes as many cycles as the
+    PE column with the most ACT words (its PEs' words in one lane). The slowest PE sets the
+    pace: a WGT word waits until every
     PE's weight FIFO has room, CONFIG and DRAIN until every PE is idle (the PEs' load imbalance
     shows up here). All PEs take DRAIN in the same cycle (their walks end in the same cycle) and
     then exchange halos in lock step on their walked halves:
@@ -1970,19 +1998,25 @@ class Scnn(wiring.Component):
         readies = Cat(*(pe.i.ready for pe in order))
         m.d.comb += self.i.ready.eq(readies.all())
         word = self.i.payload
-        broadcast = word.kind != Cmd.ACT
+        act = word.kind == Cmd.ACT
         total = Const(0, 32)
         for n, pe in enumerate(order):
             others = Cat(*(q.i.ready for q in order if q is not pe))
             others_ready = others.all() if len(order) > 1 else Const(1, 1)
             m.d.comb += [
-                pe.i.valid.eq(self.i.valid & others_ready & (broadcast | (word.pe == n))),
-                pe.i.payload.kind.eq(word.kind), pe.i.payload.last.eq(word.last),
-                pe.i.payload.count.eq(word.count), pe.i.payload.lanes.eq(word.lanes),
-                pe.i.payload.geom.eq(word.geom),
+                pe.i.payload.kind.eq(word.kind), pe.i.payload.geom.eq(word.geom),
                 pe.o.ready.eq(self.o.ready),
                 self.o.payload[n].eq(pe.o.payload),
             ]
+            y, x = divmod(n, cfg.pe_cols)
+            # ACT: the PE's column lane when addressed to its row; else lane 0's broadcast.
+            lane, first = word.cols[x], word.cols[0]
+            mine = lane.valid & (lane.row == y)
+            m.d.comb += pe.i.valid.eq(self.i.valid & others_ready & (~act | mine))
+            for name in ("last", "count", "lanes"):
+                ours, theirs = getattr(lane, name), getattr(first, name)
+                m.d.comb += getattr(pe.i.payload, name).eq(
+                    ours if x == 0 else Mux(act, ours, theirs))
             total = (total + pe.conflict_stalls)[:32]
         for (y, x), pe in pes.items():
             m.d.comb += [pe.grid_y.eq(y), pe.grid_x.eq(x)]

@@ -13,6 +13,9 @@ Word stream of a pass (one chunk)::
     CONFIG, ACT (all PEs, all channels), then per group g: WGT (channels in order), DRAIN
 
 and with several chunks: per group g, per chunk: CONFIG, ACT (chunk), WGT (g, chunk); DRAIN.
+The ACT words of a load travel in parallel, one lane per PE column (``Scnn``'s input): each
+column's words, its PEs top to bottom and their channels in order, fill its lane from the
+load's first transfer, so a load takes as many transfers as its busiest column has words.
 """
 
 import dataclasses
@@ -41,7 +44,8 @@ from .player import play
 from .tb.bits import pack_many, unpack
 
 __all__ = ["SCNN", "Program", "ScnnResult", "build_program", "decode_outputs",
-           "first_divergence", "model_cycles", "run_conv", "model_conv", "payload_of"]
+           "first_divergence", "model_cycles", "run_conv", "model_conv", "payload_of",
+           "act_words"]
 
 
 @dataclasses.dataclass
@@ -51,7 +55,9 @@ class Program:
     config: object
     plan: gs.TilePlan
     shape: tuple                    # (K, C, R, S, pad)
-    words: list                     # (kind, pe, last, values, runs, geom) per word
+    words: list                     # (kind, cols, last, values, runs, geom) per transfer:
+    #   CONFIG/WGT/DRAIN: cols 0, the word in last/values/runs; ACT: cols has one entry per
+    #   PE column, (PE row, last, values, runs) or None, and last/values/runs are empty
     drains: list                    # (y0, x0, g) per DRAIN, in order
     blocks: list                    # per word: key into `work` (WGT) or None
     work: dict                      # cycle-model inputs per WGT word: bank loads per PE
@@ -385,9 +391,9 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False, *,
     work = _PairWork(config.banks, entries)
     pes = [(y, x) for y in range(config.pe_rows) for x in range(config.pe_cols)]
 
-    def word(kind, pe=0, last=0, values=(), runs=(), key=None):
+    def word(kind, cols=0, last=0, values=(), runs=(), key=None):
         swap = int(kind == Cmd.CONFIG and not words)        # the layer's first CONFIG
-        words.append((kind, pe, last, list(values), list(runs), (*geom[:5], swap, *geom[6:])))
+        words.append((kind, cols, last, list(values), list(runs), (*geom[:5], swap, *geom[6:])))
         keys.append(key)
 
     for pidx, (y0, x0) in enumerate(plan.passes):
@@ -416,11 +422,18 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False, *,
 
         def load(chunk, acts=acts):
             word(Cmd.CONFIG)
-            for p in range(len(pes) if acts is not None else 0):
-                for ch in chunk:
-                    parts = _rows(*acts[p][ch], config.i)
-                    for n, (v, rr) in enumerate(parts):
-                        word(Cmd.ACT, p, int(n == len(parts) - 1), v, rr)
+            if acts is None:
+                return
+            # Each PE column's words (its PEs top to bottom, channels in order) in its lane:
+            # transfer t carries every column's t-th word (``Scnn``'s parallel ACT load).
+            lanes = [[(y, int(n == len(parts) - 1), v, rr)
+                      for y in range(config.pe_rows)
+                      for ch in chunk
+                      for parts in [_rows(*acts[y * config.pe_cols + x][ch], config.i)]
+                      for n, (v, rr) in enumerate(parts)]
+                     for x in range(config.pe_cols)]
+            for t in range(max(map(len, lanes))):
+                word(Cmd.ACT, tuple(lane[t] if t < len(lane) else None for lane in lanes))
 
         def weights(g, chunk, pidx=pidx):
             for ch in chunk:
@@ -477,24 +490,41 @@ def oaram_rows(program) -> int:
     return int(np.minimum(used, cfg.act_depth).sum())
 
 
+def act_words(program) -> int:
+    """ACT words the PEs take in a run (:class:`Program` or :class:`Chain`; each is one row
+    written into a PE's IARAM), summed over the lanes of the ACT transfers."""
+    return sum(col is not None for kind, cols, *_ in program.words if kind == Cmd.ACT
+               for col in cols)
+
+
 def payload_of(program: Program, with_pe: bool) -> tuple[dict, int]:
-    """The words as nested arrays for :func:`~.tb.bits.pack_many`, and their count."""
-    n = len(program.words)
-    lanes = max(program.config.f, program.config.i)
-    values = np.zeros((n, lanes), dtype=np.int64)
-    runs = np.zeros((n, lanes), dtype=np.int64)
-    kind, pe, last, count = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    """The transfers as nested arrays for :func:`~.tb.bits.pack_many`, and their count: in
+    the array's layout (:func:`~sparsegen.hw.scnn.array_input_layout`) ``with_pe``, else a
+    lone PE's (a 1 x 1 grid: lane 0's word)."""
+    cfg = program.config
+    n, cols = len(program.words), cfg.pe_cols
+    values = np.zeros((n, cols, cfg.lanes), dtype=np.int64)
+    runs = np.zeros((n, cols, cfg.lanes), dtype=np.int64)
+    valid, row, last, count = (np.zeros((n, cols), dtype=np.int64) for _ in range(4))
+    kind = np.zeros(n, dtype=np.int64)
     geom = np.zeros((n, len(GEOM_FIELDS)), dtype=np.int64)
-    for j, (kd, p, lst, v, rr, g) in enumerate(program.words):
-        kind[j], pe[j], last[j], count[j] = kd.value, p, lst, len(v)
-        values[j, :len(v)] = v
-        runs[j, :len(rr)] = rr
-        geom[j] = g
-    payload = {"kind": kind, "last": last, "count": count,
-               "lanes": {"value": values, "run": runs},
-               "geom": {name: geom[:, n] for n, name in enumerate(GEOM_FIELDS)}}
+    for j, (kd, lanes, lst, v, rr, g) in enumerate(program.words):
+        kind[j], geom[j] = kd.value, g
+        act = kd == Cmd.ACT
+        for x, lane in enumerate(lanes if act else [(0, lst, v, rr)]):
+            if lane is not None:
+                row[j, x], last[j, x], lv, lr = lane
+                valid[j, x], count[j, x] = act, len(lv)
+                values[j, x, :len(lv)] = lv
+                runs[j, x, :len(lr)] = lr
+    word = [{"last": last[:, x], "count": count[:, x],
+             "lanes": {"value": values[:, x], "run": runs[:, x]}} for x in range(cols)]
+    payload = {"kind": kind, "geom": {name: geom[:, n] for n, name in enumerate(GEOM_FIELDS)}}
     if with_pe:
-        payload["pe"] = pe
+        payload["cols"] = [w | {"valid": valid[:, x], "row": row[:, x]}
+                           for x, w in enumerate(word)]
+    else:
+        payload |= word[0]
     return payload, n
 
 
@@ -582,8 +612,9 @@ def model_cycles(program, crossbars=None, times: list | None = None) -> tuple[in
 
     Cycles run from the edge that takes the first word to the edge of the last output row,
     both included, with the input offered every cycle and the output never back-pressured.
-    Rules (see the Timing of :class:`~sparsegen.hw.scnn.ScnnPE`): one word per cycle; ACT
-    always taken; WGT entry ``e`` waits until every PE popped entry ``e - wt_depth``; a PE
+    Rules (see the Timing of :class:`~sparsegen.hw.scnn.ScnnPE` and ``Scnn``): one transfer
+    per cycle (an ACT transfer, up to one ACT word per PE column, is one cycle of the load);
+    ACT always taken; WGT entry ``e`` waits until every PE popped entry ``e - wt_depth``; a PE
     issues a (weight entry, activation row) pair from :data:`~sparsegen.hw.scnn.
     WEIGHT_ENTRY_DELAY` cycles after the entry's word was taken, and not before the cycle its
     previous pair left the product stage for the crossbar (one product stage); the crossbar
@@ -615,7 +646,7 @@ def model_layers(program, crossbars=None,
     """:func:`model_cycles` with each layer's share: ``(cycles, conflict_stalls, layers)``,
     ``layers[n] = {"cycles", "load", "walk", "compute", "end"}``: the cycles from the previous
     layer's last output row (the first: from the first word) to this layer's (``end``, the
-    cycle it leaves); ``load`` the cycles that take ACT words (the IARAM fill), ``walk`` the
+    cycle it leaves); ``load`` the cycles that take ACT transfers (the IARAM fill), ``walk`` the
     cycles spent waiting on row walks (halo exchange and drain, which otherwise overlap the
     next group's compute): DRAIN waiting for the previous walk, the layer's last walk after its
     last DRAIN up to its last row, a swapping CONFIG's wait for the OARAM; ``compute`` the

@@ -77,5 +77,9 @@ def test_model_counts_match_the_pair_lists():
         len(pair) for entry in work for pe in entry for pair in pe) > 0
     kinds = [w[0] for w in program.words]
     assert counts["wgt_push"] == kinds.count(Cmd.WGT) * 4
-    assert counts["act_words"] == kinds.count(Cmd.ACT)
-    assert counts["act_write"] == kinds.count(Cmd.ACT) + host.oaram_rows(program)
+    # ACT words: one per IARAM row of every PE (its channels' rows of i activations), in
+    # transfers of up to one word per PE column.
+    rows = sum(len(ch[0]) for pass_ in program.work.acts.values() for pe in pass_ for ch in pe)
+    assert counts["act_words"] == rows
+    assert counts["act_transfers"] == kinds.count(Cmd.ACT) < rows
+    assert counts["act_write"] == rows + host.oaram_rows(program)

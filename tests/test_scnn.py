@@ -10,7 +10,7 @@ from scnn_reference import ReferenceCrossbars
 
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
-from sparsegen.hw.scnn import Scnn, ScnnConfig, ScnnPE, ScnnPEConfig, plane_pitch
+from sparsegen.hw.scnn import Cmd, Scnn, ScnnConfig, ScnnPE, ScnnPEConfig, plane_pitch
 from sparsegen.sim import scnn as host
 from sparsegen.sim.golden import scnn as gs
 from sparsegen.sim.golden.numeric import TensorError
@@ -457,3 +457,49 @@ def test_fast_crossbar_model_takes_plain_pair_lists():
     expected = host.model_cycles(program)
     program.work = {key: program.work[key] for key in program.blocks if key is not None}
     assert host.model_cycles(program) == expected
+
+
+def test_act_transfers_fill_the_pe_columns_in_parallel():
+    """The parallel IARAM fill (``Scnn``'s ACT transfers, one word per PE column): in every
+    run of ACT transfers (one activation load), each column's lane carries its words without
+    a gap from the first transfer, the load takes exactly as many transfers as the busiest
+    column has words, and every PE gets, in order, all rows of each channel of the load
+    (``last`` on a channel's final word), as many as its IARAM rows (``work.acts``, made
+    separately from the activation buffer's layout)."""
+    rng = np.random.default_rng(12)
+    saving = 0
+    for _ in range(12):
+        program = _random_program(rng)
+        cfg = program.config
+        loads, run = [], []
+        for kind, cols, *_ in program.words + [(None, None)]:
+            if kind == Cmd.ACT:
+                assert len(cols) == cfg.pe_cols
+                run.append(cols)
+            elif run:
+                loads.append(run)
+                run = []
+        assert loads
+        pidx = 0
+        for load in loads:
+            per_column = [sum(cols[x] is not None for cols in load) for x in range(cfg.pe_cols)]
+            assert len(load) == max(per_column)
+            for x, count in enumerate(per_column):
+                assert all(cols[x] is not None for cols in load[:count])
+            got = {}
+            for cols in load:
+                for x, lane in enumerate(cols):
+                    if lane is not None:
+                        y, last, values, runs = lane
+                        assert 0 <= y < cfg.pe_rows and len(values) == len(runs) <= cfg.i
+                        got.setdefault((y, x), []).append(last)
+            assert len(got) == cfg.pes
+            lasts = {pe: sum(v) for pe, v in got.items()}
+            assert len(set(lasts.values())) == 1            # the same channels for every PE
+            saving += sum(map(len, got.values())) - len(load)
+            if len(loads) == len(program.plan.passes):      # one load per pass: all channels
+                rows = program.work.acts[pidx]
+                for (y, x), words in got.items():
+                    assert len(words) == sum(len(v) for v, _ in rows[y * cfg.pe_cols + x])
+                pidx += 1
+    assert saving > 0

@@ -87,15 +87,15 @@ def test_chained_layers_on_the_player(scnn):
         if case == "saturate":
             assert (o1 > (1 << 15) - 1).any()
         if case == "long-runs":
-            acts = [w for w in chain.words if w[0] == Cmd.ACT]
-            assert any(run == 15 for w in acts for run in w[4])
+            acts = [col for w in chain.words if w[0] == Cmd.ACT for col in w[1] if col]
+            assert any(run == 15 for col in acts for run in col[3])
         assert (result.cycles, result.conflict_stalls) == (
             result.model_cycles, result.model_conflict_stalls), case
         assert [layer["cycles"] for layer in result.layers] == [
             layer["model_cycles"] for layer in result.layers], case
         split = result.layers[1]["model_split"]
         assert split["load"] == 0 and result.layers[0]["model_split"]["load"] > 0
-        acts = sum(w[0] == Cmd.ACT for w in chain.words)
+        acts = host.act_words(chain)
         assert result.actions["act_write"] == acts + host.oaram_rows(chain), case
 
 

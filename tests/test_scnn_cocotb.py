@@ -124,7 +124,7 @@ def test_layer_run_cycles_match_model():
         work = [program.work[key] for key in program.blocks if key is not None]
         # Activation RAM rows written: the ACT words into the IARAM, the drained rows into
         # the OARAM (counted from the golden convolution, host.oaram_rows).
-        assert result.actions["act_write"] == (kinds.count(Cmd.ACT)
+        assert result.actions["act_write"] == (host.act_words(program)
                                                + host.oaram_rows(program)), case
         assert result.actions["wgt_push"] == kinds.count(Cmd.WGT) * config.pes, case
         assert result.actions["pair"] == sum(len(pe) for entry in work for pe in entry), case
