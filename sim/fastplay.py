@@ -11,10 +11,10 @@ of cycles per second. This harness is compiled into the Verilated model instead 
   function (a ``memcpy`` from memory) instead of ``$fscanf``, hands each result of ``o`` to
   another instead of ``$fwrite``, makes its own two-edge reset, and holds the design's run-time
   inputs (``nnz_a``, ``pattern``) in registers set once, by DPI, before reset ends;
-* a C++ ``main`` (from :func:`main_cpp`) reads the whole stimulus once (little-endian 32-bit
-  words, ``ceil(width / 32)`` per step: Verilator's own word order), toggles ``clk`` until the
-  wrapper raises ``done`` or the timeout passes, and writes the results, counters and the
-  design's other outputs once, at the end.
+* a C++ ``main`` (from :func:`main_cpp`) reads the stimulus a chunk at a time as the run takes
+  it (little-endian 32-bit words, ``ceil(width / 32)`` per step: Verilator's own word order),
+  toggles ``clk`` until the wrapper raises ``done`` or the timeout passes, and writes the
+  results, counters and the design's other outputs once, at the end.
 
 Why a wrapper rather than driving the design's ports from C++: Verilator re-evaluates every
 piece of logic that depends on a top-level input at each ``eval()`` (its "input combinational"
@@ -44,6 +44,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import platform
 import re
 import shutil
 import subprocess
@@ -77,6 +78,29 @@ STREAM_PORTS = frozenset({"clk", "rst", "i__valid", "i__ready", "i__payload", "o
 #: The Verilator runtime keeps the Makefile's flags, so ccache (OBJCACHE) shares its objects
 #: with every other build.
 _VERILATOR_ARGS = ("--no-timing", "--threads", "1", "-j", "2")
+
+#: C++ code generation of long runs' models (-O2, :data:`LONG_RUN_STEPS`) for the machine that
+#: builds and runs them, on x86-64: every instruction set extension the processor has but
+#: AVX-512. The harness is built on the user's machine and never moves; its build key holds the
+#: target the compiler resolved ``native`` to (:func:`_target`). Measured 2026-12-02 on s2ta aw
+#: 8x8 nnz_a 2 at -O2 (AMD EPYC Zen 5, shared two-core machine at load 3.6 to 4.7; cachegrind
+#: instruction counts are exact, but valgrind does not decode AVX-512; rates are the best and
+#: the median of 15 alternating runs, processor time of the clocked loop):
+#:
+#: ===================  ======================  ==========================
+#: -march               instructions per cycle  cycles per second
+#: ===================  ======================  ==========================
+#: (default x86-64)     12,577                  1.095 M (median 1.057 M)
+#: native               (AVX-512)               1.102 M (median 1.070 M)
+#: native -mno-avx512f  12,064                  1.153 M (median 1.122 M)
+#: ===================  ======================  ==========================
+#:
+#: dense-array 8x8: 5,765 -> 5,450 instructions per cycle. GCC 12 takes this Zen 5 for a Zen 3
+#: with AVX-512, whose 512-bit code ran no faster. At -O1 the same flags gave s2ta 13,674
+#: instructions per cycle against 13,567, so short runs' models keep the default target (and
+#: their build keys). Cold -O2 build of s2ta 8x8 without ccache: 25.9 s without the flags,
+#: 18.9 s with them (load 6: the flags cost no compile time that the load does not hide).
+_X86_TARGET = ("-march=native", "-mno-avx512f")
 
 #: Runs of at least this many input steps get a model compiled at -O2 instead of -O1 (a build
 #: of its own, cached like any other). Measured 2026-12-02 on that day's Verilog (cachegrind
@@ -376,8 +400,15 @@ constexpr std::size_t kOutWords = @OUT_WORDS@;  // 32-bit words per result of `o
 constexpr int kInputs = @INPUTS@;               // run-time input ports, one argument each
 constexpr uint64_t kResetEdges = 2;             // made by the wrapper
 
-std::vector<uint32_t> g_steps;
-std::size_t g_next = 0;
+// The stimulus is read a chunk at a time as the run consumes it, not whole: a layer's steps can
+// be hundreds of megabytes (2M steps of s2ta 8x8 are 142 MB), and reading them all before the
+// first edge cost 0.1 to 0.2 s of a 2 s run; a chunk stays in the cache while it is used.
+constexpr std::size_t kChunkSteps = 4096;
+FILE* g_steps_file = nullptr;
+std::vector<uint32_t> g_chunk(kChunkSteps * kInWords);
+std::size_t g_chunk_steps = 0;  // steps in g_chunk
+std::size_t g_next = 0;         // the next of them
+const char* g_steps_path = nullptr;
 std::vector<uint32_t> g_results;
 std::vector<uint64_t> g_cycles;  // the cycle at which each result left
 std::vector<std::vector<uint32_t>> g_settings;
@@ -397,19 +428,15 @@ template <std::size_t N> inline void get(const VlWide<N>& port, uint32_t* w) {
     std::exit(2);
 }
 
-std::vector<uint32_t> slurp(const char* path) {
+FILE* open_steps(const char* path) {
     FILE* f = std::fopen(path, "rb");
     if (!f) fail("cannot open", path);
+    std::setvbuf(f, nullptr, _IONBF, 0);  // whole chunks go straight into g_chunk
     std::fseek(f, 0, SEEK_END);
     const long bytes = std::ftell(f);
     std::fseek(f, 0, SEEK_SET);
     if (bytes < 0 || bytes % (kInWords * sizeof(uint32_t))) fail("bad size of", path);
-    std::vector<uint32_t> words(bytes / sizeof(uint32_t));
-    if (std::fread(words.data(), 1, bytes, f) != static_cast<std::size_t>(bytes)) {
-        fail("cannot read", path);
-    }
-    std::fclose(f);
-    return words;
+    return f;
 }
 
 // Hex text (most significant digit first) -> 32-bit words, least significant first.
@@ -434,8 +461,16 @@ void print_hex(FILE* f, const uint32_t* w, std::size_t n) {
 
 // The wrapper's DPI-C imports.
 int fastplay_fetch(svBitVecVal* step) {
-    if (g_next * kInWords == g_steps.size()) return 0;
-    std::memcpy(step, g_steps.data() + g_next * kInWords, kInWords * sizeof(uint32_t));
+    if (g_next == g_chunk_steps) {
+        g_chunk_steps = std::fread(g_chunk.data(), kInWords * sizeof(uint32_t), kChunkSteps,
+                                   g_steps_file);
+        g_next = 0;
+        if (g_chunk_steps == 0) {
+            if (std::ferror(g_steps_file)) fail("cannot read", g_steps_path);
+            return 0;
+        }
+    }
+    std::memcpy(step, g_chunk.data() + g_next * kInWords, kInWords * sizeof(uint32_t));
     ++g_next;
     return 1;
 }
@@ -464,7 +499,8 @@ int main(int argc, char** argv) {
     const char* stats_path = argv[4];
     g_expect = std::strtoull(argv[5], nullptr, 10);
     const uint64_t timeout = std::strtoull(argv[6], nullptr, 10);
-    g_steps = slurp(argv[1]);
+    g_steps_path = argv[1];
+    g_steps_file = open_steps(g_steps_path);
     g_results.reserve((g_expect < (1u << 20) ? g_expect : (1u << 20)) * kOutWords);
     for (int n = 0; n < kInputs; ++n) g_settings.push_back(parse_hex(argv[7 + n]));
 
@@ -486,6 +522,7 @@ int main(int argc, char** argv) {
     const std::chrono::duration<double> seconds = std::chrono::steady_clock::now() - start;
     const double cpu_seconds = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
     const bool done = dut->done;
+    std::fclose(g_steps_file);
 
     FILE* out = std::fopen(results_path, "wb");
     if (!out) fail("cannot write", results_path);
@@ -570,6 +607,24 @@ def _compiler_version() -> str:
     return result.stdout.splitlines()[0] if result.stdout else "c++ (unknown version)"
 
 
+@functools.cache
+def _target() -> tuple[tuple[str, ...], str]:
+    """The harness's code generation flags (:data:`_X86_TARGET` on x86-64 when the compiler
+    takes them, else none) and, for the build key, the target the compiler resolves them to
+    (its ``-###`` line, which spells out ``native``)."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return (), ""
+    try:
+        result = children.run(["c++", *_X86_TARGET, "-###", "-E", "-x", "c++", "-"],
+                              input="", capture_output=True, text=True)
+    except FileNotFoundError:
+        return (), ""
+    if result.returncode != 0:
+        return (), ""
+    resolved = [line for line in result.stderr.splitlines() if "-march=" in line]
+    return _X86_TARGET, "\n".join(resolved)
+
+
 @dataclasses.dataclass(frozen=True)
 class FastModel:
     """A built fast player: the program and the ports it was generated for.
@@ -590,24 +645,28 @@ class FastModel:
 def build(generated, probes: dict | None = None, *, long_run: bool = False) -> FastModel:
     """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`) in
     the fast player's wrapper, with its ``main``; with ``long_run``, the model's per-cycle
-    code at -O2 instead of -O1 (:data:`LONG_RUN_STEPS` says why and when).
+    code at -O2 instead of -O1 (:data:`LONG_RUN_STEPS` says why and when) and for this
+    processor (:data:`_X86_TARGET`).
 
     The folder is ``<build_root>/sim/<design>-fast-<key>``, the key hashing the Verilog, the
-    wrapper, the ``main``, the options, the waivers and the Verilator and C++ compiler versions; a
-    complete build with the same key is reused, and concurrent callers wait for one build.
+    wrapper, the ``main``, the options, the waivers, the Verilator and C++ compiler versions and
+    the target ``native`` resolves to; a complete build with the same key is reused, and
+    concurrent callers wait for one build.
 
     Raises
     ------
     SimulationError
         Verilator or the C++ compiler failed (the message names the build log).
     """
-    arguments = (*_VERILATOR_ARGS, "-MAKEFLAGS", f"OPT_FAST={'-O2' if long_run else '-O1'}")
+    flags, resolved = _target() if long_run else ((), "")
+    arguments = (*_VERILATOR_ARGS, "-MAKEFLAGS", f"OPT_FAST={'-O2' if long_run else '-O1'}",
+                 *(("-CFLAGS", " ".join(flags)) if flags else ()))
     files = {f"{generated.top}.v": generated.verilog,
              f"{HARNESS_TOP}.v": harness_verilog(generated.metadata, probes),
              "main.cpp": main_cpp(generated.metadata, probes)}
     key = hashlib.sha256("\n".join([
         HARNESS_TOP, *(f"{n}\n{t}" for n, t in sorted(files.items())),
-        *arguments, *WAIVERS, verilator_version(), _compiler_version(),
+        *arguments, *WAIVERS, verilator_version(), _compiler_version(), resolved,
     ]).encode()).hexdigest()[:16]
 
     def make(folder: Path) -> None:
