@@ -14,8 +14,10 @@
   harness run's (``harness_cycles_per_second``: with process
   start, stimulus load and results read back), on ``dense-array`` 8x8 and ``s2ta`` aw 8x8
   (``nnz_a`` 2), GEMMs of :data:`SIM_POINTS`, outputs checked against golden and cycles
-  against the cycle model; and ``pack_seconds``, the wall time of packing the run's stimulus
-  into the harness's words (:func:`~sparsegen.sim.tb.bits.pack_many`).
+  against the cycle model; ``pack_seconds``, the wall time of packing the run's stimulus
+  into the harness's words (:func:`~sparsegen.sim.tb.bits.pack_many`); and, for the fast
+  harness, ``model_options``: the C++ options its model was compiled with
+  (:func:`~sparsegen.sim.fastplay.model_options`).
 
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.
@@ -50,6 +52,7 @@ from rich.table import Table
 
 from ..hw.highlight import HighLightConfig
 from ..hw.s2ta import DenseArrayConfig, S2TAConfig
+from ..sim import fastplay
 from ..sim.golden.dbb import prune_activations
 from ..sim.player import HARNESS_ENV, HARNESSES
 from .generate import generate
@@ -221,7 +224,10 @@ def _sim(name: str, config, shapes: dict) -> list[dict]:
                      "harness_cycles_per_second": round(result.cycles
                                                         / result.harness_seconds),
                      "build_seconds": round(first.build_seconds, 2),
-                     "pack_seconds": round(result.pack_seconds, 3)})
+                     "pack_seconds": round(result.pack_seconds, 3),
+                     "model_options": " ".join(fastplay.model_options(
+                         result.steps >= fastplay.LONG_RUN_STEPS)) if harness == "fast"
+                     else None})
     return rows
 
 
@@ -280,6 +286,10 @@ def print_table(console, report):
                       f"{row['harness_cycles_per_second']:,}", f"{row['build_seconds']:.1f}",
                       f"{row['pack_seconds']:.2f}")
     console.print(table)
+    for row in report["simulation"]:
+        if row.get("model_options"):
+            console.print(f"[dim]{row['design']} on the fast harness: model compiled with "
+                          f"{row['model_options']}[/dim]")
     table = Table(title=f"synthesis, {report['tech']}, cold (Yosys + OpenSTA, measured): "
                         f"hierarchical (as emitted) vs flattened, the same script",
                   title_justify="left", box=box.SIMPLE_HEAD)

@@ -12,6 +12,8 @@ timeout, a failed build.
 
 import dataclasses
 import json
+import platform
+import re
 
 import numpy as np
 import pytest
@@ -267,6 +269,18 @@ def test_play_results_identical(dense):
     assert all(run.read == {} for run in runs)
     # The whole harness run holds the clocked loop and its one-time costs.
     assert all(run.run_seconds > run.seconds > 0 for run in runs)
+
+
+def test_model_options():
+    """Short runs' models are compiled at -O1 for any x86-64; long runs' at -O2 and, on x86-64,
+    for this processor, whose resolved target (not the word ``native``) keys the build."""
+    assert fastplay.model_options(False) == ("-O1",)
+    level, *flags = fastplay.model_options(True)
+    assert level == "-O2"
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert flags == ["-march=native", "-mno-avx512f"]
+        resolved = fastplay._target()[1]
+        assert re.search(r"-march=(?!native)\w", resolved), resolved
 
 
 @pytest.mark.verilator
