@@ -44,6 +44,7 @@ from rich.table import Table
 
 from ..hw.s2ta import DenseArrayConfig
 from ..hw.scnn import Cmd, Scnn, ScnnConfig, ScnnPEConfig, walk_cycles
+from ..hw.sram import regfile_name
 from ..sim import scnn as scnn_host
 from ..sim import workloads as wl
 from ..sim.cycles import dense_cycles
@@ -301,13 +302,18 @@ def area_split(tech: str, config: ScnnPEConfig) -> dict:
     result = synthesize(generated.verilog, generated.top, tech)
     split = {"multipliers": 0.0, "crossbar": 0.0, "accumulator banks": 0.0, "buffers": 0.0,
              "SRAM (macros)": 0.0, "other": 0.0}
+    # The flip-flop memories are shared modules named by their size (hw/sram.py), not by
+    # where they sit: an accumulator bank's size or an activation RAM bank's.
+    mem = Scnn.memories(config)
+    regfiles = {regfile_name(*mem["bank"]): "accumulator banks",
+                regfile_name(*mem["act"]): "buffers"}
     for name, module in result.modules.items():
         if "macro" in module:
             split["SRAM (macros)"] += module["macro"]["sram_area_um2"] * module["instances"]
             continue
         area = (module["area_um2"] or 0.0) * module["instances"]
         label = next((lab for key, lab in _CATEGORIES if name.endswith("." + key)
-                      or f".{key}." in name), "other")
+                      or f".{key}." in name), regfiles.get(name.rpartition(".")[2], "other"))
         split[label] += area
     return {"total_um2": result.area_um2 + result.sram_area_um2,
             "logic_um2": result.area_um2, "sram_um2": result.sram_area_um2,

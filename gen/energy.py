@@ -30,6 +30,15 @@ tech's liberty, ``abc -D`` at the clock) and given to OpenSTA's ``report_power``
   includes its ``acc_width``-bit accumulator register; a mux selection and a comparison
   include no result register (they feed logic in the same stage); a register bit is one
   flip-flop with its D input from a port and its Q to an unloaded port.
+* a clock-gated register row (``hw/sram.py``'s flip-flop memories, whose rows
+  ``gen/synth.py`` gates with an ICG each): ``icg_idle`` is one ICG whose enable stays low, its
+  clock pin toggling and nothing passing it (OpenSTA carries the clock through an ICG whatever
+  its enable, so the circuit is measured with the gate held shut,
+  ``constraints/energy/gates_shut.tcl``); ``icg_open`` is one ICG in a cycle it passes the
+  clock to its row (its gated clock net to the row's clock pins included; the row's bits
+  written are ``reg_bit_write`` each, removed as overhead). The circuit is a one-word register
+  file of 32 bits (``regfile_1r1w_1x32``: ``reg32_en``'s Verilog under a gated name, so the
+  flow puts an ICG in front of the 32 flip-flops).
 * leakage is a separate term, power per um^2 of logic (:func:`leakage_w_per_um2`: OpenSTA's
   leakage of all circuits, from the liberty's cell leakage, over their cell area), to be
   multiplied by a design's area and run time.
@@ -39,7 +48,8 @@ toggles at ``a``, not at what the data would make it; OpenSTA 2.0.17 propagates 
 global activity is set), wires (no placement: pin loads only), the clock tree and clock gating
 cells (a held or gated register still pays its clock pins), data-dependent energy of the
 multiplier (a zero operand is priced as random data unless the multiply is gated), and
-other corners. Use the figures to compare designs on the same table, not as sign-off power.
+other corners. A clock-gated row's enable is priced at random data too (``icg_open`` at
+``a = 0.5``). Use the figures to compare designs on the same table, not as sign-off power.
 
 The cross-check (tests/test_energy.py) compares OpenSTA's power of a whole design at the same
 uniform activity with the sum of these action energies over its structure: ``dense-array`` 2x2
@@ -66,8 +76,8 @@ from .cachefile import read_entry, write_entry
 from .synth import SynthError, UnknownTechError
 
 __all__ = ["ACTIVITY", "Circuit", "CIRCUITS", "EnergyTableError", "measure", "characterise",
-           "write_table", "energy_table", "table_path", "flop_count", "leakage_w_per_um2",
-           "main"]
+           "write_table", "energy_table", "table_path", "flop_count", "icg_count",
+           "leakage_w_per_um2", "main"]
 
 _REPO = Path(__file__).resolve().parent.parent
 TABLE_DIR = _REPO / "constraints" / "energy"
@@ -80,6 +90,10 @@ CLOCK_TRANSITIONS = 2.0
 """The clock's transitions per period (it rises and falls once)."""
 
 COMMAND = "python -m sparsegen.gen.energy --tech {tech}"
+
+ICG_CELLS = "*dlclkp*"
+"""sky130hd's integrated clock-gating cells (``dlclkp_1``, the one ``clockgate`` picks), as a
+pattern for OpenSTA (:func:`measure`'s ``gates_shut``)."""
 """How a table is regenerated (written into its provenance)."""
 
 
@@ -108,6 +122,12 @@ class Circuit:
         (subtracted at their own table energy).
     description : str
         What one action is, in a line.
+    gates_shut : bool
+        Measured with the circuit's clock gates held shut (:func:`measure`).
+    in_leakage : bool
+        Its area and leakage count in the table's leakage term (:func:`leakage_w_per_um2`).
+        Not the clock-gated row's: it is one more register circuit (measured twice), and the
+        term stays that of the operators and registers it was made of (with it, 0.4% higher).
     """
 
     action: str
@@ -117,6 +137,8 @@ class Circuit:
     actions: int
     overhead: dict
     description: str
+    gates_shut: bool = False
+    in_leakage: bool = True
 
 
 def _register(width: int, enable: bool) -> tuple[str, str]:
@@ -229,6 +251,15 @@ def _circuits() -> tuple[Circuit, ...]:
         circuits.append(Circuit(f"add{width}", top, v, ACTIVITY, 1, {"reg_bit_write": width},
                                 f"{width}-bit add into a {width}-bit accumulator register, "
                                 "random addend"))
+    top, v = _register(_REG_BITS, enable=True)
+    top, v = "regfile_1r1w_1x32", v.replace(top, "regfile_1r1w_1x32")
+    circuits.append(Circuit("icg_idle", top, v, 0.0, 1, {},
+                            "one clock gate (ICG) of a register row, enable low: its clock pin "
+                            "toggles, nothing passes", gates_shut=True, in_leakage=False))
+    circuits.append(Circuit("icg_open", top, v, ACTIVITY, 1, {"reg_bit_write": _REG_BITS},
+                            "one clock gate (ICG) passing the clock to its row: the gate and "
+                            "its gated clock net (the row's bits written are reg_bit_write)",
+                            in_leakage=False))
     top, v = _mux(8, 8)
     # The result register is removed too: a selection feeds logic in the same stage.
     circuits.append(Circuit("mux8x8", top, v, ACTIVITY, 1, {"reg_bit_write": 8 * 8 + 3 + 8},
@@ -250,8 +281,9 @@ def _key(*parts) -> str:
 
 def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
             clock_ns: float | None = None, cache_dir: Path | None = None,
-            use_cache: bool = True) -> dict:
-    """Map ``verilog`` with the designs' flow and report its power at a uniform ``activity``.
+            use_cache: bool = True, gates_shut: bool = False) -> dict:
+    """Map ``verilog`` with the designs' flow and report its power at a uniform ``activity``;
+    with ``gates_shut``, the integrated clock gates (:data:`ICG_CELLS`) held shut.
 
     Cached as JSON in ``<cache>/energy/<sha256>.json``, keyed by everything that determines the
     figure (Verilog, top, tech, clock, activity, the Yosys and OpenSTA scripts and versions,
@@ -280,7 +312,9 @@ def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
                [(p.name, synth.file_digest(p)) for p in synth.liberty_sources(tech)],
                [(constraints / f).read_text()
                 for f in ("synth.ys", "clock.sdc", "load_design.tcl", "energy/power.tcl",
-                          "techs.toml")])
+                          "techs.toml")],
+               *([ICG_CELLS, (constraints / "energy/gates_shut.tcl").read_text()]
+                 if gates_shut else []))
     folder = root / "energy"
     cached = folder / f"{key}.json"
     entry = read_entry(cached) if use_cache else None
@@ -290,6 +324,7 @@ def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
     work = Path(tempfile.mkdtemp(dir=folder, prefix=f"{key[:12]}-"))
     mapped = synth.map_netlist(verilog, top, tech, work, clock_ns=clock, cache_dir=root)
     power = synth.static_power(mapped["netlist"], top, tech, clock, activity=activity,
+                               clock_gates_shut=ICG_CELLS if gates_shut else None,
                                cache_dir=root)
     result = {"top": top, "area_um2": mapped["area_um2"], "cell_types": mapped["cell_types"],
               "flops": flop_count(mapped["cell_types"]), **power}
@@ -298,13 +333,20 @@ def measure(verilog: str, top: str, tech: str, *, activity: float = ACTIVITY,
     return {**result, "cached": False}
 
 
-_FLOP = re.compile(r"__(?:s?e?df|dl)[a-z]*_\d+$")
+_FLOP = re.compile(r"__(?:s?e?df|dl(?!clkp))[a-z]*_\d+$")
+_ICG = re.compile(r"__s?dlclkp_\d+$")
 
 
 def flop_count(cell_types: dict) -> int:
     """Flip-flops (and latches) among ``cell_types``, by sky130hd's cell naming (``dfxtp_1``,
-    ``dfrtp_1``, ``edfxtp_1``, ``sdf...``, latches ``dl...``): one bit each."""
+    ``dfrtp_1``, ``edfxtp_1``, ``sdf...``, latches ``dl...``; not the clock gates
+    ``dlclkp``): one bit each."""
     return sum(n for cell, n in cell_types.items() if _FLOP.search(cell))
+
+
+def icg_count(cell_types: dict) -> int:
+    """Integrated clock gates among ``cell_types`` (sky130hd's ``dlclkp``, ``sdlclkp``)."""
+    return sum(n for cell, n in cell_types.items() if _ICG.search(cell))
 
 
 def leakage_w_per_um2(measured: dict) -> float:
@@ -350,7 +392,7 @@ def characterise(tech: str = "sky130hd", *, clock_ns: float | None = None,
         if progress:
             progress(c.action)
         m = measure(c.verilog, c.top, tech, activity=c.activity, clock_ns=clock_ns,
-                    cache_dir=cache_dir)
+                    cache_dir=cache_dir, gates_shut=c.gates_shut)
         measured[c.action], clock = m, m["clock_ns"]
         dynamic_pj = (m["total_w"] - m["leakage_w"]) * m["clock_ns"] * 1e3
         removed = sum(actions[name]["pj"] * count for name, count in c.overhead.items())
@@ -365,6 +407,8 @@ def characterise(tech: str = "sky130hd", *, clock_ns: float | None = None,
             "total_mw": round(m["total_w"] * 1e3, 6),
         }
     liberty = synth.liberty_sources(tech)
+    leaking = {c.action: measured[c.action] for c in CIRCUITS
+               if c.in_leakage and c.action in measured}
     return {
         "provenance": {
             "tech": tech,
@@ -381,8 +425,8 @@ def characterise(tech: str = "sky130hd", *, clock_ns: float | None = None,
                        "registers; OpenSTA report_power at a uniform activity (transitions "
                        "per clock period on every non-clock net), ideal clock, no wires"),
         },
-        "leakage": {"w_per_um2": float(f"{leakage_w_per_um2(measured):.6e}"),
-                    "area_um2": round(sum(m["area_um2"] for m in measured.values()), 4)},
+        "leakage": {"w_per_um2": float(f"{leakage_w_per_um2(leaking):.6e}"),
+                    "area_um2": round(sum(m["area_um2"] for m in leaking.values()), 4)},
         "actions": actions,
     }
 

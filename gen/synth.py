@@ -59,7 +59,8 @@ __all__ = [
     "TECHS", "SynthError", "UnknownTechError", "SynthResult", "synthesize", "yosys_version",
     "cache_root", "tech_missing", "liberty_sources", "ClockError", "check_clock_ns",
     "sta_version", "timing_missing", "static_timing", "TIMING_IGNORES", "map_netlist",
-    "static_power", "elaborated_verilog", "cell_areas",
+    "static_power", "elaborated_verilog", "cell_areas", "gated_modules", "CLOCKGATE",
+    "GATE_MIN_BITS",
 ]
 
 _REPO = Path(__file__).resolve().parent.parent
@@ -70,6 +71,7 @@ _STA_SCRIPT = _CONSTRAINTS / "sta.tcl"
 _SDC = _CONSTRAINTS / "clock.sdc"
 _LOAD_DESIGN = _CONSTRAINTS / "load_design.tcl"
 _POWER_SCRIPT = _CONSTRAINTS / "energy" / "power.tcl"
+_GATES_SHUT = _CONSTRAINTS / "energy" / "gates_shut.tcl"
 
 CLOCK_NS_RANGE = (0.01, 10_000.0)
 """Accepted clock periods in ns (100 GHz to 100 kHz): anything outside is a typo."""
@@ -590,7 +592,7 @@ def _quote(path: Path) -> str:
 
 
 def _commands(script: str, top: str, liberty: list[Path], dont_use: list[str],
-              clock_ns: float | None) -> list[str]:
+              clock_ns: float | None, gated: bool = False) -> list[str]:
     sections = _sections(script)
     names = ["common", "liberty", "generic"] if liberty else ["common", "generic"]
     values = {
@@ -598,8 +600,15 @@ def _commands(script: str, top: str, liberty: list[Path], dont_use: list[str],
         "liberty": " ".join(f"-liberty {_quote(p)}" for p in liberty),
         "dont_use": " ".join(f"-dont_use {p}" for p in dont_use),
         "delay_ps": "" if clock_ns is None else f"{round(clock_ns * 1000)}",
+        "min_bits": GATE_MIN_BITS,
     }
-    return [" ".join(c.format(**values).split()) for name in names for c in sections[name]]
+    commands = [c for name in names for c in sections[name]]
+    if gated and liberty:
+        # The clock gates go in where the liberty mapping starts: `synth` has turned the
+        # memories into enable flip-flops, `dfflibmap` has not yet mapped them.
+        start = next(n for n, c in enumerate(commands) if c.startswith("dfflibmap"))
+        commands.insert(start, CLOCKGATE)
+    return [" ".join(c.format(**values).split()) for c in commands]
 
 
 def _run(commands: list[str], work: Path, log: Path) -> None:
@@ -717,6 +726,33 @@ def macro_shells(verilog: str) -> tuple[str, dict[str, tuple[int, int]]]:
         return "\n".join(lines)
 
     return _MODULE.sub(shell, verilog), macros
+
+
+# --- Clock-gated flip-flop memories (hw/sram.py): an ICG per row in the liberty mapping ---------
+
+_GATED_NAME = re.compile(r"(?:^|\.)regfile_1r1w_\d+x\d+$")
+_MODULE_NAME = re.compile(r"^\s*module\s+\\?([^\s(;]+)", re.M)  # Amaranth's or hand-written
+
+GATE_MIN_BITS = 2
+"""Fewest flip-flops sharing a clock and an enable that get an ICG (``clockgate
+-min_net_size``). On sky130hd an ICG (``dlclkp_1``, 17.5 um^2) replaces the enable of each
+flip-flop it gates (``edfxtp_1`` 30.0 -> ``dfxtp_1`` 20.0 um^2): two bits already pay for it."""
+
+CLOCKGATE = ("clockgate {liberty} {dont_use} -min_net_size {min_bits} "
+             "*regfile_1r1w_*")
+"""The Yosys command that gates the clocks of the flip-flop memories (``hw/sram.py``: modules
+named ``...regfile_1r1w_<W>x<B>``, :func:`gated_modules`), run only on such designs, before
+``dfflibmap`` in the liberty mapping. Yosys' ``clockgate`` turns each set of flip-flops sharing
+a clock and an enable (a memory row: its write enable; the read register: the read enable)
+into one ICG of the liberty (sky130hd: ``sky130_fd_sc_hd__dlclkp_1``, a latch-based gate)
+driving enable-less flip-flops, so a row that is not written sees no clock edge. The ICG's
+gated clock is an ordinary net to OpenSTA, which times the clock through it and checks the
+gate's enable (a clock gating check). Other modules are left as they are."""
+
+
+def gated_modules(verilog: str) -> list[str]:
+    """Names of the flip-flop memory modules of ``verilog`` whose rows are clock-gated."""
+    return [name for name in _MODULE_NAME.findall(verilog) if _GATED_NAME.search(name)]
 
 
 def _macro_split(breakdown: dict, macros: dict, tech: str):
@@ -914,6 +950,9 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
     # that prices them; without, the text is the design's own and the key is as it was.
     shelled, macros = macro_shells(verilog)
     keyed = shelled if not macros else [shelled, dataclasses.asdict(sram_model())]
+    gated = bool(gated_modules(shelled))
+    if gated:   # only then is the clock gating part of the flow (and of the key)
+        keyed = [keyed, CLOCKGATE, GATE_MIN_BITS]
     key = hashlib.sha256(json.dumps(
         [keyed, top, tech, spec, script, version,
          [(p.name, file_digest(p)) for p in liberty], clock, sta or missing,
@@ -938,7 +977,8 @@ def synthesize(verilog: str, top: str, tech: str = "generic", *, cache_dir: Path
         if liberty:
             (work / "abc.constr").write_text(f"set_driving_cell {spec['abc_driving_cell']}\n"
                                              f"set_load {spec['abc_load_ff']}\n")
-        _run(_commands(script, top, liberty, spec.get("dont_use", []), clock), work, log)
+        _run(_commands(script, top, liberty, spec.get("dont_use", []), clock, gated), work,
+             log)
         liberty_stat = json.loads((work / "liberty_stat.json").read_text()) if liberty else None
         generic_stat = json.loads((work / "generic_stat.json").read_text())
         area, cells, transistors, modules = _breakdown(liberty_stat, generic_stat, top,
@@ -1003,11 +1043,12 @@ def map_netlist(verilog: str, top: str, tech: str, folder: Path, *,
     folder = Path(folder)
     log = folder / "yosys.log"
     try:
-        (folder / "design.v").write_text(macro_shells(verilog)[0])
+        shelled = macro_shells(verilog)[0]
+        (folder / "design.v").write_text(shelled)
         (folder / "abc.constr").write_text(f"set_driving_cell {spec['abc_driving_cell']}\n"
                                            f"set_load {spec['abc_load_ff']}\n")
-        _run(_commands(_SCRIPT.read_text(), top, liberty, spec.get("dont_use", []), clock),
-             folder, log)
+        _run(_commands(_SCRIPT.read_text(), top, liberty, spec.get("dont_use", []), clock,
+                       bool(gated_modules(shelled))), folder, log)
         stat = json.loads((folder / "liberty_stat.json").read_text())
         types = _cell_types(stat, top)
     except (SynthError, OSError, ValueError, KeyError) as exc:
@@ -1022,7 +1063,8 @@ _POWER_LINE = re.compile(r"^Total\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)", re.M)
 
 def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = None, *,
                  activity: float, input_activity: float | None = None,
-                 cache_dir: Path | None = None, log: Path | None = None) -> dict:
+                 clock_gates_shut: str | None = None, cache_dir: Path | None = None,
+                 log: Path | None = None) -> dict:
     """OpenSTA ``report_power`` of a mapped netlist at a uniform switching activity.
 
     ``constraints/energy/power.tcl`` reads the liberty and the netlist as
@@ -1032,7 +1074,10 @@ def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = No
     transitions per clock period on a net (0.5: random data, a bit changes in half the
     cycles); with a global activity OpenSTA 2.0.17 gives every non-clock pin that figure (it
     does not derive internal activities from the inputs); clock pins toggle twice a period.
-    Clock-tree, wire and glitch power are not counted.
+    Clock-tree, wire and glitch power are not counted. ``clock_gates_shut``, a pattern of
+    liberty cell names (``*dlclkp*``), holds those integrated clock gates shut
+    (``constraints/energy/gates_shut.tcl``): no clock passes them, where OpenSTA otherwise
+    carries the clock through a gate whatever its enable.
 
     Returns
     -------
@@ -1057,6 +1102,9 @@ def static_power(netlist: Path, top: str, tech: str, clock_ns: float | None = No
     clock, netlist, variables = _sta_design(netlist, top, tech, clock_ns, cache_dir)
     log = Path(log) if log is not None else netlist.parent / "power.log"
     variables.update(activity=float(activity), input_activity=float(input_activity))
+    if clock_gates_shut:
+        variables.update(design_loader=variables["load_design"], load_design=_GATES_SHUT,
+                         clock_gates=clock_gates_shut)
     text, errors, status = _run_sta(_POWER_SCRIPT, variables, netlist.parent / "power_run.tcl",
                                     log)
     total = _POWER_LINE.search(text)

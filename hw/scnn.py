@@ -1982,8 +1982,10 @@ class Scnn(wiring.Component):
         flip-flops), ``act_banks`` (activation RAM banks per PE, both RAMs: their leakage),
         ``bank_count`` (accumulator bank memories per PE: ``banks`` in each of the two halves),
         ``wgt_entry_bits`` (a weight FIFO entry), ``product_bits`` (a crossbar transfer),
-        ``requesters`` (crossbar inputs per bank)."""
+        ``requesters`` (crossbar inputs per bank), ``read_always`` (the memories whose read
+        enable is held high: an accumulator bank reads its addressed row every cycle)."""
         return {"act": (math.ceil(cfg.act_depth / ram_banks(cfg)), _act_row_layout(cfg).size),
+                "read_always": ("bank",),
                 "act_banks": 2 * ram_banks(cfg),
                 "bank": (cfg.bank_depth, cfg.acc_width), "bank_count": 2 * cfg.banks,
                 "wgt_entry_bits": _weight_entry_layout(cfg).size,

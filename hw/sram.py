@@ -7,8 +7,15 @@ A design asks for a memory with :func:`sync_memory` in its ``elaborate``::
     mem, m.submodules.rows = sync_memory(platform, words=512, width=92)
     m.d.comb += [mem.r_addr.eq(...), mem.r_en.eq(...), row.eq(mem.r_data), ...]
 
-* Below :data:`MACRO_MIN_BITS` (``words x width``) the memory is flip-flops like any other
-  ``Memory``: a macro's fixed periphery would cost more than the array.
+* Below :data:`MACRO_MIN_BITS` (``words x width``) the memory is flip-flops: a macro's fixed
+  periphery would cost more than the array. With the platform that ``gen.generate`` converts
+  with, it is one shared module per size too, named ``<top>.regfile_1r1w_<W>x<B>``
+  (:func:`regfile_name`), whose rows ``gen/synth.py`` clock-gates as a register file is built:
+  Yosys' ``clockgate`` gives each set of flip-flops that share a write enable (a row; and the
+  read register, on the read enable) one integrated clock gate (ICG) of the liberty, so a row
+  not written sees no clock edge and needs no enable multiplexer (``gen.synth.CLOCKGATE``).
+  The energy model prices these flip-flops by the ICGs' cycles and the rows written, not by a
+  held flip-flop's clock every cycle (``sim/energy.py``).
 * At or above it, with the platform that ``gen.generate`` converts with, the block is one
   shared module per size (:func:`sparsegen.hw.hier.shared`), named ``<top>.sram_1r1w_<W>x<B>``
   (:func:`macro_name`): its Verilog is the functional model (what Verilator simulates), and
@@ -39,7 +46,7 @@ from amaranth.lib.wiring import In, Out
 
 from .hier import shared
 
-__all__ = ["MACRO_MIN_BITS", "SyncMemory", "sync_memory", "macro_name"]
+__all__ = ["MACRO_MIN_BITS", "SyncMemory", "sync_memory", "macro_name", "regfile_name"]
 
 MACRO_MIN_BITS = 4096
 """Smallest memory (``words x width`` bits) built as a macro. The OpenRAM-fitted model
@@ -52,6 +59,11 @@ cross near 3,300 bits; at 4,096 bits the macro is the smaller (tests/test_sram.p
 def macro_name(words: int, width: int) -> str:
     """Base name of a macro's module: ``sram_1r1w_<words>x<width>``."""
     return f"sram_1r1w_{words}x{width}"
+
+
+def regfile_name(words: int, width: int) -> str:
+    """Base name of a clock-gated flip-flop memory's module: ``regfile_1r1w_<words>x<width>``."""
+    return f"regfile_1r1w_{words}x{width}"
 
 
 class SyncMemory(wiring.Component):
@@ -81,9 +93,9 @@ class SyncMemory(wiring.Component):
 
 
 def sync_memory(platform, words: int, width: int):
-    """A :class:`SyncMemory` and what to register as the submodule: the memory itself, or,
-    at :data:`MACRO_MIN_BITS` and above, the instance of its macro module."""
+    """A :class:`SyncMemory` and what to register as the submodule: the memory itself (the
+    Amaranth simulator), or the instance of its shared module: a macro at
+    :data:`MACRO_MIN_BITS` and above, a clock-gated register file below."""
     mem = SyncMemory(words, width)
-    if mem.bits < MACRO_MIN_BITS:
-        return mem, mem
-    return mem, shared(platform, mem, name=macro_name(words, width), key=(words, width))
+    name = macro_name if mem.bits >= MACRO_MIN_BITS else regfile_name
+    return mem, shared(platform, mem, name=name(words, width), key=(words, width))

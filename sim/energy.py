@@ -86,13 +86,27 @@ bank_write      bank row writes                                                 
 act_read        activation buffer row reads (one per pair)                        memory read
 act_write       activation RAM row writes (ACT words, drained rows into the OARAM)  memory write
 wgt_push        weight FIFO entries written                                       bits x write
-reg_bit_hold    flops x cycles - bits written above (flip-flop memories)          reg_bit_hold
+reg_bit_hold    flops x cycles - the gated memories' flops x cycles - bits        reg_bit_hold
+                written above (weight FIFO, flip-flop memories not gated)
+icg_open        clock gates of the gated memories passing the clock: a row        icg_open
+                written, a read register loaded (every cycle where the memory's
+                read enable is held high, ``read_always``)
+icg_idle        the gated memories' clock gates x cycles - icg_open               icg_idle
 leakage         logic: leakage_w_per_um2 x area; SRAM macros: the model's         W
 ============== ================================================================== ==========
 
 A memory read or write is an SRAM access (``gen/sram.py``, OpenRAM-fitted) for a memory of at
 least ``hw.sram.MACRO_MIN_BITS`` bits, else flip-flops: a write as its bits x reg_bit_write, a
-read as a depth:1 mux of its bits. Not priced: the decoders, the control, the drain's
+read as a depth:1 mux of its bits (plus, in a gated memory, its read register's bits x
+reg_bit_write). Below the threshold a memory is a clock-gated register file (``hw/sram.py``,
+``gen.synth.CLOCKGATE``): each of its ``max(words, 2)`` rows and its read register has its own
+ICG when it is at least ``gen.synth.GATE_MIN_BITS`` wide. Which flip-flops are the gated ones
+is read from the memory sizes (``Scnn.memories``: ``(rows + 1) x bits`` flops and ``rows + 1``
+ICGs per memory), not from the netlist; tests/test_scnn_energy.py holds them equal to the ICG
+and flip-flop counts of the synthesized PE. A read register whose read enable is held high
+(``read_always``: the accumulator banks read their addressed row every cycle) clocks every
+cycle: its ICG is open every cycle and its flip-flops are priced as held, like any other.
+Not priced: the decoders, the control, the drain's
 run-length logic and queue, the halo wires (their adds are bank adds); halo partial sums are
 counted (``halo_traffic``) but cost nothing here beyond those adds.
 """
@@ -108,7 +122,7 @@ from ..hw.sram import MACRO_MIN_BITS
 
 __all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "counts_from_model",
            "nonzero_steps", "action_energy", "layer_energy", "no_energy", "SCNN_ACTIONS",
-           "scnn_layer_energy"]
+           "scnn_gated_memories", "scnn_layer_energy"]
 
 DEFAULT_TECH = "sky130hd"
 """The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
@@ -326,19 +340,44 @@ def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycle
 
 
 SCNN_ACTIONS = ("mul", "mul_zero", "xbar", "bank_add", "bank_read", "bank_write", "act_read",
-                "act_write", "wgt_push", "reg_bit_hold")
+                "act_write", "wgt_push", "reg_bit_hold", "icg_open", "icg_idle")
 """SCNN's action kinds, in breakdown order (``leakage`` follows); see the module docs."""
 
 
-def _memory_pj(table: dict, words: int, bits: int) -> tuple[float, float, float, bool]:
+def _gated(words: int, bits: int) -> bool:
+    """A memory of flip-flops whose rows are clock-gated (the rule of the module docs)."""
+    return words * bits < MACRO_MIN_BITS and bits >= synth.GATE_MIN_BITS
+
+
+def _memory_pj(table: dict, words: int, bits: int,
+               read_always: bool = False) -> tuple[float, float, float, bool]:
     """(read pJ, write pJ, leakage W, is SRAM) of one access to a ``words`` x ``bits``
     memory (the rule of the module docs)."""
     if words * bits >= MACRO_MIN_BITS:
         est = sram_model().estimate(words, bits)
         return est.read_pj, est.write_pj, est.leakage_w, True
     mux8 = _entry(table, "mux8x8")
-    return (mux8 * (max(words, 2) - 1) / 7 * bits / 8,
+    loaded = _gated(words, bits) and not read_always     # the read register, on its own gate
+    return (mux8 * (max(words, 2) - 1) / 7 * bits / 8
+            + (bits * _entry(table, "reg_bit_write") if loaded else 0.0),
             bits * _entry(table, "reg_bit_write"), 0.0, False)
+
+
+def scnn_gated_memories(memories: dict, pes: int) -> dict:
+    """The clock-gated flip-flop memories of ``pes`` SCNN PEs (``Scnn.memories`` sizes):
+    ``icgs`` (a gate per row and per read register), ``bits`` (the flip-flops behind a gate
+    that opens only on an access: rows, and read registers not read every cycle) and
+    ``always_open`` (gates of read registers whose read enable is held high)."""
+    icgs = bits = always_open = 0
+    for name, count in (("act", memories.get("act_banks", 1)), ("bank", memories["bank_count"])):
+        words, width = memories[name]
+        if not _gated(words, width):
+            continue
+        rows, always = max(words, 2), name in memories.get("read_always", ())
+        icgs += count * (rows + 1)
+        bits += count * (rows + (0 if always else 1)) * width
+        always_open += count if always else 0
+    return {"icgs": pes * icgs, "bits": pes * bits, "always_open": pes * always_open}
 
 
 def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: dict,
@@ -359,8 +398,10 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
                                      sram_area_um2=(result.sram_area_um2 or 0.0) * scale)
     width, acc = config.data_width, config.acc_width
     pes = config.pe_rows * config.pe_cols
-    act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"])
-    bank_r, bank_w, bank_leak, bank_sram = _memory_pj(table, *memories["bank"])
+    always = memories.get("read_always", ())
+    act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"], "act" in always)
+    bank_r, bank_w, bank_leak, bank_sram = _memory_pj(table, *memories["bank"],
+                                                      "bank" in always)
     pairs = probes["pair"]
     counts = {
         "mul": probes["mul"], "mul_zero": pairs * config.f * config.i - probes["mul"],
@@ -368,11 +409,23 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
         "bank_read": probes["bank_read"], "bank_write": probes["bank_write"],
         "act_read": pairs, "act_write": probes["act_write"], "wgt_push": probes["wgt_push"],
     }
-    written = (counts["wgt_push"] * memories["wgt_entry_bits"]
-               + (0 if act_sram else counts["act_write"] * memories["act"][1])
-               + (0 if bank_sram else counts["bank_write"] * memories["bank"][1]))
+    regfiles = scnn_gated_memories(memories, pes)
+    written = counts["wgt_push"] * memories["wgt_entry_bits"]
+    for name, sram, n in (("act", act_sram, counts["act_write"]),
+                          ("bank", bank_sram, counts["bank_write"])):
+        if not sram and not _gated(*memories[name]):
+            written += n * memories[name][1]
     flops = flop_count(result.cell_types)
-    counts["reg_bit_hold"] = max(0, flops * cycles - written)
+    counts["reg_bit_hold"] = max(0, (flops - regfiles["bits"]) * cycles - written)
+    # A gate opens for every write and every read of a gated memory (but one whose read
+    # register is always enabled: that gate is open every cycle instead).
+    opened = regfiles["always_open"] * cycles
+    for name, n_read, n_write in (("act", pairs, counts["act_write"]),
+                                  ("bank", counts["bank_read"], counts["bank_write"])):
+        if _gated(*memories[name]):
+            opened += n_write + (0 if name in always else n_read)
+    counts["icg_open"] = opened
+    counts["icg_idle"] = regfiles["icgs"] * cycles - opened
     mul = _entry(table, f"mul{width}")
     mul = mul if mul is not None else _entry(table, "mul8") * (width / 8) ** 2
     gated = _entry(table, f"mul{width}_gated")
@@ -385,7 +438,8 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
           "bank_add": add, "bank_read": bank_r, "bank_write": bank_w,
           "act_read": act_r, "act_write": act_w,
           "wgt_push": memories["wgt_entry_bits"] * _entry(table, "reg_bit_write"),
-          "reg_bit_hold": _entry(table, "reg_bit_hold")}
+          "reg_bit_hold": _entry(table, "reg_bit_hold"),
+          "icg_open": _entry(table, "icg_open"), "icg_idle": _entry(table, "icg_idle")}
     breakdown = {name: counts[name] * pj[name] for name in SCNN_ACTIONS}
     time_us = cycles / result.fmax_mhz
     sram_leak = pes * (memories.get("act_banks", 1) * act_leak
@@ -398,5 +452,6 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
         energy_breakdown={k: round(v, 3) for k, v in breakdown.items()},
         time_us=round(time_us, 6), edp=round(energy * time_us, 3),
         fmax_mhz=result.fmax_mhz, area_um2=result.area_um2,
-        counts={**counts, "flops": flops, "cycles": cycles,
+        counts={**counts, "flops": flops, "gated_flops": regfiles["bits"],
+                "icgs": regfiles["icgs"], "cycles": cycles,
                 "sram_area_um2": result.sram_area_um2})
