@@ -45,8 +45,9 @@ tech's liberty, ``abc -D`` at the clock) and given to OpenSTA's ``report_power``
 
 What it ignores: glitches and real data statistics inside an operator (every internal net
 toggles at ``a``, not at what the data would make it; OpenSTA 2.0.17 propagates nothing once a
-global activity is set), wires (no placement: pin loads only), the clock tree and clock gating
-cells (a held or gated register still pays its clock pins), data-dependent energy of the
+global activity is set), wires (no placement: pin loads only), the clock tree, clock gating
+other than the ICG rows' (a held register, or a ZVCG-gated one, still pays its clock pins),
+data-dependent energy of the
 multiplier (a zero operand is priced as random data unless the multiply is gated), and
 other corners. A clock-gated row's enable is priced at random data too (``icg_open`` at
 ``a = 0.5``). Use the figures to compare designs on the same table, not as sign-off power.
