@@ -23,18 +23,33 @@ Every figure is measured in the run; the machine's load is printed with them bec
 times are wall-clock.
 
 Where the hierarchical/flat difference comes from (measured 2026-12-02 on sky130hd, the flow
-of ``constraints/synth.ys``). Both netlists hold the same flip-flops and, before ABC, the same
-generic gates within 0.3% (dense-array 4x4: 134,484 against 134,124 transistors); the rest is
-ABC's liberty mapping. The control isolates it: 16 copies of one dense-array cell sharing
-only the clock have nothing to optimize across, yet mapped flat they come out 0.64% smaller
-than the one cell mapped once and counted 16 times (104,109.8 against 104,780.5 um^2). ABC's
-script ahead of the mapper (``&fraig -x; dc2; &dch -f``) rewrites the whole network it is
-given with budgets and orderings that depend on its size, so one cell alone and the same cell
-among many come out differently (with ``&dch -f`` alone the single cell was the smaller one).
-With only ``strash; &nf -D; buffer; upsize; dnsize`` (the mapping, then the same buffering and
-sizing) the two agree: dense-array 4x4 1.0018, s2ta aw 4x4 0.9969, the 16 copies 1.0008; but
-that script maps dense-array 4x4 2.4% larger (115,675 against 112,918 um^2), so the project
-keeps its script and reports the difference with its breakdown by kind of cell.
+of ``constraints/synth.ys``, Yosys 0.70). Not from the boundaries: no instance of a shared
+module has a port tied to a constant, and Yosys' own cross-boundary optimizer (``synth
+-hieropt``, i.e. ``opt_hier``: constants, unused and tied-together ports) changes nothing in
+the cells of the three designs (dense-array and highlight 4x4 keep their areas to the
+0.1 um^2; in s2ta it only touches the one output DAP). The cells' outputs are their own
+registers, which they use themselves, so the last column's and last row's unused outputs
+remove nothing either: both netlists hold the same flip-flops. The difference lies inside the
+cells. With every block but the cell flattened (``cells kept``), s2ta aw 8x8 is still 1.0288
+of flat (hier 1.0311): the columns' drain muxes, whose ``sel`` decode flat shares among the
+columns, are 0.23 points. Attributing each mapped gate to the registers it feeds, flat s2ta
+aw 8x8's cells map 27,713 um^2 smaller than 64 times the one cell (multipliers 363,759
+against 378,598, +4.1%; accumulators 171,743 against 183,213, +6.7%); outside the cells hier
+is 961 um^2 the smaller. Before the mapper the two are the same logic: s2ta aw 4x4's AIG after
+``&fraig -x; dc2`` has 38,324 nodes summed over the modules against 38,189 flat (-0.35%), yet
+``&dch -f; &nf`` maps it 2.0% smaller flat. ABC's mapping of a cell depends on what else is in
+the network (16 unconnected copies of the s2ta cell: hier/flat 0.9992; the same copies sharing
+the cells' reset, step and sum-control inputs, as in the array: 1.0107) and is unstable under
+its options: over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with
+``-C 32``, ``-E 10`` or ``-F 8 -A 4`` (and ``-p`` on s2ta), the hier/flat ratio of the logic
+ABC maps (flip-flops apart) ranges
+from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233 on dense-array 4x4, no option
+within 1% on both. The two closest, whole flow with OpenSTA: ``dch -f`` in place of ``&dch
+-f``, dense-array 4x4 1.0109 (112,639 um^2 hier, -0.25%), s2ta aw 4x4 1.0112 (216,403,
+-3.1%, critical path 5.81 -> 9.49 ns); no ``&dch``, 1.0105 (113,339, +0.37%) and 1.0056
+(214,454, -4.0%, 5.81 -> 9.01 ns). Both trade the paths ``&dch``'s choices keep short for area
+and move every design's figures without reaching 1%, so the project keeps its script and
+reports the difference, with the cells-kept split and the breakdown by kind of cell.
 """
 
 import contextlib
@@ -146,12 +161,20 @@ def copies_verilog(module: str, verilog_text: str, copies: int, top: str = "copi
             + "\n" + "\n".join(instances) + "\nendmodule\n")
 
 
-def _hier_and_flat(verilog_text: str, top: str, tech: str, areas: dict) -> dict:
+def _hier_and_flat(verilog_text: str, top: str, tech: str, areas: dict,
+                   cell: str | None = None) -> dict:
     """Cold synthesis of ``verilog_text`` as it is and flattened (both through the same Yosys
-    round trip, :func:`~.synth.elaborated_verilog`, and the same script)."""
+    round trip, :func:`~.synth.elaborated_verilog`, and the same script); with ``cell`` (the
+    repeated cell's module) also flattened but for ``cell`` (``cells_*``: every cell one
+    instance of the one module mapped once, the blocks around them flat), which splits
+    hier - flat into what lies inside the cells (cells - flat) and around them (hier -
+    cells)."""
+    kinds = {"hier": {"flatten": False}, "flat": {"flatten": True}}
+    if cell is not None:
+        kinds["cells"] = {"flatten": True, "keep": (cell,)}
     row = {}
-    for kind in ("hier", "flat"):
-        text = elaborated_verilog(verilog_text, top, flatten=kind == "flat")
+    for kind, how in kinds.items():
+        text = elaborated_verilog(verilog_text, top, **how)
         with tempfile.TemporaryDirectory(prefix="sparsegen-bench-cache-") as cache:
             result = synthesize(text, top, tech, cache_dir=Path(cache), use_cache=False)
         row[f"{kind}_seconds"] = result.seconds
@@ -159,13 +182,16 @@ def _hier_and_flat(verilog_text: str, top: str, tech: str, areas: dict) -> dict:
         row[f"{kind}_critical_path_ns"] = result.critical_path_ns
         row[f"{kind}_groups_um2"] = cell_groups(result.cell_types, areas)
     row["area_ratio"] = row["hier_area_um2"] / row["flat_area_um2"]
+    if cell is not None:
+        row["cells_area_ratio"] = row["cells_area_um2"] / row["flat_area_um2"]
     return row
 
 
 def _synth(name: str, config, tech: str, areas: dict) -> dict:
     generated = generate(get_design(name), config)
     return {"design": name, "config": config.as_dict(),
-            **_hier_and_flat(generated.verilog, generated.top, tech, areas)}
+            **_hier_and_flat(generated.verilog, generated.top, tech, areas,
+                             cell=f"{generated.top}.cell")}
 
 
 def _control(tech: str, areas: dict) -> dict:
@@ -294,17 +320,23 @@ def print_table(console, report):
                         f"hierarchical (as emitted) vs flattened, the same script",
                   title_justify="left", box=box.SIMPLE_HEAD)
     for column in ("design", "size", "hier s", "flat s", "hier um^2", "flat um^2",
-                   "hier / flat"):
+                   "hier / flat", "cells kept um^2", "cells kept / flat"):
         table.add_column(column, justify="left" if column == "design" else "right")
     rows = [*report["synthesis"], report["synthesis_control"]]
     for row in rows:
         c = row.get("config")
+        kept = "cells_area_um2" in row
         table.add_row(row["design"], f"{c['rows']}x{c['cols']}" if c else "1x1",
                       f"{row['hier_seconds']:.1f}", f"{row['flat_seconds']:.1f}",
                       f"{row['hier_area_um2']:,.0f}", f"{row['flat_area_um2']:,.0f}",
-                      f"{row['area_ratio']:.4f}")
+                      f"{row['area_ratio']:.4f}",
+                      f"{row['cells_area_um2']:,.0f}" if kept else "-",
+                      f"{row['cells_area_ratio']:.4f}" if kept else "-")
     console.print(table)
-    table = Table(title="hier - flat area by kind of cell, um^2 (measured; % of the flat "
+    console.print("[dim]cells kept: flattened but for the repeated cell (one module mapped once, "
+                  "counted per instance); hier - cells kept is what the blocks around the cells "
+                  "(columns, core) lose, cells kept - flat what the cells lose[/dim]")
+    table = Table(title="area by kind of cell against flat, um^2 (measured; % of the flat "
                         "area)", title_justify="left", box=box.SIMPLE_HEAD)
     groups = list(rows[0]["hier_groups_um2"])
     table.add_column("design", justify="left")
@@ -314,10 +346,14 @@ def print_table(console, report):
     for row in rows:
         c = row.get("config")
         flat = row["flat_area_um2"]
-        table.add_row(row["design"], f"{c['rows']}x{c['cols']}" if c else "1x1", *(
-            f"{row['hier_groups_um2'][g] - row['flat_groups_um2'][g]:+,.0f} "
-            f"({(row['hier_groups_um2'][g] - row['flat_groups_um2'][g]) / flat:+.2%})"
-            for g in groups))
+        for kind, label in (("hier", "hier"), ("cells", "cells kept")):
+            if f"{kind}_groups_um2" not in row:
+                continue
+            table.add_row(f"{row['design']}: {label} - flat",
+                          f"{c['rows']}x{c['cols']}" if c else "1x1", *(
+                f"{row[f'{kind}_groups_um2'][g] - row['flat_groups_um2'][g]:+,.0f} "
+                f"({(row[f'{kind}_groups_um2'][g] - row['flat_groups_um2'][g]) / flat:+.2%})"
+                for g in groups))
     console.print(table)
     console.print(f"[dim]load average {report['load_average']} on {report['cpus']} CPUs "
                   f"when the run started (wall-clock figures)[/dim]")

@@ -625,7 +625,8 @@ def _run(commands: list[str], work: Path, log: Path) -> None:
         raise SynthError(errors[-1] if errors else f"Yosys exited with status {status}")
 
 
-def elaborated_verilog(verilog: str, top: str, *, flatten: bool) -> str:
+def elaborated_verilog(verilog: str, top: str, *, flatten: bool,
+                       keep: tuple[str, ...] = ()) -> str:
     """``verilog`` after Yosys' ``proc`` and, with ``flatten``, ``flatten`` (the start of a
     ``synth -flatten``), written back as Verilog.
 
@@ -633,18 +634,41 @@ def elaborated_verilog(verilog: str, top: str, *, flatten: bool) -> str:
     of the same design: put both sides through this round trip, which alone moves the mapped
     area by up to a few percent, so that the comparison sees only the hierarchy.
 
+    Parameters
+    ----------
+    keep : tuple of str
+        With ``flatten``: modules that stay modules of their own (instantiated where they
+        were, Yosys' ``keep_hierarchy``); everything else is flattened into the top. Used to
+        tell how much of a hierarchical/flat difference lies inside a repeated cell.
+
     Raises
     ------
     SynthError
-        Yosys failed (its last error line).
+        Yosys failed (its last error line), e.g. a module of ``keep`` that does not exist.
     """
+    if keep and not flatten:
+        raise ValueError("`keep` needs `flatten`")
     with tempfile.TemporaryDirectory(prefix="sparsegen-elaborate-") as work:
         work = Path(work)
         (work / "design.v").write_text(verilog)
-        _run(["read_verilog -sv design.v", f"hierarchy -check -top {top}", "proc",
-              *(["flatten"] if flatten else []), "opt_clean", "write_verilog -noattr out.v"],
+        # A module of `keep` that does not exist is an error (`setattr` alone would not fail).
+        kept = [c for name in keep for c in (f"select -assert-mod-count 1 {_selection(name)}",
+                                              f"setattr -mod -set keep_hierarchy 1 "
+                                              f"{_selection(name)}")]
+        _run(["read_verilog -sv design.v", f"hierarchy -check -top {top}", "proc", *kept,
+              *(["flatten"] if flatten else []),
+              *(["setattr -mod -unset keep_hierarchy"] if keep else []),
+              "opt_clean", "write_verilog -noattr out.v"],
              work, work / "yosys.log")
         return (work / "out.v").read_text()
+
+
+def _selection(module: str) -> str:
+    """A Yosys selection of exactly the module ``module`` (Amaranth names hold ``.``)."""
+    if re.search(r"[\s*?\[\]%/:=]", module):
+        raise SynthError(f"cannot select module {module!r}: it holds a space or a character "
+                         f"Yosys' selections read as an operator")
+    return module if module.startswith("\\") else "\\" + module
 
 
 _LIBERTY_CELL = re.compile(r'^\s*cell\s*\(\s*"?([^"\s)]+)"?\s*\)')

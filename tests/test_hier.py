@@ -103,3 +103,43 @@ def test_control_copies_share_only_the_clock():
     cell = re.search(r"^module \\dense_array\.cell \((.*?)\);", generated.verilog, re.M)
     own = [p.strip() for p in cell.group(1).split(",") if p.strip() != "clk"]
     assert sorted(ports) == sorted(["clk"] + [f"{p}_{n}" for n in range(3) for p in own])
+
+
+def test_flatten_keeping_one_module():
+    """`bench tools`' "cells kept": everything flattened but the named module, which stays one
+    module instantiated where it was; a name that is no module fails, as does `keep` alone."""
+    generated = _generated("dense-array", rows=2, cols=3)
+    kept = synth.elaborated_verilog(generated.verilog, generated.top, flatten=True,
+                                    keep=("dense_array.cell",))
+    assert _modules(kept) == [generated.top, "dense_array.cell"]
+    # flattened instance names keep their path: `\core.col2.cell1`
+    assert len(re.findall(r"^\s*\\dense_array\.cell\s+\S+\s+\(", kept, re.M)) == 6
+    with pytest.raises(synth.SynthError, match="dense_array.nope"):
+        synth.elaborated_verilog(generated.verilog, generated.top, flatten=True,
+                                 keep=("dense_array.nope",))
+    with pytest.raises(ValueError, match="keep"):
+        synth.elaborated_verilog(generated.verilog, generated.top, flatten=False,
+                                 keep=("dense_array.cell",))
+
+
+@pytest.mark.parametrize("name, params", [
+    ("dense-array", {"rows": 3, "cols": 3}),
+    ("s2ta", {"variant": "aw", "rows": 3, "cols": 3, "tpe_rows": 1, "tpe_cols": 1}),
+    ("highlight", {"rows": 2, "cols": 2}),
+])
+def test_no_shared_instance_has_a_tied_port(name, params):
+    """No instance of a shared module has a port tied to a constant or left open: one module
+    per distinct block loses nothing a flat synthesis could propagate into an edge cell (the
+    premise of `bench tools`' account of the hier/flat difference). An array that ties an edge
+    cell's port must give such cells a module of their own (a `key` naming the tied ports)."""
+    generated = _generated(name, **params)
+    shared = [m for m in _modules(generated.verilog) if m != generated.top]
+    for module in shared:
+        pattern = rf"^\s*\\{re.escape(module)}\s+(\w+) \((.*?)\);"
+        instances = re.findall(pattern, generated.verilog, re.M | re.S)
+        assert instances, module
+        for instance, body in instances:
+            for port, value in re.findall(r"\.(\w+)\(([^()]*)\)", body):
+                assert value.strip(), f"{module} {instance}.{port} is open"
+                assert not re.search(r"\d+'[bhdo]", value), \
+                    f"{module} {instance}.{port} is tied: {value.strip()}"
