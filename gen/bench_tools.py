@@ -35,24 +35,25 @@ dense-array 8x8 1.0158 (1.0154). Highlight 4x4 is the exception, 1.0083 (1.0137)
 columns' drain muxes (an R:1 mux of the sums per column, on the shared ``sel``) map to mux
 cells in each column module and to AND-OR gates flat (hier - flat: muxes +16,610 um^2, other
 logic -10,770; cells kept - flat: +1,374 and -777). Attributing each mapped gate to the
-registers it feeds, flat s2ta aw 8x8's cells map 27,713 um^2 smaller than 64 times the one cell
-(multipliers 363,759 against 378,598, +4.1%; accumulators 171,743 against 183,213, +6.7%);
-outside the cells hier is 961 um^2 the smaller. Before the mapper the two are the same logic:
-s2ta aw 4x4's AIG after ``&fraig -x; dc2`` has 38,324 nodes summed over the modules against
-38,189 flat (-0.35%), yet ``&dch -f; &nf`` maps it 2.0% smaller flat. ABC's mapping of a cell
-depends on what else is in the network and on the order of its text (a second Yosys round trip
-of the cells-kept s2ta aw 8x8 Verilog maps it 0.14% smaller: 886,280 against 887,540 um^2; 16
-unconnected copies of the s2ta cell: hier/flat 0.9992; the same copies sharing the cells'
-reset, step and sum-control inputs, as in the array: 1.0107) and is unstable under its options:
-over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with ``-C 32``, ``-E
-10`` or ``-F 8 -A 4`` (and ``-p`` on s2ta), the hier/flat ratio of the logic ABC maps
-(flip-flops apart) ranges from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233 on
-dense-array 4x4, no option within 1% on both. The two closest, whole flow with OpenSTA: ``dch
--f`` in place of ``&dch -f``, dense-array 4x4 1.0109 (112,639 um^2 hier, -0.25%), s2ta aw 4x4
-1.0112 (216,403, -3.1%, critical path 5.81 -> 9.49 ns); no ``&dch``, 1.0105 (113,339, +0.37%)
-and 1.0056 (214,454, -4.0%, 5.81 -> 9.01 ns). Both trade the paths ``&dch``'s choices keep
-short for area and move every design's figures without reaching 1%, so the project keeps its
-script and reports the difference, with the cells-kept split and the breakdown by kind of cell.
+registers it feeds, flat s2ta aw 8x8's cells map 27,696 um^2 (3.6%) smaller than 64 times the
+one cell (multipliers 363,759 against 378,598, +4.1%; accumulators 171,743 against 183,213,
++6.7%); outside the cells hier is 947 um^2 the smaller. Before the mapper the two are the same
+logic: s2ta aw 4x4's AIG after ``&fraig -x; dc2`` has 38,324 nodes summed over the modules
+against 38,189 flat (-0.35%), yet ``&dch -f; &nf`` maps it 2.0% smaller flat. ABC's mapping of
+a cell depends on what else is in the network and on the order of its text (a second Yosys
+round trip of the cells-kept s2ta aw 8x8 Verilog maps it 0.14% smaller: 886,280 against 887,540
+um^2; 16 unconnected copies of the s2ta cell: hier/flat 0.9992; the same copies sharing the
+cells' reset, step and sum-control inputs, as in the array: 1.0107) and is unstable under its
+options: over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with ``-C
+32``, ``-E 10`` or ``-F 8 -A 4`` (and ``-p`` on s2ta), the hier/flat ratio of the logic ABC
+maps (flip-flops apart) ranges from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233
+on dense-array 4x4, no option within 1% on both. The two closest, whole flow with OpenSTA:
+``dch -f`` in place of ``&dch -f``, dense-array 4x4 1.0109 (112,639 um^2 hier, -0.25%), s2ta aw
+4x4 1.0112 (216,403, -3.1%, critical path 5.81 -> 9.49 ns); no ``&dch``, 1.0105 (113,339,
++0.37%) and 1.0056 (214,454, -4.0%, 5.81 -> 9.01 ns). Both trade the paths ``&dch``'s choices
+keep short for area and move every design's figures without reaching 1%, so the project keeps
+its script and reports the difference, with the cells-kept split and the breakdown by kind of
+cell.
 """
 
 import contextlib
