@@ -827,7 +827,10 @@ def main(argv: list[str] | None = None) -> int:
     their current Python work.
     """
     global _EXIT_ON_INTERRUPT
-    console = Console(stderr=False, highlight=False)
+    # Redirected output (a file, a pipe, a CI log) keeps the wide bench tables whole: rich
+    # would otherwise fit them to 80 columns and cut every cell to "...".
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    console = Console(stderr=False, highlight=False, width=200 if wide else None)
     children.reset()
     _EXIT_ON_INTERRUPT = argv is None
     in_main_thread = threading.current_thread() is threading.main_thread()

@@ -37,6 +37,8 @@ def test_bench_paper_table_on_a_tiny_layer(tmp_path, monkeypatch):
         assert r["breakdown"]["conflicts"] >= 0 and r["breakdown"]["compute"] > 0
         assert r["speedup"] == r["dense_cycles"] / r["cycles"]
         assert r["chained_speedup"] == r["dense_cycles"] / (r["cycles"] - r["breakdown"]["load"])
+        # No layer beats its pair bound: the cycles are at least the pairs of a PE.
+        assert r["speedup"] <= r["pair_bound"]
         assert r["energy_pj"] is None and not r["cached"]
     again = bench_scnn.run(layers=("test.tiny_conv",), points=points, rtl=False)
     assert all(r["cached"] for r in again["paper"])
@@ -46,6 +48,7 @@ def test_bench_paper_table_on_a_tiny_layer(tmp_path, monkeypatch):
     text = out.getvalue()
     assert "test.tiny_conv" in text and "confl model" in text and "pairs/s" in text
     assert "target full_speedup" in text and "target pruned_speedup" in text
+    assert "its pair bound" in text
     json.dumps(report)
 
 
@@ -73,6 +76,7 @@ def test_model_counts_match_the_pair_lists():
     counts = bench_scnn._counts_of(program)
     work = [program.work[key] for key in program.blocks if key is not None]
     assert counts["pair"] == sum(len(pe) for entry in work for pe in entry)
+    assert counts["pair_max"] == max(sum(len(entry[n]) for entry in work) for n in range(4))
     assert counts["mul"] == counts["grant"] == sum(
         len(pair) for entry in work for pe in entry for pair in pe) > 0
     kinds = [w[0] for w in program.words]

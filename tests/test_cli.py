@@ -138,3 +138,14 @@ def test_s2ta_variants_lint_clean(variant):
     status, out, err = sparsegen("lint", "s2ta", "-p", f"variant={variant}", "-p", "rows=3",
                                  "-p", "cols=5", "-p", "block_size=4", *extra)
     assert status == 0, err
+
+
+def test_redirected_tables_are_not_cut_to_80_columns(capsys, monkeypatch):
+    """Output to a file or pipe keeps wide tables whole (rich would otherwise fit them to 80
+    columns and shorten their cells to '…'); COLUMNS, when set, still rules."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    assert main(["bench", "hss-share"]) == 0
+    assert "…" not in capsys.readouterr().out
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["bench", "hss-share"]) == 0
+    assert "…" in capsys.readouterr().out
