@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sparsegen.sim.tb.bits import (
+    CHUNK_STEPS,
     bit_toggles,
     hex_to_words,
     pack,
@@ -79,11 +80,14 @@ def _values(rng, desc, count):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(desc=LAYOUTS, seed=st.integers(0, 2**32 - 1), count=st.integers(0, 5))
-def test_pack_many_equals_scalar_pack(desc, seed, count):
+@given(desc=LAYOUTS, seed=st.integers(0, 2**32 - 1), count=st.integers(0, 7),
+       chunk=st.sampled_from([1, 2, 3, CHUNK_STEPS]))
+def test_pack_many_equals_scalar_pack(desc, seed, count, chunk):
+    """``chunk``: payloads per pass; the small ones put chunk boundaries inside the run,
+    including a last, shorter chunk."""
     rng = np.random.default_rng(seed)
     value, scalars = _values(rng, desc, count)
-    words = pack_many(desc, value, count)
+    words = pack_many(desc, value, count, chunk=chunk)
     assert words.dtype == np.uint32 and words.shape == (count, word_count(desc["width"]))
     expected = [pack(desc, s) for s in scalars]
     assert packed_ints(words) == expected

@@ -73,24 +73,58 @@ def word_count(width: int) -> int:
     return (width + 31) // 32
 
 
-def pack_many(desc: dict, value, count: int) -> np.ndarray:
+#: Payloads packed per pass of :func:`pack_many`: a pass's working set (its leaf values and
+#: the 64-bit words being built) stays in the L2 cache instead of streaming every field's
+#: temporaries over all payloads through memory.
+CHUNK_STEPS = 8192
+
+
+def pack_many(desc: dict, value, count: int, *, chunk: int = CHUNK_STEPS) -> np.ndarray:
     """``count`` payloads as a ``uint32`` array ``[count, ceil(width / 32)]``, least
     significant word first (bit ``b`` of a payload is bit ``b % 32`` of word ``b // 32``).
 
     ``value`` is nested like :func:`pack`'s, but every integer leaf is a numpy array whose
     first axis runs over the payloads, and an array level may be one numpy array with the
     element index as its second axis (``a[:, r, k]``) or a list of per-element values.
-    Each leaf is masked to its width and ORed into the words it spans, one numpy operation per
-    word over all payloads; no per-bit matrix is made.
+
+    Every numpy array of leaves (``a[:, r, k]`` for all ``r, k`` at once) is one *group*: its
+    elements' bit offsets are worked out once from ``desc``. The payloads are then packed
+    ``chunk`` at a time into 64-bit words: per group, one range check, one pass masking the
+    values to their width (element-major, so each element's values are contiguous), one
+    shift, and one OR-reduction per word over the elements that land in it (fields do not
+    overlap); a field straddling a 64-bit boundary adds its high part to the next word.
+    No per-bit matrix and no per-field temporaries over all payloads are made.
 
     Raises
     ------
     ValueError
         An integer does not fit its field.
     """
-    words = np.zeros((word_count(desc["width"]), count), dtype=np.uint32)  # word-major
-    _pack_into(desc, value, words, 0, False)
-    return np.ascontiguousarray(words.T)
+    nwords = word_count(desc["width"])
+    if count == 0:
+        return np.zeros((0, nwords), dtype=np.uint32)
+    out = np.empty((count, nwords), dtype=np.uint32)      # every word is written below
+    groups = []
+    _groups(desc, value, count, np.zeros((), dtype=np.int64), groups)
+    plans = [_Plan(*g) for g in groups]
+    chunk = max(1, min(chunk, count))
+    nw64 = (nwords + 1) // 2
+    acc = np.empty((nw64, chunk), dtype=np.uint64)         # word-major 64-bit words
+    size = max([p.size for p in plans], default=1)
+    shifted = np.empty((size, chunk), dtype=np.uint64)     # element-major scratch
+    part = np.empty(chunk, dtype=np.uint64)
+    for lo in range(0, count, chunk):
+        hi = min(lo + chunk, count)
+        n = hi - lo
+        words = acc[:, :n]
+        words.fill(0)
+        for plan in plans:
+            plan.add(lo, hi, words, shifted[:plan.size, :n], part[:n])
+        # 64-bit word q holds 32-bit words 2q (its low half) and 2q + 1 (its high half).
+        np.copyto(out[lo:hi, 0::2], words.T, casting="unsafe")   # unsigned: keeps the low 32
+        np.right_shift(words.T[:, :nwords // 2], np.uint64(32), out=out[lo:hi, 1::2],
+                       casting="unsafe")
+    return out
 
 
 def _check(desc, v):
@@ -101,48 +135,68 @@ def _check(desc, v):
         raise ValueError(f"a value does not fit {width}-bit")
 
 
-def _pack_into(desc, value, words, offset, checked):
-    """OR ``value`` laid out as ``desc`` at bit ``offset`` into the word-major ``words``;
-    ``checked``: the values are known to fit (an array level checked them at once)."""
+def _groups(desc, value, count, offsets, out):
+    """Append ``(desc, values, offsets)`` per numpy array of integer leaves in ``value`` laid
+    out as ``desc``: ``values`` is ``[count, *offsets.shape]``, ``offsets`` the bit offset of
+    each element. ``offsets`` is the offset of ``value`` itself, with one axis per array level
+    given as one numpy array above it."""
     kind = desc["kind"]
     if kind == "int":
-        width = desc["width"]
-        v = np.broadcast_to(np.asarray(value, dtype=np.int64), (words.shape[1],))
-        if not checked:
-            _check(desc, v)
-        first, shift = divmod(offset, 32)
-        if shift + width <= 32:             # within one word: 32-bit arithmetic (most fields)
-            part = v.astype(np.uint32)          # two's complement, wrapped to 32 bits
-            if width < 32:
-                part &= np.uint32((1 << width) - 1)
-            words[first] |= part << np.uint32(shift)
-            return
-        u = v.view(np.uint64) if width >= 64 else v.astype(np.uint64) & np.uint64((1 << width) - 1)
-        low32 = np.uint64(0xFFFFFFFF)
-        for k in range((shift + width + 31) // 32):
-            # Bits [32k - shift, 32k - shift + 32) of the value go to word first + k.
-            start = 32 * k - shift
-            part = (u << np.uint64(shift)) if start < 0 else (u >> np.uint64(start))
-            words[first + k] |= (part & low32).astype(np.uint32)
+        v = np.asarray(value)
+        if v.dtype.kind not in "iub" or v.dtype == np.uint64:
+            v = v.astype(np.int64)
+        out.append((desc, np.broadcast_to(v, (count, *offsets.shape)), offsets))
         return
     if kind == "array":
-        elem = leaf = desc["elem"]
-        while leaf["kind"] == "array":
-            leaf = leaf["elem"]
-        if not checked and leaf["kind"] == "int" and isinstance(value, np.ndarray):
-            _check(leaf, value)             # once over the whole array, not per element
-            checked = True
-        for i in range(desc["length"]):
-            if isinstance(value, dict):         # a struct below, given as arrays per field
-                item = {name: v[:, i] for name, v in value.items()}
-            elif isinstance(value, list | tuple):
-                item = value[i]
-            else:
-                item = value[:, i]
-            _pack_into(elem, item, words, offset + i * elem["width"], checked)
+        elem = desc["elem"]
+        steps = np.arange(desc["length"], dtype=np.int64) * elem["width"]
+        if isinstance(value, list | tuple):
+            for i in range(desc["length"]):
+                _groups(elem, value[i], count, offsets + steps[i], out)
+        else:                   # one array (or a struct's arrays) with this level as an axis
+            _groups(elem, value, count, offsets[..., None] + steps, out)
         return
     for name, field in desc["fields"].items():
-        _pack_into(field["shape"], value[name], words, offset + field["offset"], checked)
+        _groups(field["shape"], value[name], count, offsets + field["offset"], out)
+
+
+class _Plan:
+    """Where one group's elements go in the 64-bit words, and how to put them there."""
+
+    def __init__(self, desc, values, offsets):
+        self.desc, self.values = desc, values
+        width = desc["width"]
+        self.size = offsets.size
+        self.mask = np.int64(-1 if width >= 64 else (1 << width) - 1)
+        # Offsets grow along the flattened elements (outer array levels first, C order), so
+        # the elements landing in one 64-bit word are consecutive: one run, one reduction.
+        flat = offsets.reshape(-1)
+        word, shift = flat // 64, flat % 64
+        self.shifts = shift.astype(np.uint64)[:, None]
+        # Runs of consecutive elements sharing a word: (word, first, end).
+        starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
+        ends = np.r_[starts[1:], self.size]
+        self.runs = [(int(word[a]), int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+        # Elements whose high bits cross into the next word: (row, word + 1, right shift).
+        self.spills = [(int(i), int(word[i]) + 1, np.uint64(64 - int(shift[i])))
+                       for i in np.flatnonzero(shift + width > 64)]
+
+    def add(self, lo, hi, words, shifted, part):
+        """OR the group's payloads ``lo:hi`` into ``words`` ([64-bit word, payload])."""
+        v = self.values[lo:hi].reshape(hi - lo, self.size)
+        _check(self.desc, v)
+        # Masked to the width (two's complement for signed values), element-major.
+        np.bitwise_and(v.T, self.mask, out=shifted.view(np.int64), casting="unsafe")
+        for row, word, right in self.spills:     # the high part, before the shift drops it
+            np.right_shift(shifted[row], right, out=part)
+            np.bitwise_or(words[word], part, out=words[word])
+        np.left_shift(shifted, self.shifts, out=shifted)     # bits past 64 drop off
+        for word, a, b in self.runs:
+            if b - a == 1:
+                np.bitwise_or(words[word], shifted[a], out=words[word])
+            else:
+                np.bitwise_or(words[word], np.bitwise_or.reduce(shifted[a:b], axis=0),
+                              out=words[word])
 
 
 def words_to_hex(words: np.ndarray, width: int) -> str:
