@@ -1234,16 +1234,21 @@ class _BankSet(wiring.Component):
 
     Members, per bank: ``row`` (the row read at the edge) with ``en`` (write it back in the
     next cycle), ``clear`` (as 0), ``halo`` (add ``halo_add`` instead of ``add``) and ``add``
-    (a product); ``halo_add`` (the received partial sum, given in the write cycle) and
-    ``rdata`` (in the write cycle: the row read at the previous edge, forwarded from the write
-    of that same cycle when it hit the same row).
+    (a product); ``read`` (read ``row`` without writing it back: a walk's send); ``halo_add``
+    (the received partial sum, given in the write cycle) and ``rdata`` (in the write cycle: the
+    row read at the previous edge, forwarded from the write of that same cycle when it hit the
+    same row). A bank's read enable is ``en | read``: its read register loads (and its clock
+    gate opens) only for a row someone needs, as an SRAM's or a gated register file's would;
+    otherwise it holds, and ``rdata`` is meaningless in the next cycle (nothing uses it then).
 
     Timing
     ------
     A request at cycle ``t`` reads at the edge ending ``t``; at ``t + 1`` ``rdata`` holds the
     row and ``rdata + add`` (or 0) is written at the edge ending ``t + 1``. A request for the
     row being written in its own cycle reads the old value; the forwarding register replaces
-    it with the value written, so back-to-back requests to one row add up. Longest path: the
+    it with the value written, so back-to-back requests to one row add up. The forwarding
+    decision is made in the read's own cycle (a read, the write of that edge, the same row),
+    so a read register that skipped cycles in between changes nothing. Longest path: the
     memory's read (flip-flops: the registered row through the ``depth``:1 read multiplexer),
     the forwarding multiplexer and the ``acc_width`` adder into the write.
     """
@@ -1254,7 +1259,7 @@ class _BankSet(wiring.Component):
         accs = data.ArrayLayout(signed(acc_width), banks)
         super().__init__({
             "en": In(banks), "clear": In(banks), "halo": In(banks), "row": In(rows),
-            "add": In(data.ArrayLayout(signed(add_width), banks)),
+            "read": In(banks), "add": In(data.ArrayLayout(signed(add_width), banks)),
             "halo_add": In(accs), "rdata": Out(accs),
         })
 
@@ -1273,7 +1278,7 @@ class _BankSet(wiring.Component):
             m.d.sync += [en_q.eq(self.en[b]), clear_q.eq(self.clear[b]), halo_q.eq(self.halo[b]),
                          row_q.eq(self.row[b]), add_q.eq(self.add[b])]
             m.d.comb += [
-                mem.r_addr.eq(self.row[b]), mem.r_en.eq(1),
+                mem.r_addr.eq(self.row[b]), mem.r_en.eq(self.en[b] | self.read[b]),
                 self.rdata[b].eq(Mux(fwd, fwd_data, mem.r_data.as_signed())),
                 wdata.eq(Mux(clear_q, 0,
                              self.rdata[b] + Mux(halo_q, self.halo_add[b], add_q))),
@@ -1329,13 +1334,14 @@ class _Banks(wiring.Component):
                 en = Mux(mine, self.p_en[b], self.en[b])
                 m.d.comb += [
                     half.en[b].eq(en),
+                    half.read[b].eq(~mine & self.w_read[b]),
                     half.clear[b].eq(~mine & self.clear[b]),
                     half.halo[b].eq(~mine & self.halo[b]),
                     half.row[b].eq(Mux(mine, self.p_row[b], self.row[b])),
                     half.add[b].eq(self.p_add[b]),
                     half.halo_add[b].eq(self.halo_add[b]),
                     self.probe_write[h * n + b].eq(en),
-                    self.probe_read[h * n + b].eq(en | (~mine & self.w_read[b])),
+                    self.probe_read[h * n + b].eq(en | half.read[b]),     # its read enable
                 ]
         return m
 
@@ -1982,10 +1988,9 @@ class Scnn(wiring.Component):
         flip-flops), ``act_banks`` (activation RAM banks per PE, both RAMs: their leakage),
         ``bank_count`` (accumulator bank memories per PE: ``banks`` in each of the two halves),
         ``wgt_entry_bits`` (a weight FIFO entry), ``product_bits`` (a crossbar transfer),
-        ``requesters`` (crossbar inputs per bank), ``read_always`` (the memories whose read
-        enable is held high: an accumulator bank reads its addressed row every cycle)."""
+        ``requesters`` (crossbar inputs per bank). Every memory reads only when asked (a read
+        register loads, and its clock gate opens, once per probed read)."""
         return {"act": (math.ceil(cfg.act_depth / ram_banks(cfg)), _act_row_layout(cfg).size),
-                "read_always": ("bank",),
                 "act_banks": 2 * ram_banks(cfg),
                 "bank": (cfg.bank_depth, cfg.acc_width), "bank_count": 2 * cfg.banks,
                 "wgt_entry_bits": _weight_entry_layout(cfg).size,

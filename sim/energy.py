@@ -89,8 +89,7 @@ wgt_push        weight FIFO entries written                                     
 reg_bit_hold    flops x cycles - the gated memories' flops x cycles - bits        reg_bit_hold
                 written above (weight FIFO, flip-flop memories not gated)
 icg_open        clock gates of the gated memories passing the clock: a row        icg_open
-                written, a read register loaded (every cycle where the memory's
-                read enable is held high, ``read_always``)
+                written, a read register loaded (a row read)
 icg_idle        the gated memories' clock gates x cycles - icg_open               icg_idle
 leakage         logic: leakage_w_per_um2 x area; SRAM macros: the model's         W
 ============== ================================================================== ==========
@@ -102,10 +101,12 @@ reg_bit_write). Below the threshold a memory is a clock-gated register file (``h
 ``gen.synth.CLOCKGATE``): each of its ``max(words, 2)`` rows and its read register has its own
 ICG when it is at least ``gen.synth.GATE_MIN_BITS`` wide. Which flip-flops are the gated ones
 is read from the memory sizes (``Scnn.memories``: ``(rows + 1) x bits`` flops and ``rows + 1``
-ICGs per memory), not from the netlist; tests/test_scnn_energy.py holds them equal to the ICG
-and flip-flop counts of the synthesized PE. A read register whose read enable is held high
-(``read_always``: the accumulator banks read their addressed row every cycle) clocks every
-cycle: its ICG is open every cycle and its flip-flops are priced as held, like any other.
+ICGs per memory), not from the netlist; tests/test_regfile.py holds them equal to the ICG
+and flip-flop counts of the synthesized PE. Every memory's read enable is driven by the reads
+that need a row (hw/scnn.py: an accumulator bank reads only for a product's or the row walk's
+request), so a read register's gate opens once per counted read (``bank_read`` is the banks'
+read enables, ``act_read`` the activation RAM's reads) and its flip-flops are never priced as
+held.
 Not priced: the decoders, the control, the drain's
 run-length logic and queue, the halo wires (their adds are bank adds); halo partial sums are
 counted (``halo_traffic``) but cost nothing here beyond those adds.
@@ -349,15 +350,14 @@ def _gated(words: int, bits: int) -> bool:
     return words * bits < MACRO_MIN_BITS and bits >= synth.GATE_MIN_BITS
 
 
-def _memory_pj(table: dict, words: int, bits: int,
-               read_always: bool = False) -> tuple[float, float, float, bool]:
+def _memory_pj(table: dict, words: int, bits: int) -> tuple[float, float, float, bool]:
     """(read pJ, write pJ, leakage W, is SRAM) of one access to a ``words`` x ``bits``
     memory (the rule of the module docs)."""
     if words * bits >= MACRO_MIN_BITS:
         est = sram_model().estimate(words, bits)
         return est.read_pj, est.write_pj, est.leakage_w, True
     mux8 = _entry(table, "mux8x8")
-    loaded = _gated(words, bits) and not read_always     # the read register, on its own gate
+    loaded = _gated(words, bits)        # the read register, on its own gate
     return (mux8 * (max(words, 2) - 1) / 7 * bits / 8
             + (bits * _entry(table, "reg_bit_write") if loaded else 0.0),
             bits * _entry(table, "reg_bit_write"), 0.0, False)
@@ -365,19 +365,17 @@ def _memory_pj(table: dict, words: int, bits: int,
 
 def scnn_gated_memories(memories: dict, pes: int) -> dict:
     """The clock-gated flip-flop memories of ``pes`` SCNN PEs (``Scnn.memories`` sizes):
-    ``icgs`` (a gate per row and per read register), ``bits`` (the flip-flops behind a gate
-    that opens only on an access: rows, and read registers not read every cycle) and
-    ``always_open`` (gates of read registers whose read enable is held high)."""
-    icgs = bits = always_open = 0
+    ``icgs`` (a gate per row and per read register) and ``bits`` (the flip-flops behind
+    them, which a gate clocks only on an access)."""
+    icgs = bits = 0
     for name, count in (("act", memories.get("act_banks", 1)), ("bank", memories["bank_count"])):
         words, width = memories[name]
         if not _gated(words, width):
             continue
-        rows, always = max(words, 2), name in memories.get("read_always", ())
+        rows = max(words, 2)
         icgs += count * (rows + 1)
-        bits += count * (rows + (0 if always else 1)) * width
-        always_open += count if always else 0
-    return {"icgs": pes * icgs, "bits": pes * bits, "always_open": pes * always_open}
+        bits += count * (rows + 1) * width
+    return {"icgs": pes * icgs, "bits": pes * bits}
 
 
 def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: dict,
@@ -398,10 +396,8 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
                                      sram_area_um2=(result.sram_area_um2 or 0.0) * scale)
     width, acc = config.data_width, config.acc_width
     pes = config.pe_rows * config.pe_cols
-    always = memories.get("read_always", ())
-    act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"], "act" in always)
-    bank_r, bank_w, bank_leak, bank_sram = _memory_pj(table, *memories["bank"],
-                                                      "bank" in always)
+    act_r, act_w, act_leak, act_sram = _memory_pj(table, *memories["act"])
+    bank_r, bank_w, bank_leak, bank_sram = _memory_pj(table, *memories["bank"])
     pairs = probes["pair"]
     counts = {
         "mul": probes["mul"], "mul_zero": pairs * config.f * config.i - probes["mul"],
@@ -417,13 +413,12 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
             written += n * memories[name][1]
     flops = flop_count(result.cell_types)
     counts["reg_bit_hold"] = max(0, (flops - regfiles["bits"]) * cycles - written)
-    # A gate opens for every write and every read of a gated memory (but one whose read
-    # register is always enabled: that gate is open every cycle instead).
-    opened = regfiles["always_open"] * cycles
+    # A gate opens for every write and every read of a gated memory.
+    opened = 0
     for name, n_read, n_write in (("act", pairs, counts["act_write"]),
                                   ("bank", counts["bank_read"], counts["bank_write"])):
         if _gated(*memories[name]):
-            opened += n_write + (0 if name in always else n_read)
+            opened += n_write + n_read
     counts["icg_open"] = opened
     counts["icg_idle"] = regfiles["icgs"] * cycles - opened
     mul = _entry(table, f"mul{width}")

@@ -103,17 +103,17 @@ def test_gated_memory_flops_are_not_charged_as_held(monkeypatch):
     """SCNN 1x2 PEs of TINY_PE over 50 cycles, by hand: per PE 8 activation RAM banks of 4
     rows x 12 bits and 8 accumulator banks of 3 rows x 16 bits, each with a 12- or 16-bit read
     register. Gated flip-flops per PE: 8 x 5 x 12 = 480 (activation RAMs, rows and read
-    register) + 8 x 3 x 16 = 384 (the banks' rows; their read registers are always enabled,
-    so they count as held flip-flops); ICGs per PE: 8 x 5 + 8 x 4 = 72."""
+    register) + 8 x 4 x 16 = 512 (the banks' rows and read registers: a bank reads only when
+    asked, so its read register is gated too); ICGs per PE: 8 x 5 + 8 x 4 = 72."""
     config = ScnnConfig(pe_rows=1, pe_cols=2, **{f.name: getattr(TINY_PE, f.name)
                                                  for f in dataclasses.fields(TINY_PE)})
     memories = Scnn.memories(config)
     assert (memories["act"], memories["act_banks"]) == ((4, 12), 8)
     assert (memories["bank"], memories["bank_count"]) == ((3, 16), 8)
-    assert sim_energy.scnn_gated_memories(memories, 2) == {"icgs": 144, "bits": 1728,
-                                                           "always_open": 16}
+    assert "read_always" not in memories
+    assert sim_energy.scnn_gated_memories(memories, 2) == {"icgs": 144, "bits": 1984}
     other = 300                      # flip-flops outside the memories, both PEs
-    flops = 1728 + 2 * 8 * 16 + other
+    flops = 1984 + other
     pj = _priced(monkeypatch, config, {"sky130_fd_sc_hd__dfxtp_1": flops,
                                         "sky130_fd_sc_hd__dlclkp_1": 144})
     probes = {"pair": 7, "mul": 5, "grant": 5, "bank_read": 20, "bank_write": 12,
@@ -123,19 +123,17 @@ def test_gated_memory_flops_are_not_charged_as_held(monkeypatch):
     counts = e.counts
     # Held: the flip-flops outside the gated memories, every cycle, but the weight FIFO bits
     # written (3 pushes of an entry).
-    assert counts["reg_bit_hold"] == (flops - 1728) * cycles - 3 * memories["wgt_entry_bits"]
-    # Opened: the 16 bank read registers every cycle, each activation row written and read,
-    # each bank row written.
-    assert counts["icg_open"] == 16 * cycles + 9 + 7 + 12
+    assert counts["reg_bit_hold"] == (flops - 1984) * cycles - 3 * memories["wgt_entry_bits"]
+    # Opened: each activation row written and read, each bank row written and read.
+    assert counts["icg_open"] == 9 + 7 + 12 + 20
     assert counts["icg_idle"] == 144 * cycles - counts["icg_open"]
     assert e.energy_breakdown["icg_idle"] == pytest.approx(counts["icg_idle"] * pj["icg_idle"],
                                                            abs=1e-3)
-    # A gated activation read loads its read register; a bank read (always enabled) does not
-    # add one.
+    # A gated read (activation RAM or bank) loads its read register.
     assert e.energy_breakdown["act_read"] == pytest.approx(
         7 * (pj["mux8x8"] * 3 / 7 * 12 / 8 + 12 * pj["reg_bit_write"]), abs=1e-3)
     assert e.energy_breakdown["bank_read"] == pytest.approx(
-        20 * pj["mux8x8"] * 2 / 7 * 16 / 8, abs=1e-3)
+        20 * (pj["mux8x8"] * 2 / 7 * 16 / 8 + 16 * pj["reg_bit_write"]), abs=1e-3)
     assert e.energy_pj == pytest.approx(sum(e.energy_breakdown.values()), abs=0.01)
 
 

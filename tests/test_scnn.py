@@ -10,7 +10,9 @@ from scnn_reference import ReferenceCrossbars
 
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
+from sparsegen.hw import scnn as hw_scnn
 from sparsegen.hw.scnn import Cmd, Scnn, ScnnConfig, ScnnPE, ScnnPEConfig, plane_pitch
+from sparsegen.hw.sram import sync_memory
 from sparsegen.sim import scnn as host
 from sparsegen.sim.golden import scnn as gs
 from sparsegen.sim.golden.numeric import TensorError
@@ -503,3 +505,53 @@ def test_act_transfers_fill_the_pe_columns_in_parallel():
                     assert len(words) == sum(len(v) for v, _ in rows[y * cfg.pe_cols + x])
                 pidx += 1
     assert saving > 0
+
+
+# -- accumulator banks read only when asked --------------------------------------------------
+
+
+def test_bank_reads_only_when_asked(monkeypatch):
+    """A _BankSet of two banks (4 rows of 16 bits) under a hand-written sequence on bank 0:
+    requests (read-modify-writes, back to back on one row: forwarded), idle cycles with other
+    rows on the address, a read without a write (a walk's send), a clear; bank 1 idle. Each
+    memory's read enable is high exactly in the cycles with a request or a read (8 of bank 0's
+    13 cycles, none of bank 1's: the banks read every cycle before), and every read gives the
+    row's value by hand, including back-to-back hits after a read register left idle."""
+    mems = []
+
+    def recording(platform, words, width):
+        mem, sub = sync_memory(platform, words, width)
+        mems.append(mem)
+        return mem, sub
+
+    monkeypatch.setattr(hw_scnn, "sync_memory", recording)
+    dut = hw_scnn._BankSet(2, 4, 16, 12)
+    # Bank 0 per cycle: (en, clear, read, row, add) and the rdata expected in the NEXT cycle
+    # (None: not read). Row 1: 0 +5 = 5, +7 = 12 (forwarded), idle, +1 = 13, +2 = 15
+    # (forwarded), read 15 (forwarded from the write of its cycle), idle, clear to 0, +4 = 4
+    # (the clear forwarded), idle, read 4.
+    seq = [(1, 0, 0, 1, 5, 0), (1, 0, 0, 1, 7, 5), (0, 0, 0, 2, 0, None), (0, 0, 0, 3, 9, None),
+           (1, 0, 0, 1, 1, 12), (1, 0, 0, 1, 2, 13), (0, 0, 1, 1, 0, 15), (0, 0, 0, 0, 0, None),
+           (1, 1, 0, 1, 0, 15), (1, 0, 0, 1, 4, 0), (0, 0, 0, 2, 0, None), (0, 0, 1, 1, 0, 4),
+           (0, 0, 0, 3, 0, None)]
+    reads = [[0, 0]]
+    seen = []
+
+    async def bench(ctx):
+        expect = None
+        for en, clear, read, row, add, nxt in seq:
+            ctx.set(dut.en, en)
+            ctx.set(dut.clear, clear)
+            ctx.set(dut.read, read)
+            ctx.set(dut.row.as_value(), row)            # bank 1 stays on row 0
+            ctx.set(dut.add.as_value(), add)
+            if expect is not None:
+                seen.append((ctx.get(dut.rdata[0]), expect))
+            reads[0] = [n + ctx.get(m.r_en) for n, m in zip(reads[0], mems)]
+            expect = nxt
+            await ctx.tick()
+
+    simulate(dut, bench)
+    assert len(mems) == 2
+    assert seen == [(e, e) for _, e in seen] and len(seen) == 8
+    assert reads[0] == [8, 0]
