@@ -66,9 +66,14 @@ __all__ = ["run", "print_table", "area_split", "model_point", "LAYER", "DENSITIE
 LAYER = dict(c=32, k=32, h=14, w=14, r=3, s=3, pad=1)
 DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
 #: The PE of both arrays: F=I=4, A=32 banks, kc=8, tiles up to 8 x 8, 512 activation rows
-#: (all 32 channels of a dense 8 x 8 tile, so the layer runs in one pass).
+#: (all 32 channels of a dense 8 x 8 tile, so the layer runs in one pass), 16 weight FIFO
+#: entries. The FIFO decouples the PEs, which take the broadcast weights in lock step but
+#: spend different numbers of cycles on a channel (their tiles hold different numbers of
+#: non-zeros): at w 0.35 / a 0.45 on GoogLeNet 3a (4x4 tiles) the 8x8 point runs 2.63x the
+#: dense array with 4 entries, 2.88x with 8, 3.00x with 16 and 3.07x with the paper's 50 (cycle
+#: model); 16 takes most of it for a third of the 50 entries' flip-flops.
 PE_PARAMS = dict(f=4, i=4, banks=32, bank_depth=32, kc=8, max_tile_w=8, max_tile_h=8,
-                 max_r=3, max_s=3, act_depth=512, wt_depth=4, data_width=16, acc_width=24)
+                 max_r=3, max_s=3, act_depth=512, wt_depth=16, data_width=16, acc_width=24)
 #: Where each figure comes from (the README's vocabulary): ``measured`` on the RTL (Verilator
 #: runs and their action counts, Yosys, OpenSTA), ``model`` from an RTL-validated model (the
 #: cycle model for the 8x8 point and the 32x32 dense array; energy: RTL-counted actions x the
