@@ -109,7 +109,7 @@ from .sram import sync_memory
 __all__ = [
     "Cmd", "ScnnPEConfig", "ScnnConfig", "ScnnPE", "Scnn", "RUN_BITS",
     "pe_input_layout", "array_input_layout", "pe_output_layout", "halo_layout", "plane_pitch",
-    "WEIGHT_ENTRY_DELAY", "DRAIN_LATENCY", "walk_cycles", "OARAM_WRITE_LATENCY", "ram_banks",
+    "WEIGHT_ENTRY_DELAY", "PRODUCT_LATENCY", "DRAIN_LATENCY", "walk_cycles", "OARAM_WRITE_LATENCY", "ram_banks",
     "MAX_GRID",
 ]
 
@@ -450,6 +450,14 @@ WEIGHT_ENTRY_DELAY = 3
 to the multipliers: the weight decoder's three stages (lane positions, their division into
 ``(r, s, k)``, the ``base`` adders) end in the FIFO write, and the FIFO head is read the cycle
 after (:class:`_Weights`)."""
+
+PRODUCT_LATENCY = 2
+"""Cycles from a (weight entry, activation row) pair's issue to the first cycle the crossbar can
+load it: the activation buffer's synchronous read into the row stage, whose row goes into the
+product stage's register (1), then the multipliers into the crossbar (1) (:class:`_Cartesian`).
+The stages advance together: while the product stage holds a pair the crossbar cannot load,
+the row stage and the issue wait too (the model's rule, :func:`sparsegen.sim.scnn.
+model_cycles`)."""
 
 DRAIN_LATENCY = 3
 """Cycles from the cycle the row walk requests a drain row to the cycle that row leaves on
@@ -1061,16 +1069,21 @@ class _Cartesian(wiring.Component):
     o : Out(stream.Signature(_products_layout(cfg)))
         The pair's ``f*i`` products with their addresses.
     busy : Out(1)
-        A pair is in the product stage.
+        A pair is in the row or the product stage.
 
     Timing
     ------
-    Two stages. Issue: the head entry and the next row's address (the row-end flags choose
-    it) go into the product stage's registers and the activation buffer's read, when the
-    product stage is empty or hands its pair to ``o`` in this cycle. Product: the buffer's row
-    and the registered entry through the ``data_width`` x ``data_width`` multipliers and the
-    address adders to ``o``, held while ``o`` is not ready (the crossbar stalls it on
-    conflicts). One pair per cycle; a pair issued at cycle ``a`` is offered from ``a + 1``.
+    Three stages, advancing together when the product stage is empty or hands its pair to
+    ``o`` in this cycle (otherwise all three hold: the activation buffer keeps its read data
+    while not read). Issue: the head entry and the next row's address (the row-end flags
+    choose it) go into the row stage's register and the activation buffer's read. Row: the
+    buffer's row (the select of its RAM and bank) and the entry into the product stage's
+    registers. Product: the registered row and entry through the ``data_width`` x
+    ``data_width`` multipliers and the address adders to ``o``, held while ``o`` is not ready
+    (the crossbar stalls it on conflicts). One pair per cycle; a pair issued at cycle ``a`` is
+    offered from ``a + PRODUCT_LATENCY`` (:data:`PRODUCT_LATENCY`), later when the pair ahead
+    waits for the crossbar. The row register cuts what was the PE's longest path (the IARAM's
+    bank select, then the multipliers, into the crossbar's register).
     After an entry's last row the next entry of the same (group, channel) block rewinds to the
     channel's first row, the next block's goes on to the following channel.
     """
@@ -1094,17 +1107,22 @@ class _Cartesian(wiring.Component):
                                                       _product_bits(cfg))
         head, act, out = self.i_wgt.payload, self.act.data, self.o.payload
 
-        # Issue stage.
+        # Issue stage. The three stages advance together (``advance``): when the product
+        # stage is empty or hands its pair to ``o`` in this cycle.
         chan_start = Signal(range(cfg.act_depth + 1))     # first row of the current channel
         cur_row = Signal(range(cfg.act_depth + 1))
-        p_valid = Signal()
-        p_entry = Signal(_weight_entry_layout(cfg))
+        r_valid, p_valid, advance = Signal(), Signal(), Signal()
+        r_entry = Signal(_weight_entry_layout(cfg))
         issue = Signal()
-        m.d.comb += [issue.eq(self.i_wgt.valid & (~p_valid | self.o.ready)),
+        m.d.comb += [advance.eq(~p_valid | self.o.ready),
+                     issue.eq(self.i_wgt.valid & advance),
                      self.act.addr.eq(cur_row), self.act.en.eq(issue),
                      self.i_wgt.ready.eq(issue & self.act.last)]
+        with m.If(advance):
+            m.d.sync += r_valid.eq(issue)
         with m.If(issue):
-            m.d.sync += [p_valid.eq(1), p_entry.eq(head)]
+            m.d.sync += r_entry.eq(head)
+        with m.If(issue):
             with m.If(self.act.last):
                 with m.If(head.last):
                     m.d.sync += [chan_start.eq(cur_row + 1), cur_row.eq(cur_row + 1)]
@@ -1112,24 +1130,31 @@ class _Cartesian(wiring.Component):
                     m.d.sync += cur_row.eq(chan_start)
             with m.Else():
                 m.d.sync += cur_row.eq(cur_row + 1)
-        with m.Elif(self.o.ready):
-            m.d.sync += p_valid.eq(0)
         with m.If(self.rewind):
             m.d.sync += [chan_start.eq(0), cur_row.eq(0)]
 
+        # Row stage: the buffer's row (read at the issue edge, held by the buffer while the
+        # stages stand still) and the entry into the product stage's registers.
+        p_row = Signal(_act_row_layout(cfg))
+        p_entry = Signal(_weight_entry_layout(cfg))
+        with m.If(advance):
+            m.d.sync += p_valid.eq(r_valid)
+            with m.If(r_valid):
+                m.d.sync += [p_row.eq(act), p_entry.eq(r_entry)]
+
         # Product stage.
         for i in range(cfg.i):
-            m.d.comb += mul.a[i].eq(act.lanes[i].value)
+            m.d.comb += mul.a[i].eq(p_row.lanes[i].value)
         for f in range(cfg.f):
             m.d.comb += mul.w[f].eq(p_entry.lanes[f].value)
             for i in range(cfg.i):
                 j = f * cfg.i + i
                 m.d.comb += [
-                    out[j].live.eq((act.lanes[i].value != 0) & (p_entry.lanes[f].value != 0)),
-                    out[j].addr.eq(act.lanes[i].pos + p_entry.lanes[f].base),
+                    out[j].live.eq((p_row.lanes[i].value != 0) & (p_entry.lanes[f].value != 0)),
+                    out[j].addr.eq(p_row.lanes[i].pos + p_entry.lanes[f].base),
                     out[j].value.eq(mul.p[j]),
                 ]
-        m.d.comb += [self.o.valid.eq(p_valid), self.busy.eq(p_valid)]
+        m.d.comb += [self.o.valid.eq(p_valid), self.busy.eq(r_valid | p_valid)]
         # Energy probes (Scnn.probes): a pair leaves the product stage; its live products.
         fire = self.o.valid & self.o.ready
         m.d.comb += [self.probe_pair.eq(fire),
@@ -1795,11 +1820,12 @@ class ScnnPE(wiring.Component):
     One input word per cycle. ACT words are always accepted; WGT words while the weight
     decoder and FIFO hold fewer than ``wt_depth`` entries (a word's entry can issue
     :data:`WEIGHT_ENTRY_DELAY` cycles after it is taken). The Cartesian stage issues one
-    (weight entry, activation row) pair per cycle; the pair spends a cycle in the product stage
-    (the activation buffer's read, the multipliers) and loads into the crossbar the cycle after
-    its issue, unless the crossbar's older register still holds products that lost arbitration
-    (a conflict stall, see :class:`_Crossbar`; the product stage then holds its pair and the
-    issue waits). A weight entry meets every activation row of its channel (an empty channel
+    (weight entry, activation row) pair per cycle; the pair spends a cycle in the row stage
+    (the activation buffer's read into a register) and one in the product stage (the
+    multipliers) and loads into the crossbar :data:`PRODUCT_LATENCY` cycles after its issue,
+    unless the crossbar's older register still holds products that lost arbitration (a
+    conflict stall, see :class:`_Crossbar`; the product stage then holds its pair, and the row
+    stage and the issue wait). A weight entry meets every activation row of its channel (an empty channel
     is one row of zeros), then leaves the FIFO. CONFIG is accepted once the decoder, the FIFO
     and the product stage are empty and the crossbar empties this cycle; DRAIN as CONFIG and,
     in addition, once the previous group's row walk has ended. From the cycle after DRAIN the

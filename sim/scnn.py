@@ -29,6 +29,7 @@ from ..gen.generate import generate
 from ..hw.scnn import (
     DRAIN_LATENCY,
     OARAM_WRITE_LATENCY,
+    PRODUCT_LATENCY,
     WEIGHT_ENTRY_DELAY,
     Cmd,
     Scnn,
@@ -240,6 +241,11 @@ class _Crossbars:
         self.new = np.zeros((npes, banks), dtype=np.int16)
         self.now = np.zeros(npes, dtype=np.int64)
         self.loaded = np.full(npes, -1, dtype=np.int64)
+        # The Cartesian pipeline (hw.scnn.PRODUCT_LATENCY): the previous pair's issue and the
+        # cycle it entered the product stage, the load of the pair before it.
+        self.issued = np.full(npes, -1, dtype=np.int64)
+        self.entered = np.full(npes, -1, dtype=np.int64)
+        self.loaded_before = np.full(npes, -1, dtype=np.int64)
         self.stall_count = np.zeros(npes, dtype=np.int64)
         self.conflicts = conflicts
         self.clean = np.ones(npes, dtype=bool)
@@ -283,9 +289,17 @@ class _Crossbars:
         self.pairs += int(nrows.sum())
         pops = np.empty(len(nrows), dtype=np.int64)
         for j in range(counts.shape[1]):
-            issue = np.maximum(start, self.loaded)
-            ready = issue + 1
+            # The stages advance together: a pair issues once the one two ahead has left the
+            # product stage, and not while the previous one waits there for the crossbar
+            # (from the cycle it entered to the cycle before its load).
+            issue = np.maximum(np.maximum(start, self.issued + 1), self.loaded_before)
+            issue = np.where((self.entered <= issue) & (issue < self.loaded), self.loaded, issue)
+            ready = np.maximum(issue + PRODUCT_LATENCY, self.loaded + 1)    # it enters
             load = counts[:, j]
+            active = nrows > j
+            self.issued = np.where(active, issue, self.issued)
+            self.entered = np.where(active, ready, self.entered)
+            self.loaded_before = np.where(active, self.loaded, self.loaded_before)
             if j == 0 and self.clean.all():     # every PE issues a row 0
                 self.loaded = fire = np.maximum(self.now, ready)
                 self.now = fire + 1
@@ -293,7 +307,6 @@ class _Crossbars:
                 self.clean = ~twice[:, j]
                 pops = issue
                 continue
-            active = nrows > j
             if self.clean[active].all():
                 fire = np.maximum(self.now, ready)
                 self.loaded = np.where(active, fire, self.loaded)
@@ -616,10 +629,12 @@ def model_cycles(program, crossbars=None, times: list | None = None) -> tuple[in
     per cycle (an ACT transfer, up to one ACT word per PE column, is one cycle of the load);
     ACT always taken; WGT entry ``e`` waits until every PE popped entry ``e - wt_depth``; a PE
     issues a (weight entry, activation row) pair from :data:`~sparsegen.hw.scnn.
-    WEIGHT_ENTRY_DELAY` cycles after the entry's word was taken, and not before the cycle its
-    previous pair left the product stage for the crossbar (one product stage); the crossbar
-    loads a pair from the cycle after its issue, as its arbitration allows (simulated cycle by
-    cycle, :class:`_Crossbars`); an entry leaves the FIFO when its last row issues;
+    WEIGHT_ENTRY_DELAY` cycles after the entry's word was taken, and not before the cycle the
+    pair two ahead left the product stage for the crossbar, nor while the previous pair waits
+    there (the Cartesian stages advance together); the crossbar loads a pair from
+    :data:`~sparsegen.hw.scnn.PRODUCT_LATENCY` cycles after its issue (or the cycle after the
+    previous pair's load), as its arbitration allows (simulated cycle by cycle,
+    :class:`_Crossbars`); an entry leaves the FIFO when its last row issues;
     CONFIG and DRAIN wait for empty decoders, FIFOs and product stages and idle crossbars;
     DRAIN also waits for the previous group's row walk to end (the accumulators are double
     buffered: the walk of a group, :func:`~sparsegen.hw.scnn.walk_cycles` cycles of the DRAIN

@@ -45,9 +45,10 @@ SCNN (hw/scnn.py, ``ScnnPE`` and ``Scnn`` Timing)
 One input transfer per cycle (the first, CONFIG, at cycle 0, i.e. edge 1); an ACT transfer
 carries up to one ACT word per PE column, every other transfer one broadcast word. A WGT word taken at
 cycle w goes through three decoder stages into the FIFO: its entry is issued at the earliest at
-w + 3. An issued (entry, activation row) pair spends one cycle in the product stage (the
-activation buffer's synchronous read, then the multipliers) and loads into the crossbar the
-cycle after its issue; the next pair issues in the cycle the previous one loads. An entry meets
+w + 3. An issued (entry, activation row) pair spends a cycle in the row stage (the activation
+buffer's synchronous read into the product stage's register) and one in the product stage (the
+multipliers) and loads into the crossbar two cycles after its issue (PRODUCT_LATENCY = 2); the
+stages advance together, so with no conflict stall the next pair issues the cycle after. An entry meets
 every activation row of its channel, one row per cycle (an empty channel is one row of zeros).
 A product is granted the cycle after its pair loads. CONFIG and DRAIN wait until the decoder,
 FIFO and product stage are empty and the crossbar empties in that cycle. After DRAIN (cycle d)
@@ -189,19 +190,22 @@ def _filters(shape, index, value):
 SCNN_CASES = [
     # id, ifmap, filters, pad, cycles
     ("zero-acts-1x1", np.zeros((1, 2, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 16),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 17),
     ("dense-acts-1x1", np.ones((1, 4, 4), np.int64),
-     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 23),
+     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 24),
     ("uneven-load", np.pad(np.ones((1, 2, 2), np.int64), ((0, 0), (0, 2), (0, 2))),
-     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 22),
+     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 23),
     ("halo-3x3", np.zeros((1, 2, 2), np.int64),
-     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 36),
+     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 37),
     ("two-passes", np.zeros((1, 13, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 61),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 62),
     ("two-groups-1x1", np.zeros((1, 2, 2), np.int64),
-     np.full((4, 1, 1, 1), 3, np.int64), 0, 22),
+     np.full((4, 1, 1, 1), 3, np.int64), 0, 24),
 ]
 """Derivations (default scnn: 2 x 2 PEs, f = i = 2, kc = 2, wt_depth 4; cycle c is edge c + 1).
+Every pair loads one cycle later than with the one product stage of before (PRODUCT_LATENCY
+2: issue, row stage, product stage), so every count below is one more than it was per group
+whose compute ends the wait for its DRAIN: two-groups-1x1 two more, each chained layer one.
 ACT words travel one per PE column per transfer (``Scnn``'s parallel load): a PE column's
 words (its PEs top to bottom) go one per cycle in its lane, so the load takes as many cycles
 as the column with the most words (with the one shared ACT word per cycle of before, every
@@ -209,47 +213,48 @@ count below that has ACT words was larger by the words beyond the per-column max
 
 * zero-acts-1x1: 2x2 plane, 1x1 filter: tiles Ht = Wt = 1. Words: CONFIG (c0), ACT (one empty
   word per PE: 2 per column, c1-2), WGT (one entry: k = 0 and 1 of the block, c3), DRAIN. The
-  entry issues with its channel's one (empty) row at c3 + 3 = c6 and loads into the crossbar
-  at c7 (no live product: nothing to grant); the product stage is empty from c8: DRAIN at c8.
-  W = kc(2(Ht+R-1) + 2(R-1)) = 2*2 = 4: last row at edge 8 + 4 + 4 = 16 (18 with one ACT word
-  per cycle: ACT c1-4).
+  entry issues with its channel's one (empty) row at c3 + 3 = c6, is in the row stage at c7,
+  in the product stage at c8 and loads into the crossbar at c8 (no live product: nothing to
+  grant); the product stage is empty from c9: DRAIN at c9. W = kc(2(Ht+R-1) + 2(R-1)) = 2*2 =
+  4: last row at edge 9 + 4 + 4 = 17.
 * dense-acts-1x1: 4x4 plane of ones, K = 2: Ht = Wt = 2, 4 activations per PE = 2 rows of i = 2
-  (2 ACT words per PE, 4 per column: c1-4), WGT c5; its rows issue at c8 and c9 and load at c9
-  and c10; their 2 x 2 products hit banks {0,1,4,5} and {2,3,6,7} (no conflict) and are
-  granted at c10 and c11, where the crossbar empties: DRAIN at c11. W = 2*2*2 = 8: last at edge
-  11 + 8 + 4 = 23 (27 with ACT c1-8).
+  (2 ACT words per PE, 4 per column: c1-4), WGT c5; its rows issue at c8 and c9 and load at
+  c10 and c11; their 2 x 2 products hit banks {0,1,4,5} and {2,3,6,7} (no conflict) and are
+  granted at c11 and c12, where the crossbar empties: DRAIN at c12. W = 2*2*2 = 8: last at
+  edge 12 + 8 + 4 = 24.
 * uneven-load: dense-acts-1x1 with ones only in PE (0, 0)'s tile: it takes 2 ACT words, the
   other PEs one empty word each, so column 0 has 3 words and column 1 has 2: ACT c1-3 (the
   column maximum: not the 5 words in all, nor any PE's 2). WGT c4; PE (0, 0)'s two rows issue
-  at c7 and c8, load at c8 and c9 and are granted at c9 and c10 (as in dense-acts-1x1): DRAIN
-  at c10, last at edge 10 + 8 + 4 = 22 (24 with ACT c1-5).
+  at c7 and c8, load at c9 and c10 and are granted at c10 and c11 (as in dense-acts-1x1):
+  DRAIN at c11, last at edge 11 + 8 + 4 = 23.
 * halo-3x3: 2x2 plane, pad 1, 3x3 filter with only its centre non-zero: Ht = Wt = 2, one WGT
-  entry; as zero-acts-1x1 up to DRAIN at c8, then W = kc(2(Ht+R-1) + 2(R-1)) = 2(2*4 + 4) =
-  24: the vertical halo phase costs 2 kc(R-1) = 8 of them. Last at edge 8 + 24 + 4 = 36.
+  entry; as zero-acts-1x1 up to DRAIN at c9, then W = kc(2(Ht+R-1) + 2(R-1)) = 2(2*4 + 4) =
+  24: the vertical halo phase costs 2 kc(R-1) = 8 of them. Last at edge 9 + 24 + 4 = 37.
 * two-passes: 13x2 plane, 1x1 filter: Ht = 6 (the largest tile), Wt = 1, so the 13 output rows
   take two passes (12 + 1). Each pass is zero-acts-1x1 with W = 2*2*6 = 24: pass 1 DRAIN at
-  c8, walk c9-c32; pass 2's CONFIG at c9 (during the walk), ACT c10-11, WGT c12, its entry
-  issues at c15 and loads at c16, the product stage is empty from c17, but DRAIN waits for the
-  walk: c33 (the walk-bound case). Last row at edge 33 + 24 + 4 = 61.
+  c9, walk c10-c33; pass 2's CONFIG at c10 (during the walk), ACT c11-12, WGT c13, its entry
+  issues at c16 and loads at c18, the product stage is empty from c19, but DRAIN waits for the
+  walk: c34 (the walk-bound case). Last row at edge 34 + 24 + 4 = 62.
 * two-groups-1x1: zero-acts-1x1 with K = 4, two groups of kc = 2 (one WGT word each): group
-  0's DRAIN at c8, its walk c9-c12 (W = 4); group 1's WGT at c9, its entry issues at c12 and
-  loads at c13, the product stage is empty from c14: DRAIN at c14 (the walk ended at c12, so
-  the compute bound). Last row at edge 14 + 4 + 4 = 22.
+  0's DRAIN at c9, its walk c10-c13 (W = 4); group 1's WGT at c10, its entry issues at c13 and
+  loads at c15, the product stage is empty from c16: DRAIN at c16 (the walk ended at c13, so
+  the compute bound). Last row at edge 16 + 4 + 4 = 24.
 """
 
 
 SCNN_CHAIN = (np.ones((1, 2, 2), np.int64), np.full((1, 1, 1, 1), 3), 0,
-              np.full((1, 1, 1, 1), 2), 0, (16, 16))
+              np.full((1, 1, 1, 1), 2), 0, (17, 17))
 """Two chained layers (``--filters2``; ifmap, filters, pad, filters2, pad2, per-layer cycles),
 derived by hand: layer 1 is zero-acts-1x1 with ones (ACT c1-2, WGT c3; a live product, issued
-c6, loaded c7, granted at c8, the cycle the crossbar empties): DRAIN at c8, walk c9-c12, last
-row at c15 (16 cycles; 18 with one ACT word per cycle). Layer 2's swapping CONFIG waits for the
-OARAM writes: OARAM_WRITE_LATENCY - 1 = 2 cycles after the last row left, c17. Layer 2 reads
-ceil(K1 / kc) * kc = 2 channels (the second, layer 1's padding channel, one zero row), so two
-WGT words (c18, c19; the second an empty block). Entry 0 issues at c21, loads at c22 (granted
-c23); entry 1 issues at c22 as entry 0 loads, loads at c23 with no live product; the product
-stage is empty from c24: DRAIN at c24, walk c25-c28, last row at c31 (edge 32): 16 cycles for
-layer 2 (no ACT words: its input is in the IARAMs), 32 in all."""
+c6, row stage c7, loaded c8 (PRODUCT_LATENCY 2), granted at c9, the cycle the crossbar
+empties): DRAIN at c9, walk c10-c13, last row at c16 (17 cycles). Layer 2's swapping CONFIG
+waits for the OARAM writes: OARAM_WRITE_LATENCY - 1 = 2 cycles after the last row left, c18.
+Layer 2 reads ceil(K1 / kc) * kc = 2 channels (the second, layer 1's padding channel, one zero
+row), so two WGT words (c19, c20; the second an empty block). Entry 0 issues at c22, loads at
+c24 (granted c25); entry 1 issues at c23 (entry 0 is in the row stage, the product stage is
+empty: the stages advance), loads at c25 with no live product; the product stage is empty
+from c26: DRAIN at c26, walk c27-c30, last row at c33 (edge 34): 17 cycles for layer 2 (no ACT
+words: its input is in the IARAMs), 34 in all."""
 
 
 @pytest.fixture(scope="module")
