@@ -65,7 +65,7 @@ Design choices.
   14 x 14 planes on 8 x 8 PEs) the WGT words bound compute (``sparsegen bench scnn``). Cost, by ``sparsegen synth scnn``
   (2 x 2 PEs, sky130hd): the array's own logic (the lane multiplexers and valid decode) 3,296
   um^2 and 421 cells, against 2,798 um^2 and 373 with the one addressed word; the critical
-  path stays in the PE (8.14 ns, IARAM read to crossbar register).
+  path stays in the PEs (:class:`ScnnPE`, Timing).
 * Activation RAMs: IARAM and OARAM are ``act_depth`` rows of ``i`` decoded ``(value, pos)``
   non-zeros each, interleaved over :func:`ram_banks` banks so that the drain, which can
   complete several rows from one frame row, writes them in one cycle and never stalls the
@@ -1840,13 +1840,16 @@ class ScnnPE(wiring.Component):
     CONFIG (a layer's first word) waits for the walk's end too and is taken
     :data:`OARAM_WRITE_LATENCY` cycles after the last drained row entered the drain at the
     earliest. All of this is exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What
-    limits the clock, as measured by ``sparsegen synth`` (default config, sky130hd: 8.14 ns,
-    the 2 x 2 ``scnn`` 8.14 ns, 1.20x of ``dense-array`` 16/24's 6.81 ns; 7.17 and 7.64 ns
-    with one activation buffer): the IARAM's read, through the select of its RAM and bank (the
-    registered bank of the read), the multipliers and the product stage into the crossbar's
-    register; then the horizontal halo's write cycle, from the sender's bank read (through its
-    forwarding multiplexer) and the rotation over both halves through ``o_halo``, the
-    receiver's one-hot lane select and the ``acc_width`` adder into a bank row.
+    limits the clock, as measured by ``sparsegen synth`` (sky130hd, against ``dense-array``
+    16/24's 6.806 ns): at the default config 6.553 ns (0.96x), the product stage (the
+    registered entry through the multipliers into the crossbar's register); the 2 x 2 ``scnn``
+    7.391 ns (1.09x), a horizontal halo write (a bank's forwarding register through ``o_halo``
+    into the neighbour's bank row); the PE that ``bench scnn`` synthesizes (act_depth 512 in
+    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 7.660 ns (1.13x), the drain's OARAM write
+    pointer into the write enables of the row-end flags. Before the row stage
+    (:data:`PRODUCT_LATENCY` 1) the IARAM's read, through the select of its RAM and bank, went
+    straight into the multipliers: 7.877 ns at the default config, 8.609 ns (1.265x) at the
+    benchmark's.
     """
 
     def __init__(self, config: ScnnPEConfig):
