@@ -78,9 +78,14 @@ Design choices.
   on ``o`` (every layer's does), so the host reads and checks it there.
 * Every memory is synchronous (SRAM-ready): the activation RAMs (1R1W, plus a flip-flop
   row-end bit per row) and the accumulator banks (1R1W each, a pipelined read-modify-write
-  with a forwarding register for back-to-back hits on one row). One read port per bank makes
-  the vertical halo exchange two cycles per row (send read, then the receiving
-  read-modify-write). Products are kept to ``acc_width`` bits (sums wrap there).
+  with a forwarding register for back-to-back hits on one row). The halo exchange takes two
+  cycles per row, horizontally and vertically: a send read, then the receiving
+  read-modify-write of the partial sums, which the receiving PE registers at its boundary (as
+  between PE macros on a chip; vertically one read port per bank needs the two cycles anyway).
+  With the horizontal exchange in one cycle (the neighbour's add in the send's write cycle), a
+  sending bank's forwarding register through the rotation into the neighbour's adder was the
+  array's critical path: 8.565 ns at the ``bench scnn`` configuration (2 x 2 PEs, sky130hd),
+  1.258x ``dense-array``'s. Products are kept to ``acc_width`` bits (sums wrap there).
 * The accumulators are double-buffered as in SCNN: two sets of ``banks`` banks (``half0``,
   ``half1``), each bank a 1R1W memory with its own read-modify-write. DRAIN flips them: the row
   walk of the finished group (halo exchange, drain, clear) runs on one set while the next
@@ -475,13 +480,14 @@ cycles after the last drained row left ``o``."""
 
 
 def walk_cycles(kc: int, ht: int, r: int) -> int:
-    """Cycles of the row walk after DRAIN: ``kc x (Ht+R-1)`` rows of horizontal halo exchange,
-    ``kc x (R-1)`` rows of vertical exchange at two cycles each (a send read, then the
-    receiving read-modify-write: one read port per bank) and ``kc x (Ht+R-1)`` drain rows, one
-    per cycle, with ``o`` never back-pressured. It runs on the accumulator half not in use:
-    input is taken again the cycle after DRAIN, the next DRAIN the cycle after the walk's last;
-    the last output row leaves :data:`DRAIN_LATENCY` cycles after the walk's last cycle."""
-    return kc * (2 * (ht + r - 1) + 2 * (r - 1))
+    """Cycles of the row walk after DRAIN: ``kc x (Ht+R-1)`` rows of horizontal halo exchange
+    and ``kc x (R-1)`` rows of vertical exchange, both at two cycles a row (a send read, then
+    the receiving read-modify-write of the partial sums the neighbour sent, registered at the
+    PE boundary), and ``kc x (Ht+R-1)`` drain rows, one per cycle, with ``o`` never
+    back-pressured. It runs on the accumulator half not in use: input is taken again the cycle
+    after DRAIN, the next DRAIN the cycle after the walk's last; the last output row leaves
+    :data:`DRAIN_LATENCY` cycles after the walk's last cycle."""
+    return kc * (3 * (ht + r - 1) + 2 * (r - 1))
 
 
 # -- building blocks -------------------------------------------------------------------------
@@ -553,7 +559,8 @@ class _Control(wiring.Component):
     (state IDLE, a register); at its edge ``active`` flips and the walk of the group just
     finished starts on the other half: it offers one row per cycle from the next cycle and
     advances on each transfer, back to IDLE at the edge of the last row (:func:`walk_cycles`
-    cycles without back-pressure; a vertical row takes two cycles, ``recv`` marks the second),
+    cycles without back-pressure; a halo row, horizontal or vertical, takes two cycles,
+    ``recv`` marks the second),
     from where the next DRAIN can be taken. ACT, WGT and CONFIG words are taken during the
     walk (the next group computes into ``active``). Longest path: the CONFIG word's
     geometry product ``(Wt+S-1) x (Ht+R-1)`` and its rounding to the skewed pitch into the
@@ -639,7 +646,8 @@ class _Control(wiring.Component):
         prow = Signal(range(cfg.max_tile_h + cfg.max_r))
         pbase = Signal(_sum_bits(cfg))
         pkbase = Signal(_sum_bits(cfg))
-        recv = Signal()                 # HALO_V: the row's second (receiving) cycle
+        recv = Signal()                 # HALO_H, HALO_V: the row's second (receiving) cycle
+        halo = (state == _State.HALO_H) | (state == _State.HALO_V)
         last_k = pk == cfg.kc - 1
         last_row = Mux(state == _State.HALO_V, prow == geo.r - 2, prow == geo.hacc - 1)
         m.d.comb += [
@@ -652,9 +660,9 @@ class _Control(wiring.Component):
             m.d.sync += [state.eq(_State.HALO_H), pk.eq(0), prow.eq(0), pbase.eq(0),
                          pkbase.eq(0), recv.eq(0)]
         step = self.o_row.valid & self.o_row.ready
-        with m.If(step & (state == _State.HALO_V)):
+        with m.If(step & halo):
             m.d.sync += recv.eq(~recv)
-        with m.If(step & ((state != _State.HALO_V) | recv)):
+        with m.If(step & (~halo | recv)):
             m.d.sync += [prow.eq(prow + 1), pbase.eq(pbase + geo.wacc)]
             with m.If(last_row):
                 m.d.sync += [prow.eq(0), pk.eq(pk + 1), pkbase.eq(pkbase + geo.pitch),
@@ -1401,7 +1409,7 @@ class _Accumulators(wiring.Component):
         Geometry of the walked group; ``wt``, ``s``, ``relu`` and ``ht_wacc`` are used.
     i_halo_h, i_halo_v : In(halo_layout(cfg))
         Partial sums received in the HALO_H (columns ``Wt..Wt+S-2``) and HALO_V (rows
-        ``Ht..Ht+R-2``) phases.
+        ``Ht..Ht+R-2``) phases, in the send's write cycle (registered here).
     o_halo : Out(halo_layout(cfg))
         Partial sums sent: a row's left ``S-1`` columns (HALO_H), then the own columns of a top
         row (HALO_V); lanes beyond them are zero.
@@ -1411,9 +1419,9 @@ class _Accumulators(wiring.Component):
     Three stages. Request (the cycle a row is walked or a product granted): per bank, the
     row's window (send, receive, drain) from its base address, the bank row and the
     operation into the banks' read. Write (the next cycle): the read rows rotated from banks
-    to the window's lanes: sent on ``o_halo`` (the neighbour adds them in its own write cycle
-    horizontally; vertically it registers them and adds them one cycle later, when its
-    receiving request, the second cycle of the row, is in its write cycle), or, for a drain
+    to the window's lanes: sent on ``o_halo`` (the neighbour registers them, horizontally
+    and vertically alike, and adds them one cycle later, when its receiving request, the
+    second cycle of the row, is in its write cycle), or, for a drain
     row, through the ReLU into the drain row register (the third stage, ``o_row``). One
     product and one walk request per bank and cycle, each on its own half.
     """
@@ -1451,6 +1459,8 @@ class _Accumulators(wiring.Component):
                          banks.p_add[b].eq(product.value)]
         row, tile = self.i_row.payload, self.tile
         h_phase = self.i_row.valid & (row.phase == _State.HALO_H)
+        h_send = h_phase & ~row.recv
+        h_recv = h_phase & row.recv
         v_send = self.i_row.valid & (row.phase == _State.HALO_V) & ~row.recv
         v_recv = self.i_row.valid & (row.phase == _State.HALO_V) & row.recv
         d_phase = self.i_row.valid & (row.phase == _State.DRAIN)
@@ -1465,11 +1475,11 @@ class _Accumulators(wiring.Component):
         m.d.comb += [
             send_base.eq(Mux(h_phase, row.base, row.base + tile.s - 1)),
             recv_base.eq(Mux(h_phase, row.base + tile.wt, row.base + tile.s - 1 + tile.ht_wacc)),
-            send_n.eq(Mux(h_phase, tile.s - 1, Mux(v_send, tile.wt, 0))),
-            recv_n.eq(Mux(h_phase, tile.s - 1, Mux(v_recv, tile.wt, 0))),
+            send_n.eq(Mux(h_send, tile.s - 1, Mux(v_send, tile.wt, 0))),
+            recv_n.eq(Mux(h_recv, tile.s - 1, Mux(v_recv, tile.wt, 0))),
         ]
         # The drain window is the send window: row.base + S - 1 outside HALO_H.
-        recv_h_q, recv_v_q = [], []     # per bank: its received lane, one-hot, per phase
+        recv_q = []                     # per bank: its received lane, one-hot
         for b in range(cfg.banks):
             o_r = Signal(lg, name=f"recv_off{b}")
             o_s = Signal(lg, name=f"send_off{b}")
@@ -1481,18 +1491,13 @@ class _Accumulators(wiring.Component):
             row_s = (send_base + o_s)[lg:]
             # Energy probes (Scnn.probes): a vertical send reads without writing back.
             m.d.comb += banks.w_read[b].eq(v_send & hit_s)
-            sel_h = Signal(cfg.halo_lanes, name=f"recv_h{b}_q")
-            sel_v = Signal(cfg.halo_lanes, name=f"recv_v{b}_q")
-            m.d.sync += [sel_h.eq(Cat(h_phase & (o_r == j) for j in range(cfg.halo_lanes))),
-                         sel_v.eq(Cat(~h_phase & (o_r == j) for j in range(cfg.halo_lanes)))]
-            recv_h_q.append(sel_h)
-            recv_v_q.append(sel_v)
-            with m.If(h_phase | v_recv):
-                with m.If(hit_r):
-                    m.d.comb += [banks.en[b].eq(1), banks.halo[b].eq(1), banks.row[b].eq(row_r)]
-                with m.Else():
-                    m.d.comb += [banks.en[b].eq(h_phase & hit_s), banks.clear[b].eq(1),
-                                 banks.row[b].eq(row_s)]
+            sel = Signal(cfg.halo_lanes, name=f"recv{b}_q")
+            m.d.sync += sel.eq(Cat(o_r == j for j in range(cfg.halo_lanes)))
+            recv_q.append(sel)
+            with m.If(h_recv | v_recv):
+                m.d.comb += [banks.en[b].eq(hit_r), banks.halo[b].eq(1), banks.row[b].eq(row_r)]
+            with m.Elif(h_send):
+                m.d.comb += [banks.en[b].eq(hit_s), banks.clear[b].eq(1), banks.row[b].eq(row_s)]
             with m.Elif(v_send | d_phase):
                 m.d.comb += [banks.en[b].eq(d_phase & hit_d & self.room), banks.clear[b].eq(1),
                              banks.row[b].eq(row_s)]
@@ -1510,16 +1515,15 @@ class _Accumulators(wiring.Component):
         # adders).
         w_drain = Signal()
         w_flags = Signal(data.StructLayout({"own": 1, "first": 1, "last": 1}))
-        halo_v_q = Signal(halo_layout(cfg))
+        halo_q = Signal(halo_layout(cfg))
         m.d.sync += [w_drain.eq(d_phase & self.room),
-                     halo_v_q.eq(self.i_halo_v),
+                     halo_q.eq(Mux(row.phase == _State.HALO_H, self.i_halo_h, self.i_halo_v)),
                      w_flags.own.eq(row.own), w_flags.first.eq(row.first),
                      w_flags.last.eq(row.last)]
         for b in range(cfg.banks):
             received = Const(0, signed(cfg.acc_width))
             for j in range(cfg.halo_lanes):
-                received = (received | Mux(recv_h_q[b][j], self.i_halo_h[j], 0)
-                            | Mux(recv_v_q[b][j], halo_v_q[j], 0))
+                received = received | Mux(recv_q[b][j], halo_q[j], 0)
             m.d.comb += banks.halo_add[b].eq(received)
         rotated = []
         for j in range(cfg.halo_lanes):
@@ -1535,7 +1539,7 @@ class _Accumulators(wiring.Component):
             m.d.comb += rot.eq(lane)
             rotated.append(rot)
         m.d.comb += [self.o_halo[j].eq(rotated[j]) for j in range(cfg.halo_lanes)]
-        m.d.comb += [self.probe_hsend[j].eq(h_phase & _below(j, send_n))
+        m.d.comb += [self.probe_hsend[j].eq(h_send & _below(j, send_n))
                      for j in range(cfg.halo_lanes)]
         m.d.comb += [self.probe_vsend[j].eq(v_send & _below(j, send_n))
                      for j in range(cfg.halo_lanes)]
@@ -1829,7 +1833,7 @@ class ScnnPE(wiring.Component):
     is one row of zeros), then leaves the FIFO. CONFIG is accepted once the decoder, the FIFO
     and the product stage are empty and the crossbar empties this cycle; DRAIN as CONFIG and,
     in addition, once the previous group's row walk has ended. From the cycle after DRAIN the
-    row walk of the group runs on one accumulator half (:func:`walk_cycles`): ``kc x
+    row walk of the group runs on one accumulator half (:func:`walk_cycles`): ``2 kc x
     (Ht+R-1)`` cycles of horizontal halo exchange, ``2 kc x (R-1)`` of vertical exchange, then
     ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo rows are cleared without output);
     each row leaves :data:`DRAIN_LATENCY` cycles after the walk requests it. Meanwhile input is
@@ -1949,11 +1953,12 @@ class Scnn(wiring.Component):
     PE's weight FIFO has room, CONFIG and DRAIN until every PE is idle (the PEs' load imbalance
     shows up here). All PEs take DRAIN in the same cycle (their walks end in the same cycle) and
     then exchange halos in lock step on their walked halves:
-    in each horizontal-phase cycle every PE sends one frame row's left ``S-1`` partial sums to
-    its left neighbour, which adds them into its columns ``Wt..Wt+S-2``; in each vertical-phase
-    cycle every PE sends the own columns of one of its top ``R-1`` rows to the PE above, which
-    adds them into its rows ``Ht..Ht+R-2``. Halos leaving the grid are outputs outside the
-    plane and are dropped.
+    in each horizontal-phase row (two cycles) every PE sends one frame row's left ``S-1``
+    partial sums to its left neighbour, which registers them and adds them into its columns
+    ``Wt..Wt+S-2`` in the next cycle; in each vertical-phase row (two cycles) every PE sends the
+    own columns of one of its top ``R-1`` rows to the PE above, which adds them, registered
+    alike, into its rows ``Ht..Ht+R-2``. No combinational path crosses a PE boundary. Halos
+    leaving the grid are outputs outside the plane and are dropped.
     """
 
     def __init__(self, config: ScnnConfig):

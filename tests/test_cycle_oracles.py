@@ -52,8 +52,10 @@ stages advance together, so with no conflict stall the next pair issues the cycl
 every activation row of its channel, one row per cycle (an empty channel is one row of zeros).
 A product is granted the cycle after its pair loads. CONFIG and DRAIN wait until the decoder,
 FIFO and product stage are empty and the crossbar empties in that cycle. After DRAIN (cycle d)
-the row walk takes kc(Ht+R-1) horizontal-halo rows, kc(R-1) vertical rows at two cycles each
-and kc(Ht+R-1) drain rows, one per cycle: cycles d+1 .. d+W with W = kc(2(Ht+R-1) + 2(R-1)).
+the row walk takes kc(Ht+R-1) horizontal-halo rows and kc(R-1) vertical rows at two cycles each
+(send read, then the receiving read-modify-write of the partial sums registered at the PE
+boundary) and kc(Ht+R-1) drain rows, one per cycle: cycles d+1 .. d+W with
+W = kc(3(Ht+R-1) + 2(R-1)).
 The accumulators are double-buffered: the walk runs on one half while the next group computes
 into the other, so the next word is taken at d+1 (ACT, WGT and CONFIG do not wait for the
 walk); the next DRAIN waits for the walk to end, i.e. is taken at d' >= d+W+1. Each group's
@@ -190,19 +192,22 @@ def _filters(shape, index, value):
 SCNN_CASES = [
     # id, ifmap, filters, pad, cycles
     ("zero-acts-1x1", np.zeros((1, 2, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 17),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 19),
     ("dense-acts-1x1", np.ones((1, 4, 4), np.int64),
-     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 24),
+     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 28),
     ("uneven-load", np.pad(np.ones((1, 2, 2), np.int64), ((0, 0), (0, 2), (0, 2))),
-     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 23),
+     np.array([5, -7]).reshape(2, 1, 1, 1), 0, 27),
     ("halo-3x3", np.zeros((1, 2, 2), np.int64),
-     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 37),
+     _filters((1, 1, 3, 3), (0, 0, 1, 1), 2), 1, 45),
     ("two-passes", np.zeros((1, 13, 2), np.int64),
-     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 62),
+     _filters((1, 1, 1, 1), (0, 0, 0, 0), 3), 0, 86),
     ("two-groups-1x1", np.zeros((1, 2, 2), np.int64),
-     np.full((4, 1, 1, 1), 3, np.int64), 0, 24),
+     np.full((4, 1, 1, 1), 3, np.int64), 0, 26),
 ]
 """Derivations (default scnn: 2 x 2 PEs, f = i = 2, kc = 2, wt_depth 4; cycle c is edge c + 1).
+The horizontal halo rows take two cycles each (the received partial sums are registered at the
+PE boundary), so W = kc(3(Ht+R-1) + 2(R-1)) is kc(Ht+R-1) more than the kc(2(Ht+R-1) + 2(R-1))
+of before: every count below grows by that per walk that ends a run or holds a DRAIN.
 Every pair loads one cycle later than with the one product stage of before (PRODUCT_LATENCY
 2: issue, row stage, product stage), so every count below is one more than it was per group
 whose compute ends the wait for its DRAIN: two-groups-1x1 two more, each chained layer one.
@@ -215,46 +220,47 @@ count below that has ACT words was larger by the words beyond the per-column max
   word per PE: 2 per column, c1-2), WGT (one entry: k = 0 and 1 of the block, c3), DRAIN. The
   entry issues with its channel's one (empty) row at c3 + 3 = c6, is in the row stage at c7,
   in the product stage at c8 and loads into the crossbar at c8 (no live product: nothing to
-  grant); the product stage is empty from c9: DRAIN at c9. W = kc(2(Ht+R-1) + 2(R-1)) = 2*2 =
-  4: last row at edge 9 + 4 + 4 = 17.
+  grant); the product stage is empty from c9: DRAIN at c9. W = kc(3(Ht+R-1) + 2(R-1)) = 2*3 =
+  6: last row at edge 9 + 6 + 4 = 19.
 * dense-acts-1x1: 4x4 plane of ones, K = 2: Ht = Wt = 2, 4 activations per PE = 2 rows of i = 2
   (2 ACT words per PE, 4 per column: c1-4), WGT c5; its rows issue at c8 and c9 and load at
   c10 and c11; their 2 x 2 products hit banks {0,1,4,5} and {2,3,6,7} (no conflict) and are
-  granted at c11 and c12, where the crossbar empties: DRAIN at c12. W = 2*2*2 = 8: last at
-  edge 12 + 8 + 4 = 24.
+  granted at c11 and c12, where the crossbar empties: DRAIN at c12. W = 2*3*2 = 12: last at
+  edge 12 + 12 + 4 = 28.
 * uneven-load: dense-acts-1x1 with ones only in PE (0, 0)'s tile: it takes 2 ACT words, the
   other PEs one empty word each, so column 0 has 3 words and column 1 has 2: ACT c1-3 (the
   column maximum: not the 5 words in all, nor any PE's 2). WGT c4; PE (0, 0)'s two rows issue
   at c7 and c8, load at c9 and c10 and are granted at c10 and c11 (as in dense-acts-1x1):
-  DRAIN at c11, last at edge 11 + 8 + 4 = 23.
+  DRAIN at c11, last at edge 11 + 12 + 4 = 27.
 * halo-3x3: 2x2 plane, pad 1, 3x3 filter with only its centre non-zero: Ht = Wt = 2, one WGT
-  entry; as zero-acts-1x1 up to DRAIN at c9, then W = kc(2(Ht+R-1) + 2(R-1)) = 2(2*4 + 4) =
-  24: the vertical halo phase costs 2 kc(R-1) = 8 of them. Last at edge 9 + 24 + 4 = 37.
+  entry; as zero-acts-1x1 up to DRAIN at c9, then W = kc(3(Ht+R-1) + 2(R-1)) = 2(3*4 + 4) =
+  32: the horizontal halo phase costs 2 kc(Ht+R-1) = 16 of them, the vertical one
+  2 kc(R-1) = 8. Last at edge 9 + 32 + 4 = 45.
 * two-passes: 13x2 plane, 1x1 filter: Ht = 6 (the largest tile), Wt = 1, so the 13 output rows
-  take two passes (12 + 1). Each pass is zero-acts-1x1 with W = 2*2*6 = 24: pass 1 DRAIN at
-  c9, walk c10-c33; pass 2's CONFIG at c10 (during the walk), ACT c11-12, WGT c13, its entry
+  take two passes (12 + 1). Each pass is zero-acts-1x1 with W = 2*3*6 = 36: pass 1 DRAIN at
+  c9, walk c10-c45; pass 2's CONFIG at c10 (during the walk), ACT c11-12, WGT c13, its entry
   issues at c16 and loads at c18, the product stage is empty from c19, but DRAIN waits for the
-  walk: c34 (the walk-bound case). Last row at edge 34 + 24 + 4 = 62.
+  walk: c46 (the walk-bound case). Last row at edge 46 + 36 + 4 = 86.
 * two-groups-1x1: zero-acts-1x1 with K = 4, two groups of kc = 2 (one WGT word each): group
-  0's DRAIN at c9, its walk c10-c13 (W = 4); group 1's WGT at c10, its entry issues at c13 and
-  loads at c15, the product stage is empty from c16: DRAIN at c16 (the walk ended at c13, so
-  the compute bound). Last row at edge 16 + 4 + 4 = 24.
+  0's DRAIN at c9, its walk c10-c15 (W = 6); group 1's WGT at c10, its entry issues at c13 and
+  loads at c15, the product stage is empty from c16: DRAIN at c16 (the walk ended at c15, so
+  both bounds give c16). Last row at edge 16 + 6 + 4 = 26.
 """
 
 
 SCNN_CHAIN = (np.ones((1, 2, 2), np.int64), np.full((1, 1, 1, 1), 3), 0,
-              np.full((1, 1, 1, 1), 2), 0, (17, 17))
+              np.full((1, 1, 1, 1), 2), 0, (19, 19))
 """Two chained layers (``--filters2``; ifmap, filters, pad, filters2, pad2, per-layer cycles),
 derived by hand: layer 1 is zero-acts-1x1 with ones (ACT c1-2, WGT c3; a live product, issued
 c6, row stage c7, loaded c8 (PRODUCT_LATENCY 2), granted at c9, the cycle the crossbar
-empties): DRAIN at c9, walk c10-c13, last row at c16 (17 cycles). Layer 2's swapping CONFIG
-waits for the OARAM writes: OARAM_WRITE_LATENCY - 1 = 2 cycles after the last row left, c18.
-Layer 2 reads ceil(K1 / kc) * kc = 2 channels (the second, layer 1's padding channel, one zero
-row), so two WGT words (c19, c20; the second an empty block). Entry 0 issues at c22, loads at
-c24 (granted c25); entry 1 issues at c23 (entry 0 is in the row stage, the product stage is
-empty: the stages advance), loads at c25 with no live product; the product stage is empty
-from c26: DRAIN at c26, walk c27-c30, last row at c33 (edge 34): 17 cycles for layer 2 (no ACT
-words: its input is in the IARAMs), 34 in all."""
+empties): DRAIN at c9, walk c10-c15 (W = kc(3(Ht+R-1) + 2(R-1)) = 2*3 = 6), last row at c18
+(19 cycles). Layer 2's swapping CONFIG waits for the OARAM writes: OARAM_WRITE_LATENCY - 1 = 2
+cycles after the last row left, c20. Layer 2 reads ceil(K1 / kc) * kc = 2 channels (the
+second, layer 1's padding channel, one zero row), so two WGT words (c21, c22; the second an
+empty block). Entry 0 issues at c24, loads at c26 (granted c27); entry 1 issues at c25 (entry 0
+is in the row stage, the product stage is empty: the stages advance), loads at c27 with no
+live product; the product stage is empty from c28: DRAIN at c28, walk c29-c34, last row at c37
+(edge 38): 19 cycles for layer 2 (no ACT words: its input is in the IARAMs), 38 in all."""
 
 
 @pytest.fixture(scope="module")

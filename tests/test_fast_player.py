@@ -202,10 +202,12 @@ def test_mismatch_names_its_first_divergence(tmp_path, capsys, monkeypatch):
 def test_scnn_mismatch_names_its_first_divergence(monkeypatch):
     """The same for SCNN, on the two-pass case of tests/test_cycle_oracles.py (13 x 2 plane,
     Ht = 6, Wt = 1, kc = 2): O[0, 12, 1] is pass 1, PE (0, 1), row 0, the first row of the
-    second DRAIN. That DRAIN is taken at edge 35 (when the first walk ends, cycle 34 there);
-    kc(Ht + R - 1) = 12 horizontal-halo rows (edges 36-47) come first, the row is requested
-    at edge 48 and leaves DRAIN_LATENCY = 3 cycles later, at edge 51 (50 with one product
-    stage, PRODUCT_LATENCY 1: the first pass's DRAIN, and so its walk, a cycle earlier)."""
+    second DRAIN. That DRAIN is taken at edge 47 (cycle 46, when the first walk of
+    kc(3(Ht + R - 1) + 2(R - 1)) = 36 cycles, c10-c45, ends); kc(Ht + R - 1) = 12
+    horizontal-halo rows at two cycles each (edges 48-71: the received partial sums are
+    registered at the PE boundary) come first, the row is requested at edge 72 and leaves
+    DRAIN_LATENCY = 3 cycles later, at edge 75 (51 with the one-cycle horizontal rows of before:
+    a 24-cycle first walk and 12 rows at edges 36-47)."""
     ifmap = np.zeros((1, 13, 2), dtype=np.int64)
     filters = np.full((1, 1, 1, 1), 3, dtype=np.int64)
     golden = gscnn.conv_einsum
@@ -221,7 +223,7 @@ def test_scnn_mismatch_names_its_first_divergence(monkeypatch):
     assert result.matches_golden is False
     assert result.as_json()["first_divergence"] == {
         "index": [0, 12, 1], "pass": 1, "tile": [0, 1], "row": 0, "column": 0, "got": 0,
-        "expected": 7, "cycle": 51, "mismatches": 1}
+        "expected": 7, "cycle": 75, "mismatches": 1}
 
 
 def test_first_divergence_is_in_stream_order():
