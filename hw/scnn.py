@@ -1847,8 +1847,10 @@ class ScnnPE(wiring.Component):
     limits the clock, as measured by ``sparsegen synth`` (sky130hd, against ``dense-array``
     16/24's 6.806 ns): at the default config 6.553 ns (0.96x), the product stage (the
     registered entry through the multipliers into the crossbar's register); the 2 x 2 ``scnn``
-    7.391 ns (1.09x), a horizontal halo write (a bank's forwarding register through ``o_halo``
-    into the neighbour's bank row); the PE that ``bench scnn`` synthesizes (act_depth 512 in
+    6.961 ns (1.02x), the same product stage (7.391 ns, a horizontal halo write through
+    ``o_halo`` into the neighbour's bank row, before the received halo was registered); the
+    2 x 2 array at the ``bench scnn`` configuration 8.080 ns (1.19x; 8.565 ns before), the same
+    product stage; the PE that ``bench scnn`` synthesizes (act_depth 512 in
     SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 7.660 ns (1.13x), the drain's OARAM write
     pointer into the write enables of the row-end flags. Before the row stage
     (:data:`PRODUCT_LATENCY` 1) the IARAM's read, through the select of its RAM and bank, went
