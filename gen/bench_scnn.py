@@ -132,7 +132,7 @@ SEED = 2017
 #: What a cached 8x8 point depends on besides its inputs: the model's code, and the version of
 #: :func:`model_point`'s own figures (bump it when they change).
 _CODE = ("sim/scnn.py", "hw/scnn.py", "sim/golden/scnn.py")
-_POINT_VERSION = 4
+_POINT_VERSION = 5
 
 
 @functools.cache
@@ -199,7 +199,9 @@ def model_point(config, ifmap, filters, pad: int) -> dict:
     plan, kc = program.plan, config.kc
     parts = _timeline(program, times, cycles)
     walk = walk_cycles(kc, plan.ht, plan.r)
-    halo = round(parts["walk"] * kc * (plan.ht + 3 * (plan.r - 1)) / walk)
+    # The walk's drain is one cycle per frame row (kc x (Ht+R-1)); the rest is halo exchange.
+    drain_rows = kc * (plan.ht + plan.r - 1)
+    halo = round(parts["walk"] * (walk - drain_rows) / walk)
     entry = {
         "cycles": cycles, "conflict_stalls": stalls, "conflict_free_cycles": free,
         "breakdown": {"compute": parts["compute"] - (cycles - free),
