@@ -122,6 +122,10 @@ def test_dataflow_needs_the_halo_exchange():
 def test_plan_rejects_small_tiles():
     with pytest.raises(TensorError, match="needs tiles of at least 4"):
         g.plan_tiles(20, 20, 5, 5, 0, 2, 2, 3, 3)
+    # One PE of one-column tiles cannot hold a 1x2 filter's two columns: the message names
+    # the tile it needs (it used to say "at least 1" with `max_tile_w` 1).
+    with pytest.raises(TensorError, match=r"needs tiles of at least 2 \(`max_tile_w` is 1\)"):
+        g.plan_tiles(3, 3, 1, 2, 0, 1, 1, 3, 1)
 
 
 def test_macs_nonzero_counts_products():

@@ -127,8 +127,14 @@ def _layer(design, config, rng):
     if host.workload == "conv":
         c = int(rng.integers(1, 4))
         k = int(rng.integers(1, 4))
-        r = int(rng.integers(1, min(getattr(config, "max_r", 3), 3) + 1))
-        s = int(rng.integers(1, min(getattr(config, "max_s", 3), 3) + 1))
+        # Filters the array's tiles can hold (sim.golden.scnn.plan_tiles): a tile at least
+        # R-1 (S-1) and the PEs' tiles together at least R (S).
+        tall = getattr(config, "max_tile_h", 3)
+        wide = getattr(config, "max_tile_w", 3)
+        r = int(rng.integers(1, min(getattr(config, "max_r", 3), 3, tall + 1,
+                                    getattr(config, "pe_rows", 1) * tall) + 1))
+        s = int(rng.integers(1, min(getattr(config, "max_s", 3), 3, wide + 1,
+                                    getattr(config, "pe_cols", 1) * wide) + 1))
         h = int(rng.integers(r, r + 4))
         w = int(rng.integers(s, s + 4))
         density = rng.uniform(0.2, 1.0)

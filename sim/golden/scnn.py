@@ -250,9 +250,12 @@ def plan_tiles(h: int, w: int, r: int, s: int, pad: int, pe_rows: int, pe_cols: 
     for out, k, pes, limit, what in ((p, r, pe_rows, max_h, "max_tile_h"),
                                      (q, s, pe_cols, max_w, "max_tile_w")):
         t = min(limit, max(k - 1, 1, math.ceil((out + k - 1) / pes)))
-        if t < k - 1 or pes * t - (k - 1) < 1:
+        # A tile holds at least a halo's R-1 (S-1), and the PEs' tiles together at least the
+        # filter's R (S) rows (columns), so that one output position lies within them.
+        need = max(k - 1, math.ceil(k / pes))
+        if t < need:
             raise TensorError(f"tensor `filters`: a {r}x{s} filter needs tiles of at least "
-                              f"{k - 1} (`{what}` is {limit})")
+                              f"{need} (`{what}` is {limit})")
         dims.append(t)
     return TilePlan(pe_rows, pe_cols, dims[0], dims[1], r, s, p, q)
 
