@@ -105,6 +105,7 @@ PAPER_SOURCES = {
     "area_um2": "formula", "dense_area_um2": "formula", "fmax_mhz": "measured",
     "macs_nonzero": "formula", "pairs_per_second": "measured", "pair_fill": "formula",
     "plane_fill": "formula", "chained_speedup": "formula", "pair_bound": "formula",
+    "groups": "model", "grid": "model", "tried": "model",
 }
 _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
                ("accumulators", "accumulator banks"), ("act_buffer", "buffers"),
@@ -132,7 +133,7 @@ SEED = 2017
 #: What a cached 8x8 point depends on besides its inputs: the model's code, and the version of
 #: :func:`model_point`'s own figures (bump it when they change).
 _CODE = ("sim/scnn.py", "hw/scnn.py", "sim/golden/scnn.py")
-_POINT_VERSION = 5
+_POINT_VERSION = 6
 
 
 @functools.cache
@@ -151,36 +152,39 @@ def _counts_of(program) -> dict:
     PE: every one crosses the crossbar once), activation RAM row writes (ACT words,
     :func:`~..sim.scnn.act_words`, and the rows drained into the OARAMs,
     :func:`~..sim.scnn.oaram_rows`), ACT transfers (up to one word per PE column each), weight
-    entries pushed (every PE takes every WGT word) and DRAINs."""
+    entries pushed (every PE of a column group takes its group's WGT words) and DRAINs."""
     work = program.work
     live = wgt = 0
-    pairs = np.zeros(program.config.pe_rows * program.config.pe_cols, dtype=np.int64)
+    npes = program.config.pe_rows * program.config.pe_cols
+    pairs = np.zeros(npes, dtype=np.int64)
     rows, nz = {}, {}
-    for (kind, _, _, values, _, _), key in zip(program.words, program.blocks):
+    for (kind, *_), key in zip(program.words, program.blocks):
         if kind != Cmd.WGT:
             continue
-        pidx, _, ch, _ = key[-4:]
-        if (pidx, ch) not in rows:
-            acts = [r[ch] for r in work.acts[pidx]]
-            rows[pidx, ch] = np.array([len(v) for v, _ in acts], dtype=np.int64)
-            nz[pidx, ch] = sum(int(np.count_nonzero(v)) for v, _ in acts)
-        wgt += 1
-        pairs += rows[pidx, ch]
-        live += int(np.count_nonzero(values)) * nz[pidx, ch]
+        for pidx, g, ch, n in (sub for sub in key if sub is not None):
+            pes = work.pes_of(g, npes)
+            if (pidx, g, ch) not in rows:
+                acts = [work.acts[pidx][p][ch] for p in pes]
+                rows[pidx, g, ch] = np.array([len(v) for v, _ in acts], dtype=np.int64)
+                nz[pidx, g, ch] = sum(int(np.count_nonzero(v)) for v, _ in acts)
+            wgt += len(pes)
+            pairs[pes] += rows[pidx, g, ch]
+            live += int(np.count_nonzero(work.entries[g, ch][0][n])) * nz[pidx, g, ch]
     kinds = [w[0] for w in program.words]
     return {"pair": int(pairs.sum()), "pair_max": int(pairs.max()), "mul": live,
             "grant": live,
             "act_words": scnn_host.act_words(program), "act_transfers": kinds.count(Cmd.ACT),
             "act_write": scnn_host.act_words(program) + scnn_host.oaram_rows(program),
-            "wgt_push": wgt * program.config.pe_rows * program.config.pe_cols,
-            "drains": len(program.drains)}
+            "wgt_push": wgt, "drains": len(program.drains)}
 
 
-def model_point(config, ifmap, filters, pad: int) -> dict:
+def model_point(config, ifmap, filters, pad: int, groups: int | str = "auto") -> dict:
     """The 8x8 point of one layer and density through the cycle model, cached by content
-    (config, operands, the model's code): cycles and conflict stalls, the cycle breakdown,
-    the action counts (:func:`_counts_of`) and the model's speed."""
-    h = hashlib.sha256(json.dumps([config.as_dict(), pad, _code_digest()]).encode())
+    (config, operands, ``groups``, the model's code): cycles and conflict stalls, the cycle
+    breakdown, the action counts (:func:`_counts_of`), the model's speed, and the
+    output-channel column groups it ran with (``groups``; ``"auto"``: the fastest by
+    :func:`~..sim.scnn.plan_groups`, every candidate's pair bound and cycles in ``tried``)."""
+    h = hashlib.sha256(json.dumps([config.as_dict(), pad, groups, _code_digest()]).encode())
     for x in (ifmap, filters):
         h.update(np.ascontiguousarray(x, dtype=np.int64).tobytes())
         h.update(str(x.shape).encode())
@@ -189,10 +193,19 @@ def model_point(config, ifmap, filters, pad: int) -> dict:
     if entry is not None:
         return entry | {"cached": True}
     start = time.perf_counter()
-    program = build_program(config, ifmap, filters, pad)
-    built = time.perf_counter()
-    times = []
-    cycles, stalls = model_cycles(program, times=times)
+    if groups == "auto":
+        # The candidates' programs and models are all counted as the model's time.
+        built = start
+        chosen = scnn_host.plan_groups(config, ifmap, filters, pad)
+        program, cycles, stalls, times = (chosen[k] for k in ("program", "cycles", "stalls",
+                                                              "times"))
+        tried = chosen["tried"]
+    else:
+        program = build_program(config, ifmap, filters, pad, groups=groups)
+        built = time.perf_counter()
+        times = []
+        cycles, stalls = model_cycles(program, times=times)
+        tried = None
     modelled = time.perf_counter()
     free, _ = model_cycles(program, functools.partial(scnn_host._Crossbars, conflicts=False))
     counts = _counts_of(program)
@@ -208,6 +221,8 @@ def model_point(config, ifmap, filters, pad: int) -> dict:
                       "conflicts": cycles - free, "load": parts["load"], "halo": halo,
                       "drain": parts["walk"] - halo},
         "counts": counts, "tile": [plan.ht, plan.wt], "passes": len(plan.passes),
+        "groups": program.groups, "grid": [config.pe_rows, program.group_cols],
+        "tried": tried,
         "frame": kc * (plan.ht + plan.r - 1) * (plan.wt + plan.s - 1),
         "build_seconds": round(built - start, 3),
         "model_seconds": round(modelled - built, 3),
@@ -454,10 +469,14 @@ def _paper_rows(say, tech, paper, dense_paper, layers, points, rtl_rows, rates, 
             dcyc = dense_cycles(dense_paper, m, k, n)
             nonzero = gs.macs_nonzero(ops.ifmap, ops.filters, layer.dims["pad"])
             load = point["breakdown"]["load"]
-            one_load = point["passes"] == 1 and load == point["counts"]["act_transfers"] + 1
+            # Chained: a layer of one pass and one load, ungrouped (a grouped layer's OARAMs
+            # hold only its column group's channels: the next layer cannot read them).
+            one_load = (point["passes"] == 1 and point["groups"] == 1
+                        and load == point["counts"]["act_transfers"] + 1)
             row = {"layer": name, "w": wd, "a": ad, "cycles": point["cycles"],
                    "dense_cycles": dcyc, "speedup": dcyc / point["cycles"],
                    "chained_speedup": dcyc / (point["cycles"] - load) if one_load else None,
+                   "groups": point["groups"], "grid": point["grid"], "tried": point["tried"],
                    # The most the layer can gain: a PE issues one (weight entry, activation
                    # row) pair per cycle at best, so with no conflict stall, load or walk the
                    # cycles would be the busiest PE's pairs.
@@ -467,7 +486,8 @@ def _paper_rows(say, tech, paper, dense_paper, layers, points, rtl_rows, rates, 
                    "breakdown": point["breakdown"], "tile": point["tile"],
                    "pair_fill": point["counts"]["mul"] / (point["counts"]["pair"] * paper.f
                                                           * paper.i),
-                   "plane_fill": m / (paper.pe_rows * point["tile"][0] * paper.pe_cols
+                   # Every column group covers the plane: the positions of one group's tiles.
+                   "plane_fill": m / (paper.pe_rows * point["tile"][0] * point["grid"][1]
                                       * point["tile"][1] * point["passes"]),
                    "macs": layer.macs, "macs_nonzero": nonzero,
                    "model_seconds": point["model_seconds"],
@@ -539,10 +559,10 @@ def print_paper(console, report):
     for name in dict.fromkeys(r["layer"] for r in rows):
         mine = [r for r in rows if r["layer"] == name]
         t = Table(title=f"scnn 8x8 PEs (F=I=4, 1,024 mults, cycle model) vs dense-array 32x32 "
-                        f"(1,024 mults): {name}, tile {mine[0]['tile'][0]}x{mine[0]['tile'][1]}"
-                        f" per PE", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=(0, 1, 0, 0))
-        for column in ("w", "a", "cycles", "dense", "speedup", "chained", "bound", "util",
+                        f"(1,024 mults): {name}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, padding=(0, 1, 0, 0))
+        for column in ("w", "a", "grid", "tile", "cycles", "dense", "speedup", "chained",
+                       "bound", "util",
                        "fill",
                        "plane",
                        "compute", "confl",
@@ -551,7 +571,8 @@ def print_paper(console, report):
             t.add_column(column, justify="right", no_wrap=True)
         for r in mine:
             b = r["breakdown"]
-            t.add_row(f"{r['w']:.2f}", f"{r['a']:.2f}", f"{r['cycles']:,}",
+            t.add_row(f"{r['w']:.2f}", f"{r['a']:.2f}", _grid(r),
+                      f"{r['tile'][0]}x{r['tile'][1]}", f"{r['cycles']:,}",
                       f"{r['dense_cycles']:,}", f"{r['speedup']:.2f}",
                       _fmt(r["chained_speedup"], ".2f"), f"{r['pair_bound']:.2f}",
                       f"{r['utilization']:.1%}",
@@ -564,7 +585,10 @@ def print_paper(console, report):
                       _fmt(r["dense_gops_mm2"], ".2f"))
         console.print(t)
     console.print(
-        "sources: cycles model; chained = dense / (cycles - load) (formula, layers of one pass "
+        "sources: grid model (the PE grid each output-channel column group tiles the plane on"
+        ", x the number of groups when grouped: the fewest model cycles of 1, 2, 4 or 8 "
+        "groups, sim/scnn.py plan_groups; tile = its planar tile per PE); cycles model; "
+        "chained = dense / (cycles - load) (formula, ungrouped layers of one pass "
         "and one activation load: the ACT words come before any WGT word, so without them every"
         " later word is taken load cycles earlier; a chained layer's input is in the IARAMs "
         "already); bound = dense / (the busiest PE's pairs) (formula: the speedup if every PE "
@@ -603,6 +627,12 @@ def print_paper(console, report):
                   f"({pairs / max(seconds, 1e-9):,.0f} pairs/s; program build "
                   f"{sum(r['build_seconds'] for r in rows):,.1f} s); {len(rows) - len(run)} of "
                   f"{len(rows)} points from the cache[/dim]")
+
+
+def _grid(row) -> str:
+    """A point's grouping: ``8x8``, or ``8x2 x4`` (four column groups of 8 x 2 PEs)."""
+    grid = f"{row['grid'][0]}x{row['grid'][1]}"
+    return grid if row["groups"] == 1 else f"{grid} x{row['groups']}"
 
 
 def print_table(console, report):

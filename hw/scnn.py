@@ -50,22 +50,24 @@ Design choices.
   (``2*f*i`` requesters compare banks pairwise). Products with a zero operand
   (explicit zeros of long runs, unused lanes) do not request a bank.
 * Input bandwidth: an ACT transfer into the array carries one ACT word per PE column, each
-  lane with a valid bit and the PE row it is for (:func:`array_input_layout`); CONFIG, WGT and
-  DRAIN stay one broadcast word (in lane 0). A network's first layer, whose input is not in
-  the IARAMs, thus fills them ``pe_cols`` words per cycle: at 8 x 8 PEs of F = I = 4 the
+  lane with a valid bit and the PE row it is for (:func:`array_input_layout`); a WGT transfer
+  one WGT word per PE column (see column groups below); CONFIG and DRAIN go to all PEs. A
+  network's first layer, whose input is not in the IARAMs, thus fills them ``pe_cols`` words per cycle: at 8 x 8 PEs of F = I = 4 the
   one-word stream spent 5-15% of the benchmark layers' cycles at full density (12-26% pruned)
   on the load, where a dense array gets a row of activations per cycle at its edge. A lane per
   column rather than per PE: ``pe_cols`` lanes are as wide as the dense array's edge for the
   same multipliers (8 x 4 = 32 values at the paper's point against 32), every PE still takes at
-  most one ACT word per cycle (its decoder is unchanged; a PE's mux picks its column's lane
-  for ACT, lane 0 otherwise) and the host balances nothing (tiles are alike, so columns carry
-  about the same number of words). The weight broadcast stays one word per cycle: a weight
-  entry serves every activation row of its channel in each PE, so it costs the input nothing
-  while channels have several rows per PE, but with one row (the 2 x 2 tiles of 13 x 13 and
-  14 x 14 planes on 8 x 8 PEs) the WGT words bound compute (``sparsegen bench scnn``). Cost, by ``sparsegen synth scnn``
-  (2 x 2 PEs, sky130hd): the array's own logic (the lane multiplexers and valid decode) 3,296
-  um^2 and 421 cells, against 2,798 um^2 and 373 with the one addressed word; the critical
-  path stays in the PEs (:class:`ScnnPE`, Timing).
+  most one ACT word per cycle (its decoder is unchanged; a PE reads its column's lane) and the
+  host balances nothing (tiles are alike, so columns carry about the same number of words).
+  Ungrouped, every column's WGT lane carries the same word (one weight word per cycle for the
+  whole array): a weight entry serves every activation row of its channel in each PE, so it
+  costs the input nothing while channels have several rows per PE, but with one row (the
+  2 x 2 tiles of 13 x 13 and 14 x 14 planes on 8 x 8 PEs) the WGT words bound compute
+  (``sparsegen bench scnn``), which column groups relieve. Cost, by ``sparsegen synth scnn``
+  (2 x 2 PEs, sky130hd), with the one broadcast WGT word of before: the array's own logic
+  (the lane multiplexers and valid decode) 3,296 um^2 and 421 cells, against 2,798 um^2 and
+  373 with the one addressed word; the critical path stays in the PEs (:class:`ScnnPE`,
+  Timing).
 * Activation RAMs: IARAM and OARAM are ``act_depth`` rows of ``i`` decoded ``(value, pos)``
   non-zeros each, interleaved over :func:`ram_banks` banks so that the drain, which can
   complete several rows from one frame row, writes them in one cycle and never stalls the
@@ -96,6 +98,19 @@ Design choices.
   change it during the walk) and a walked-set multiplexer in front of the rotation are small.
   Single-buffered, the walk held the input: ``kc x (2 (Ht+R-1) + 2 (R-1))`` cycles per group
   (12 kc for the 2 x 2 tiles of the 8 x 8 benchmark point).
+* Output-channel column groups (our addition; SCNN tiles only planarly): a CONFIG word's
+  ``gcols`` splits the PE columns into groups of a power of two; each group covers the whole
+  plane with its own tiles and computes its share of the output channels. A PE works with its
+  column inside its group (``grid_x`` masked: its tile origin and output mask are the group's)
+  and the group's rightmost PE ignores the horizontal halo from its right neighbour (another
+  group's; the walk's copy of the geometry says so). Weight words travel one per PE column
+  (WGT lanes, as ACT), so each group gets its own weights while the activations are
+  replicated into every group's matching lanes. Why: when the plane gives every PE a tile of
+  one activation row per channel (the 2 x 2 tiles of 13 x 13 and 14 x 14 planes on 8 x 8 PEs),
+  every weight entry costs a cycle with half of the ``i`` lanes empty, and the weight stream
+  bounds compute; groups give bigger tiles (more rows per weight entry) and fewer output
+  channels per PE. The cost: the per-lane WGT valid into the ready logic, a mask and an
+  edge bit per PE.
 """
 
 import dataclasses
@@ -272,15 +287,18 @@ def _geom_layout(cfg) -> data.StructLayout:
     """A CONFIG word's fields: tile width/height, filter R/S, ReLU; ``swap`` (a new layer: the
     IARAM and OARAM swap roles, the OARAM write pointer returns to row 0); ``s_out`` (S of the
     layer that reads the OARAM: its rows hold frame offsets for that layer); the output mask
-    ``[oy0, oy1) x [ox0, ox1)`` in the pass's plane of PE tiles (``pe_rows*Ht x pe_cols*Wt``):
-    drained outputs outside it are zero (the next layer's zero padding, or outputs beyond the
-    plane)."""
+    ``[oy0, oy1) x [ox0, ox1)`` in the pass's plane of PE tiles (``pe_rows*Ht x pe_cols*Wt``,
+    with column groups a group's ``pe_rows*Ht x (columns per group)*Wt``): drained outputs
+    outside it are zero (the next layer's zero padding, or outputs beyond the plane);
+    ``gcols`` the column groups: 0 ungrouped (the grid is one group), ``n > 0`` groups of
+    ``2**(n-1)`` PE columns, each covering the whole plane (see :class:`Scnn`)."""
     rows, cols = range(MAX_GRID * cfg.max_tile_h + 1), range(MAX_GRID * cfg.max_tile_w + 1)
     return data.StructLayout({
         "wt": range(cfg.max_tile_w + 1), "ht": range(cfg.max_tile_h + 1),
         "r": range(cfg.max_r + 1), "s": range(cfg.max_s + 1), "relu": 1,
         "swap": 1, "s_out": range(cfg.max_s + 1),
         "oy0": rows, "oy1": rows, "ox0": cols, "ox1": cols,
+        "gcols": range(_log2(MAX_GRID) + 2),
     })
 
 
@@ -304,8 +322,9 @@ def pe_input_layout(cfg) -> data.StructLayout:
 
 
 def _act_lane_layout(cfg: ScnnConfig) -> data.StructLayout:
-    """One lane of an array input transfer: a compressed word (``last``, ``count``, ``lanes``)
-    and, for ACT, ``valid`` and ``row``, the PE row of the lane's column that takes it."""
+    """One lane of an array input transfer: a compressed word (``last``, ``count``, ``lanes``),
+    ``valid`` (ACT, WGT) and, for ACT, ``row``, the PE row of the lane's column that takes it.
+    """
     return data.StructLayout({**_word_fields(cfg), "valid": 1,
                               "row": range(max(cfg.pe_rows, 2))})
 
@@ -314,8 +333,9 @@ def array_input_layout(cfg: ScnnConfig) -> data.StructLayout:
     """An input transfer of the array: ``kind``, ``geom`` (CONFIG) and ``cols``, one lane
     (:func:`_act_lane_layout`) per PE column. ACT: PE ``(y, x)`` takes lane ``x`` when it is
     ``valid`` and its ``row`` is ``y`` (up to ``pe_cols`` ACT words per transfer, one per
-    column). Every other kind is broadcast to all PEs with its word in lane 0 (``valid`` and
-    ``row`` unused)."""
+    column). WGT: every PE of column ``x`` takes lane ``x`` when it is ``valid`` (``row``
+    ignored; the host puts the same word in every lane of a column group). CONFIG and DRAIN
+    go to all PEs (lanes unused)."""
     return data.StructLayout({"kind": Cmd, "geom": _geom_layout(cfg),
                               "cols": data.ArrayLayout(_act_lane_layout(cfg), cfg.pe_cols)})
 
@@ -360,6 +380,7 @@ def _tile_layout(cfg) -> data.StructLayout:
         "y_hi": range(cfg.max_tile_h + 1),
         "x_lo": range(cfg.max_tile_w + 1),                  # and columns
         "x_hi": range(cfg.max_tile_w + 1),
+        "hedge": 1,                                         # right edge of a column group
     })
 
 
@@ -627,9 +648,21 @@ class _Control(wiring.Component):
                 tile.ht_wacc.eq(g.ht * wacc),
                 tile.ht.eq(g.ht), tile.wacc_out.eq(g.wt + g.s_out - 1),
             ]
+            # The column within the PE's column group (a mask of grid_x); the group's
+            # rightmost PE drops the horizontal halo from its right neighbour (another group).
+            gmask = Signal(range(MAX_GRID), name="gmask")
+            with m.Switch(g.gcols):
+                for n in range(1, _log2(MAX_GRID) + 2):
+                    with m.Case(n):
+                        m.d.comb += gmask.eq((1 << (n - 1)) - 1)
+                with m.Default():
+                    m.d.comb += gmask.eq(MAX_GRID - 1)
+            gx = Signal(range(MAX_GRID), name="group_x")
+            m.d.comb += gx.eq(self.grid_x & gmask)
+            m.d.sync += tile.hedge.eq((g.gcols != 0) & (gx == gmask))
             # The output mask in this PE's tile: [edge - origin] clamped to [0, size].
             for axis, (e0, e1), grid, size in (("y", (g.oy0, g.oy1), self.grid_y, g.ht),
-                                               ("x", (g.ox0, g.ox1), self.grid_x, g.wt)):
+                                               ("x", (g.ox0, g.ox1), gx, g.wt)):
                 origin = grid * size
                 for end, edge in (("lo", e0), ("hi", e1)):
                     reg = getattr(tile, f"{axis}_{end}")
@@ -1406,7 +1439,8 @@ class _Accumulators(wiring.Component):
     inflight : Out(range(3))
         Drain rows requested and not yet on ``o_row`` or on it now.
     tile : In(_tile_layout(cfg))
-        Geometry of the walked group; ``wt``, ``s``, ``relu`` and ``ht_wacc`` are used.
+        Geometry of the walked group; ``wt``, ``s``, ``relu``, ``ht_wacc`` and ``hedge`` are
+        used.
     i_halo_h, i_halo_v : In(halo_layout(cfg))
         Partial sums received in the HALO_H (columns ``Wt..Wt+S-2``) and HALO_V (rows
         ``Ht..Ht+R-2``) phases, in the send's write cycle (registered here).
@@ -1476,7 +1510,9 @@ class _Accumulators(wiring.Component):
             send_base.eq(Mux(h_phase, row.base, row.base + tile.s - 1)),
             recv_base.eq(Mux(h_phase, row.base + tile.wt, row.base + tile.s - 1 + tile.ht_wacc)),
             send_n.eq(Mux(h_send, tile.s - 1, Mux(v_send, tile.wt, 0))),
-            recv_n.eq(Mux(h_recv, tile.s - 1, Mux(v_recv, tile.wt, 0))),
+            # A column group's rightmost PE adds nothing horizontally (its right neighbour
+            # is in another group); the walk keeps its two cycles a row all the same.
+            recv_n.eq(Mux(h_recv, Mux(tile.hedge, 0, tile.s - 1), Mux(v_recv, tile.wt, 0))),
         ]
         # The drain window is the send window: row.base + S - 1 outside HALO_H.
         recv_q = []                     # per bank: its received lane, one-hot
@@ -1921,7 +1957,9 @@ class ScnnPE(wiring.Component):
 
 class Scnn(wiring.Component):
     """A ``pe_rows x pe_cols`` array of :class:`ScnnPE` over a planar-tiled input: activations
-    routed to their PE, weights broadcast, halo partial sums exchanged between neighbours.
+    routed to their PE, weights one word per PE column (broadcast down the column), halo partial
+    sums exchanged between neighbours; optionally split into column groups (``gcols``) that
+    compute different output channels on the whole plane each.
 
     Parameters
     ----------
@@ -1931,9 +1969,10 @@ class Scnn(wiring.Component):
     -------
     i : In(stream.Signature(array_input_layout(config)))
         Transfers of PE words (see :class:`ScnnPE`, :func:`array_input_layout`): an ACT
-        transfer carries up to one ACT word per PE column, lane ``x`` for PE ``(row, x)``;
-        every other word is broadcast to all PEs in lane 0 (the weight broadcast). A transfer
-        is taken when every PE can take it.
+        transfer carries up to one ACT word per PE column, lane ``x`` for PE ``(row, x)``; a
+        WGT transfer up to one WGT word per column, lane ``x`` for every PE of column ``x``;
+        CONFIG and DRAIN go to all PEs. A transfer is taken when every PE it addresses can
+        take it.
     o : Out(stream.Signature(ArrayLayout(pe_output_layout(config), pe_rows * pe_cols)))
         The PEs drain in lock step: element ``p`` of a transfer is PE ``p``'s frame row. Every
         layer drains here (and into the PEs' OARAMs); for chained layers the host reads the
@@ -1960,7 +1999,8 @@ class Scnn(wiring.Component):
     ``Wt..Wt+S-2`` in the next cycle; in each vertical-phase row (two cycles) every PE sends the
     own columns of one of its top ``R-1`` rows to the PE above, which adds them, registered
     alike, into its rows ``Ht..Ht+R-2``. No combinational path crosses a PE boundary. Halos
-    leaving the grid are outputs outside the plane and are dropped.
+    leaving the grid are outputs outside the plane and are dropped, and so are those that
+    cross from one column group into the next (``gcols`` of the walked group's CONFIG).
     """
 
     def __init__(self, config: ScnnConfig):
@@ -2043,28 +2083,36 @@ class Scnn(wiring.Component):
                 pes[y, x] = pe = ScnnPE(cfg.pe)
                 m.submodules[f"pe{y}_{x}"] = shared(platform, pe, name="pe", key=cfg.pe)
         order = [pes[y, x] for y in range(cfg.pe_rows) for x in range(cfg.pe_cols)]
-        readies = Cat(*(pe.i.ready for pe in order))
-        m.d.comb += self.i.ready.eq(readies.all())
         word = self.i.payload
         act = word.kind == Cmd.ACT
+        wgt = word.kind == Cmd.WGT
+        # Which PEs a transfer addresses: ACT, lane x's PE of its row; WGT, every PE of column
+        # x (lane x valid); CONFIG and DRAIN, all. It is taken when each of them can take it.
+        addressed = []
+        for n, pe in enumerate(order):
+            y, x = divmod(n, cfg.pe_cols)
+            lane = word.cols[x]
+            mine = Signal(name=f"addressed{y}_{x}")
+            m.d.comb += mine.eq(Mux(act, lane.valid & (lane.row == y),
+                                    Mux(wgt, lane.valid, 1)))
+            addressed.append(mine)
+        can = [pe.i.ready | ~mine for pe, mine in zip(order, addressed)]
+        m.d.comb += self.i.ready.eq(Cat(*can).all())
         total = Const(0, 32)
         for n, pe in enumerate(order):
-            others = Cat(*(q.i.ready for q in order if q is not pe))
+            others = Cat(*(c for q, c in zip(order, can) if q is not pe))
             others_ready = others.all() if len(order) > 1 else Const(1, 1)
+            y, x = divmod(n, cfg.pe_cols)
+            # Every PE reads its column's lane (CONFIG and DRAIN carry no lane fields).
+            lane = word.cols[x]
             m.d.comb += [
                 pe.i.payload.kind.eq(word.kind), pe.i.payload.geom.eq(word.geom),
+                pe.i.payload.last.eq(lane.last), pe.i.payload.count.eq(lane.count),
+                pe.i.payload.lanes.eq(lane.lanes),
+                pe.i.valid.eq(self.i.valid & others_ready & addressed[n]),
                 pe.o.ready.eq(self.o.ready),
                 self.o.payload[n].eq(pe.o.payload),
             ]
-            y, x = divmod(n, cfg.pe_cols)
-            # ACT: the PE's column lane when addressed to its row; else lane 0's broadcast.
-            lane, first = word.cols[x], word.cols[0]
-            mine = lane.valid & (lane.row == y)
-            m.d.comb += pe.i.valid.eq(self.i.valid & others_ready & (~act | mine))
-            for name in ("last", "count", "lanes"):
-                ours, theirs = getattr(lane, name), getattr(first, name)
-                m.d.comb += getattr(pe.i.payload, name).eq(
-                    ours if x == 0 else Mux(act, ours, theirs))
             total = (total + pe.conflict_stalls)[:32]
         for (y, x), pe in pes.items():
             m.d.comb += [pe.grid_y.eq(y), pe.grid_x.eq(x)]

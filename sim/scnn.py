@@ -16,8 +16,13 @@ and with several chunks: per group g, per chunk: CONFIG, ACT (chunk), WGT (g, ch
 The ACT words of a load travel in parallel, one lane per PE column (``Scnn``'s input): each
 column's words, its PEs top to bottom and their channels in order, fill its lane from the
 load's first transfer, so a load takes as many transfers as its busiest column has words.
+WGT words travel in the same lanes, every lane the same word unless the layer is split into
+output-channel column groups (``build_program(..., groups=G)``, :func:`plan_groups`): then
+"group" above is a round, in which each column group takes its own kc-group's words in its
+lanes while the activations are replicated into every group's matching columns.
 """
 
+import collections
 import dataclasses
 import math
 import time
@@ -46,7 +51,7 @@ from .tb.bits import pack_many, unpack
 
 __all__ = ["SCNN", "Program", "ScnnResult", "build_program", "decode_outputs",
            "first_divergence", "model_cycles", "run_conv", "model_conv", "payload_of",
-           "act_words"]
+           "act_words", "pair_bound", "group_choices", "plan_groups", "check_groups"]
 
 
 @dataclasses.dataclass
@@ -57,14 +62,22 @@ class Program:
     plan: gs.TilePlan
     shape: tuple                    # (K, C, R, S, pad)
     words: list                     # (kind, cols, last, values, runs, geom) per transfer:
-    #   CONFIG/WGT/DRAIN: cols 0, the word in last/values/runs; ACT: cols has one entry per
-    #   PE column, (PE row, last, values, runs) or None, and last/values/runs are empty
-    drains: list                    # (y0, x0, g) per DRAIN, in order
-    blocks: list                    # per word: key into `work` (WGT) or None
+    #   CONFIG/DRAIN: cols 0, last/values/runs empty; ACT, WGT: cols has one entry per PE
+    #   column, (PE row (0 for WGT), last, values, runs) or None, last/values/runs are empty
+    drains: list                    # (y0, x0, round) per DRAIN, in order
+    blocks: list                    # per word: key into `work` (WGT: one (pass, kc-group,
+    #   channel, entry) or None per column group) or None
     work: dict                      # cycle-model inputs per WGT word: bank loads per PE
     expected: np.ndarray
     relu: bool
     operands: tuple = ()            # (ifmap, filters) as checked
+    groups: int = 1                 # output-channel column groups (see build_program)
+    rounds: int = 0                 # DRAINs per pass: kc-groups per column group
+
+    @property
+    def group_cols(self) -> int:
+        """PE columns per column group."""
+        return self.config.pe_cols // self.groups
 
     @property
     def transfers(self) -> int:
@@ -155,20 +168,24 @@ def _pair_banks(wv, wb, av, ao, banks):
 
 class _PairWork:
     """The crossbar requests of every WGT word (``Program.work``), computed on demand per
-    (pass, group, channel) block, vectorized over the block's entries and the PEs.
+    (pass, kc-group, channel) block, vectorized over the block's entries and the PEs.
 
+    A WGT word's key is a tuple with one ``(pass, kc-group, channel, entry)`` (or ``None``)
+    per column group; a kc-group's entries go to the PEs of its column group
+    (``members[kc-group]``, all PEs when absent), the other PEs get no pair from that part.
     ``work[key]`` is the reference form: per PE, per activation row, the list of banks the
     pair's live products request, in priority order (:func:`_pair_banks`).
     :meth:`counts` is the fast model's form: requests per bank ``[PEs, rows, banks]`` and each
     PE's row count (the crossbar's arbitration depends only on how many products of a pair
     want each bank, not on which product that is)."""
 
-    def __init__(self, banks: int, entries: dict):
+    def __init__(self, banks: int, entries: dict, members: dict | None = None):
         self.banks = banks
         self.entries = entries          # (g, ch) -> weight values, bases [entries, F]
+        self.members = members or {}    # g -> (column group, its PE indices)
         self.acts = {}                  # pass -> rows[pe][ch] = values, offsets [rows, I]
         self.keys = set()
-        self._block, self._counts, self._padded = None, None, {}
+        self._blocks, self._padded = {}, {}
 
     def add(self, key):
         self.keys.add(key)
@@ -179,11 +196,22 @@ class _PairWork:
     def __len__(self):
         return len(self.keys)
 
+    def pes_of(self, g, npes: int):
+        """The PE indices that take kc-group ``g``'s weights."""
+        return self.members[g][1] if g in self.members else np.arange(npes)
+
     def __getitem__(self, key):
-        pidx, g, ch, n = key[-4:]           # (pass, group, channel, entry), last
-        wv, wb = self.entries[g, ch]
-        return [_pair_banks(wv[n:n + 1], wb[n:n + 1], *rows[ch], self.banks)[0]
-                for rows in self.acts[pidx]]
+        out = None
+        for sub in key:
+            if sub is None:
+                continue
+            pidx, g, ch, n = sub
+            wv, wb = self.entries[g, ch]
+            rows = self.acts[pidx]
+            out = out or [[] for _ in rows]
+            for p in self.pes_of(g, len(rows)):
+                out[p] = _pair_banks(wv[n:n + 1], wb[n:n + 1], *rows[p][ch], self.banks)[0]
+        return out
 
     def _acts(self, pidx, ch):
         """The PEs' activation rows of a channel, zero-padded to the longest: values and
@@ -201,24 +229,45 @@ class _PairWork:
             self._padded[pidx, ch] = av, ao, nrows
         return self._padded[pidx, ch]
 
-    def counts(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Requests per bank of the word's pairs ``[PEs, rows, banks]``, whether a pair
-        requests some bank twice ``[PEs, rows]``, and rows per PE."""
-        pidx, g, ch, n = key[-4:]           # (pass, group, channel, entry), last
-        if self._block != (pidx, g, ch):
+    def _part(self, sub):
+        """:meth:`counts` of one column group's part ``(pass, g, channel, entry)``, over the
+        PEs of its column group only; the block's counts are kept per column group."""
+        pidx, g, ch, n = sub
+        group, pes = self.members.get(g, (0, None))
+        block, cached = self._blocks.get(group, (None, None))
+        if block != (pidx, g, ch):
             av, ao, nrows = self._acts(pidx, ch)
+            if pes is not None:
+                nrows = nrows[pes]
+                av, ao = av[pes, :nrows.max()], ao[pes, :nrows.max()]
             wv, wb = self.entries[g, ch]
             addr = wb[:, None, None, :, None] + ao[None, :, :, None, :]     # [E, P, R, F, I]
             live = (wv[:, None, None, :, None] != 0) & (av[None, :, :, None, :] != 0)
-            e, pes, rows = addr.shape[:3]
-            cell = np.arange(e * pes * rows).reshape(e, pes, rows, 1, 1) * self.banks
+            e, npes, rows = addr.shape[:3]
+            cell = np.arange(e * npes * rows).reshape(e, npes, rows, 1, 1) * self.banks
             flat = (cell + (addr & (self.banks - 1)))[live]
-            counts = np.bincount(flat, minlength=e * pes * rows * self.banks)
-            counts = counts.reshape(e, pes, rows, self.banks).astype(np.int16)
-            self._counts = counts, (counts > 1).any(3), nrows
-            self._block = (pidx, g, ch)
-        counts, twice, nrows = self._counts
-        return counts[n], twice[n], nrows
+            counts = np.bincount(flat, minlength=e * npes * rows * self.banks)
+            counts = counts.reshape(e, npes, rows, self.banks).astype(np.int16)
+            cached = counts, (counts > 1).any(3), nrows
+            self._blocks[group] = (pidx, g, ch), cached
+        counts, twice, nrows = cached
+        return pes, counts[n], twice[n], nrows
+
+    def counts(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Requests per bank of the word's pairs ``[PEs, rows, banks]``, whether a pair
+        requests some bank twice ``[PEs, rows]``, and rows per PE (0 for the PEs of column
+        groups the word has no part for)."""
+        parts = [self._part(sub) for sub in key if sub is not None]
+        if len(parts) == 1 and parts[0][0] is None:
+            return parts[0][1:]
+        npes = len(self.acts[next(sub for sub in key if sub is not None)[0]])
+        rows = max(c.shape[1] for _, c, _, _ in parts)
+        counts = np.zeros((npes, rows, self.banks), dtype=np.int16)
+        twice = np.zeros((npes, rows), dtype=bool)
+        nrows = np.zeros(npes, dtype=np.int64)
+        for pes, c, t, r in parts:
+            counts[pes, :c.shape[1]], twice[pes, :t.shape[1]], nrows[pes] = c, t, r
+        return counts, twice, nrows
 
 
 class _Crossbars:
@@ -287,7 +336,8 @@ class _Crossbars:
         if not self.conflicts:
             counts, twice = np.zeros_like(counts), np.zeros_like(twice)
         self.pairs += int(nrows.sum())
-        pops = np.empty(len(nrows), dtype=np.int64)
+        every = bool((nrows > 0).all())     # else PEs of other column groups sit it out
+        pops = np.full(len(nrows), -1, dtype=np.int64)
         for j in range(counts.shape[1]):
             # The stages advance together: a pair issues once the one two ahead has left the
             # product stage, and not while the previous one waits there for the crossbar
@@ -300,7 +350,7 @@ class _Crossbars:
             self.issued = np.where(active, issue, self.issued)
             self.entered = np.where(active, ready, self.entered)
             self.loaded_before = np.where(active, self.loaded, self.loaded_before)
-            if j == 0 and self.clean.all():     # every PE issues a row 0
+            if j == 0 and every and self.clean.all():     # every PE issues a row 0
                 self.loaded = fire = np.maximum(self.now, ready)
                 self.now = fire + 1
                 self.new = load
@@ -346,7 +396,8 @@ class _Crossbars:
         return int(self.stall_count.sum())
 
 
-GEOM_FIELDS = ("wt", "ht", "r", "s", "relu", "swap", "s_out", "oy0", "oy1", "ox0", "ox1")
+GEOM_FIELDS = ("wt", "ht", "r", "s", "relu", "swap", "s_out", "oy0", "oy1", "ox0", "ox1",
+               "gcols")
 """The fields of a CONFIG word's ``geom`` (:func:`~sparsegen.hw.scnn.pe_input_layout`), in the
 order of a word's geometry tuple."""
 
@@ -364,60 +415,98 @@ class _Link:
     iaram: list | None = None
 
 
-def _plan(config, ifmap, r, s, pad, link):
-    """The tile plan: :func:`~.golden.scnn.plan_tiles`, or a chain's fixed tile in one pass."""
+def _plan(config, ifmap, r, s, pad, link, cols):
+    """The tile plan on ``pe_rows x cols`` PEs (a column group):
+    :func:`~.golden.scnn.plan_tiles`, or a chain's fixed tile in one pass."""
     if link is None:
         return gs.plan_tiles(ifmap.shape[1], ifmap.shape[2], r, s, pad, config.pe_rows,
-                             config.pe_cols, config.max_tile_h, config.max_tile_w)
+                             cols, config.max_tile_h, config.max_tile_w)
     ht, wt = link.tile
     p, q = ifmap.shape[1] + 2 * pad - r + 1, ifmap.shape[2] + 2 * pad - s + 1
     return gs.TilePlan(config.pe_rows, config.pe_cols, ht, wt, r, s, p, q)
 
 
+def check_groups(config, groups) -> int:
+    """``groups`` as a number of column groups for ``config``: a power of two that divides
+    ``pe_cols`` (a lone PE: 1).
+
+    Raises
+    ------
+    TensorError
+        Any other value (named)."""
+    cols = getattr(config, "pe_cols", 1)
+    if (isinstance(groups, bool) or not isinstance(groups, int | np.integer) or groups < 1
+            or groups & (groups - 1) or cols % groups):
+        raise TensorError(f"`groups` must be a power of two that divides `pe_cols` ({cols}), "
+                          f"not {groups!r}")
+    return int(groups)
+
+
 def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False, *,
-                  link: _Link | None = None) -> Program:
+                  link: _Link | None = None, groups: int = 1) -> Program:
     """Validate the layer for ``config`` (``ScnnConfig`` or ``ScnnPEConfig``, a 1 x 1 grid)
     and build the word stream, the output map and the cycle-model inputs. The first CONFIG
     word starts a layer (``swap``: the activation RAMs swap roles). ``link`` places the layer
     in a chain (:func:`build_chain`).
 
+    ``groups`` splits the PE columns into that many column groups (our addition to SCNN's
+    planar tiling, see ``hw/scnn.py``): tiles are planned on the ``pe_rows x pe_cols/groups``
+    sub-grid, the output channels' kc-groups split into ``groups`` contiguous parts of
+    ``rounds = ceil(kc-groups / groups)`` (the last part padded with empty kc-groups, no WGT
+    words: every group drains ``rounds`` times a pass, DRAIN is common), each part's WGT words
+    in its columns' lanes (transfer ``t`` of a round carries every group's ``t``-th word) and
+    the ACT words of tile column ``x`` in the lanes of every group's column ``x``.
+
     Raises
     ------
     TensorError
-        Wrong dtype, range or shape, or a filter the config cannot hold (named).
+        Wrong dtype, range or shape, a filter the config cannot hold, or bad ``groups``
+        (named).
     """
     ifmap, filters = _check(config, ifmap, filters, pad)
+    groups = check_groups(config, groups)
+    if groups > 1 and link is not None:
+        raise TensorError("chained layers run ungrouped: a grouped layer's OARAMs hold only "
+                          "its column group's output channels")
     c = ifmap.shape[0]
     k, _, r, s = filters.shape
-    plan = _plan(config, ifmap, r, s, pad, link)
+    pe_cols = getattr(config, "pe_cols", 1)
+    cols = pe_cols // groups
+    plan = _plan(config, ifmap, r, s, pad, link, cols)
     ht, wt = plan.ht, plan.wt
     wacc = wt + s - 1
     plane = plane_pitch(wacc * (ht + r - 1), config.f, config.banks)
     blocks = gs.encode_weights(filters, config.kc)
-    groups = len(blocks)
+    kgroups = len(blocks)
+    rounds = math.ceil(kgroups / groups)
     entries = {(g, ch): _weight_entries(*blocks[g][ch], config.kc, s, r, wacc, plane,
                                          config.f)
-               for g in range(groups) for ch in range(c)}
-    mask = (0, config.pe_rows * ht, 0, config.pe_cols * wt) if link is None else link.mask
-    geom = (wt, ht, r, s, int(relu), 0, s if link is None else link.s_out, *mask)
+               for g in range(kgroups) for ch in range(c)}
+    pes = [(y, x) for y in range(config.pe_rows) for x in range(pe_cols)]
+    members = {} if groups == 1 else {
+        g: (g // rounds, np.array([p for p, (_, x) in enumerate(pes)
+                                   if x // cols == g // rounds]))
+        for g in range(kgroups)}
+    mask = (0, config.pe_rows * ht, 0, cols * wt) if link is None else link.mask
+    gcols = 0 if groups == 1 else (cols.bit_length() - 1) + 1
+    geom = (wt, ht, r, s, int(relu), 0, s if link is None else link.s_out, *mask, gcols)
     words, drains, keys = [], [], []
-    work = _PairWork(config.banks, entries)
-    pes = [(y, x) for y in range(config.pe_rows) for x in range(config.pe_cols)]
+    work = _PairWork(config.banks, entries, members)
 
-    def word(kind, cols=0, last=0, values=(), runs=(), key=None):
+    def word(kind, cols=0, key=None):
         swap = int(kind == Cmd.CONFIG and not words)        # the layer's first CONFIG
-        words.append((kind, cols, last, list(values), list(runs), (*geom[:5], swap, *geom[6:])))
+        words.append((kind, cols, 0, [], [], (*geom[:5], swap, *geom[6:])))
         keys.append(key)
 
     for pidx, (y0, x0) in enumerate(plan.passes):
         if link is not None and link.iaram is not None:
             acts = None
             rows = link.iaram
-            work.acts[pidx] = rows
         else:
             region = gs.pad_input(ifmap, pad, plan, y0, x0)
             acts = [gs.encode_activations(region[:, y * ht:(y + 1) * ht,
-                                                 x * wt:(x + 1) * wt]) for y, x in pes]
+                                                 (x % cols) * wt:(x % cols + 1) * wt])
+                    for y, x in pes]
             rows = [[_act_rows(*acts[p][ch], wt, wacc, config.i) for ch in range(c)]
                     for p in range(len(pes))]
         work.acts[pidx] = rows
@@ -442,34 +531,47 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False, *,
             lanes = [[(y, int(n == len(parts) - 1), v, rr)
                       for y in range(config.pe_rows)
                       for ch in chunk
-                      for parts in [_rows(*acts[y * config.pe_cols + x][ch], config.i)]
+                      for parts in [_rows(*acts[y * pe_cols + x][ch], config.i)]
                       for n, (v, rr) in enumerate(parts)]
-                     for x in range(config.pe_cols)]
-            for t in range(max(map(len, lanes))):
-                word(Cmd.ACT, tuple(lane[t] if t < len(lane) else None for lane in lanes))
+                     for x in range(pe_cols)]
+            _lanes(lanes)
 
-        def weights(g, chunk, pidx=pidx):
-            for ch in chunk:
-                parts = _rows(*blocks[g][ch], config.f)
-                for n, (v, rr) in enumerate(parts):
-                    key = (pidx, g, ch, n)
-                    work.add(key)
-                    word(Cmd.WGT, 0, int(n == len(parts) - 1), v, rr, key)
+        def _lanes(lanes, kind=Cmd.ACT, parts=None):
+            for t in range(max(map(len, lanes))):
+                word(kind, tuple(lane[t] if t < len(lane) else None for lane in lanes),
+                     None if parts is None else tuple(
+                         part[t] if t < len(part) else None for part in parts))
+
+        def weights(rnd, chunk, pidx=pidx):
+            # Column group j's kc-group j * rounds + rnd (none past the last), in its lanes.
+            parts = []
+            for j in range(groups):
+                g = j * rounds + rnd
+                part = []
+                for ch in chunk if g < kgroups else ():
+                    split = _rows(*blocks[g][ch], config.f)
+                    for n, (v, rr) in enumerate(split):
+                        key = (pidx, g, ch, n)
+                        work.add(key)
+                        part.append(((0, int(n == len(split) - 1), v, rr), key))
+                parts.append(part)
+            lanes = [[w for w, _ in parts[x // cols]] for x in range(pe_cols)]
+            _lanes(lanes, Cmd.WGT, [[key for _, key in part] for part in parts])
 
         if len(chunks) == 1:
             load(chunks[0])
-        for g in range(groups):
+        for rnd in range(rounds):
             for chunk in chunks:
                 if len(chunks) > 1:
                     load(chunk)
-                weights(g, chunk)
+                weights(rnd, chunk)
             word(Cmd.DRAIN)
-            drains.append((y0, x0, g))
+            drains.append((y0, x0, rnd))
     expected = gs.conv_einsum(ifmap, filters, pad, config.acc_width, config.data_width)
     if relu:
         expected = np.maximum(expected, 0)
     return Program(config, plan, (k, c, r, s, pad), words, drains, keys, work, expected, relu,
-                   (ifmap, filters))
+                   (ifmap, filters), groups, rounds)
 
 
 def oaram_rows(program) -> int:
@@ -484,9 +586,10 @@ def oaram_rows(program) -> int:
     cfg, plan = program.config, program.plan
     (ifmap, filters), pad = program.operands, program.shape[4]
     ht, wt = plan.ht, plan.wt
-    _, oy0, oy1, ox0, ox1 = program.words[0][5][GEOM_FIELDS.index("s_out"):]
-    groups = math.ceil(filters.shape[0] / cfg.kc)
-    weights = np.zeros((groups * cfg.kc, *filters.shape[1:]), dtype=np.int64)
+    oy0, oy1, ox0, ox1 = program.words[0][5][GEOM_FIELDS.index("oy0"):][:4]
+    groups, cols = program.groups, program.group_cols
+    # Column group j drains kc-groups j * rounds ... (j + 1) * rounds - 1 (empty ones: zeros).
+    weights = np.zeros((groups * program.rounds * cfg.kc, *filters.shape[1:]), dtype=np.int64)
     weights[:len(filters)] = filters
     used = np.zeros((cfg.pe_rows, cfg.pe_cols), dtype=np.int64)
     for y0, x0 in plan.passes:
@@ -497,9 +600,10 @@ def oaram_rows(program) -> int:
             out = np.maximum(out, 0)
         keep = np.zeros(out.shape[1:], dtype=bool)
         keep[oy0:oy1, ox0:ox1] = True
-        nz = ((out != 0) & keep).reshape(len(out), cfg.pe_rows, ht, cfg.pe_cols, wt)
-        per = nz.sum(axis=(2, 4))                   # [channel, pe_row, pe_col]
-        used += np.maximum(1, -(-per // cfg.i)).sum(axis=0)
+        nz = ((out != 0) & keep).reshape(groups, -1, cfg.pe_rows, ht, cols, wt)
+        per = nz.sum(axis=(3, 5))                   # [group, channel, pe_row, group column]
+        rows = np.maximum(1, -(-per // cfg.i)).sum(axis=1)
+        used += np.concatenate(list(rows), axis=1)
     return int(np.minimum(used, cfg.act_depth).sum())
 
 
@@ -521,13 +625,12 @@ def payload_of(program: Program, with_pe: bool) -> tuple[dict, int]:
     valid, row, last, count = (np.zeros((n, cols), dtype=np.int64) for _ in range(4))
     kind = np.zeros(n, dtype=np.int64)
     geom = np.zeros((n, len(GEOM_FIELDS)), dtype=np.int64)
-    for j, (kd, lanes, lst, v, rr, g) in enumerate(program.words):
+    for j, (kd, lanes, _, _, _, g) in enumerate(program.words):
         kind[j], geom[j] = kd.value, g
-        act = kd == Cmd.ACT
-        for x, lane in enumerate(lanes if act else [(0, lst, v, rr)]):
+        for x, lane in enumerate(lanes if kd in (Cmd.ACT, Cmd.WGT) else ()):
             if lane is not None:
                 row[j, x], last[j, x], lv, lr = lane
-                valid[j, x], count[j, x] = act, len(lv)
+                valid[j, x], count[j, x] = 1, len(lv)
                 values[j, x, :len(lv)] = lv
                 runs[j, x, :len(lr)] = lr
     word = [{"last": last[:, x], "count": count[:, x],
@@ -551,27 +654,32 @@ def decode_outputs(program: Program, transfers: list) -> np.ndarray:
     cfg, plan = program.config, program.plan
     k = program.shape[0]
     ht, wt = plan.ht, plan.wt
+    cols = program.group_cols
     out = np.zeros((k, plan.p, plan.q), dtype=np.int64)
     pes = [(y, x) for y in range(cfg.pe_rows) for x in range(cfg.pe_cols)]
     per_drain = cfg.kc * ht
     if len(transfers) != per_drain * len(program.drains):
         raise ValueError(f"expected {per_drain * len(program.drains)} output rows, got "
                          f"{len(transfers)}")
-    for d, (y0, x0, g) in enumerate(program.drains):
+    for d, (y0, x0, rnd) in enumerate(program.drains):
         ny = min(plan.out_rows, plan.p - y0)
         nx = min(plan.out_cols, plan.q - x0)
-        full = np.zeros((cfg.kc, cfg.pe_rows * ht, cfg.pe_cols * wt), dtype=np.int64)
+        # Per column group, its plane of tiles.
+        full = np.zeros((program.groups, cfg.kc, cfg.pe_rows * ht, cols * wt), dtype=np.int64)
         for p, (py, px) in enumerate(pes):
+            j, gx = divmod(px, cols)
             for kk in range(cfg.kc):
                 rows = transfers[d * per_drain + kk * ht: d * per_drain + (kk + 1) * ht]
                 pairs = [(v, rn) for row in rows for (v, rn, ok) in row[p] if ok]
                 values = np.array([v for v, _ in pairs], dtype=np.int64)
                 runs = np.array([rn for _, rn in pairs], dtype=np.int64)
                 tile = gs.decode_rle(values, runs, ht * wt).reshape(ht, wt)
-                full[kk, py * ht:(py + 1) * ht, px * wt:(px + 1) * wt] = tile
-        k0 = g * cfg.kc
-        kn = min(cfg.kc, k - k0)
-        out[k0:k0 + kn, y0:y0 + ny, x0:x0 + nx] = full[:kn, :ny, :nx]
+                full[j, kk, py * ht:(py + 1) * ht, gx * wt:(gx + 1) * wt] = tile
+        for j in range(program.groups):
+            k0 = (j * program.rounds + rnd) * cfg.kc
+            kn = min(cfg.kc, k - k0)
+            if kn > 0:
+                out[k0:k0 + kn, y0:y0 + ny, x0:x0 + nx] = full[j, :kn, :ny, :nx]
     return out
 
 
@@ -598,15 +706,16 @@ def first_divergence(program: Program, output: np.ndarray, result_cycles=None) -
     if len(wrong) == 0:
         return None
     cfg, plan = program.config, program.plan
-    drains = {(y0, x0, g): d for d, (y0, x0, g) in enumerate(program.drains)}
+    drains = {(y0, x0, rnd): d for d, (y0, x0, rnd) in enumerate(program.drains)}
     places = []
     for k, y, x in wrong:
         y0 = y - y % plan.out_rows
         x0 = x - x % plan.out_cols
         yy, xx = y - y0, x - x0
-        transfer = (drains[y0, x0, k // cfg.kc] * cfg.kc * plan.ht + (k % cfg.kc) * plan.ht
+        group, rnd = divmod(k // cfg.kc, program.rounds)
+        transfer = (drains[y0, x0, rnd] * cfg.kc * plan.ht + (k % cfg.kc) * plan.ht
                     + yy % plan.ht)
-        pe = (int(yy // plan.ht), int(xx // plan.wt))
+        pe = (int(yy // plan.ht), int(group * program.group_cols + xx // plan.wt))
         places.append((transfer, pe, int(xx % plan.wt), plan.passes.index((y0, x0)),
                        int(yy % plan.ht)))
     first = min(range(len(wrong)), key=lambda j: places[j][:3])
@@ -671,15 +780,24 @@ def model_layers(program, crossbars=None,
     npes = cfg.pe_rows * cfg.pe_cols
     t_last, walk_free, last_out = -1, 0, -1
     xbars = (crossbars or _Crossbars)(npes, cfg.banks)
-    pops = []                           # cycle of each FIFO entry's pop, per PE
+    cols = program.group_cols
+    # Per column group: its PEs and the pop cycles (per PE) of its last wt_depth entries.
+    group_pes = [np.array([p for p in range(npes) if (p % cfg.pe_cols) // cols == j])
+                 for j in range(program.groups)]
+    pops = [collections.deque(maxlen=cfg.wt_depth) for _ in range(program.groups)]
     layers = []
-    for (kind, *_, geom), key in zip(program.words, program.blocks):
+    for (kind, lanes, *_, geom), key in zip(program.words, program.blocks):
         t = t_last + 1
         if kind == Cmd.WGT:
-            e = len(pops)
-            if e >= cfg.wt_depth:
-                t = max(t, int(pops[e - cfg.wt_depth].max()) + 1)
-            pops.append(xbars.entry(program.work, key, t + WEIGHT_ENTRY_DELAY))
+            # A transfer waits until every PE it addresses has room: popped the entry
+            # wt_depth before the new one.
+            mine = [j for j in range(program.groups) if lanes[j * cols] is not None]
+            for j in mine:
+                if len(pops[j]) == cfg.wt_depth:
+                    t = max(t, int(pops[j][0][group_pes[j]].max()) + 1)
+            popped = xbars.entry(program.work, key, t + WEIGHT_ENTRY_DELAY)
+            for j in mine:
+                pops[j].append(popped)
         elif kind in (Cmd.CONFIG, Cmd.DRAIN):
             t = max(t, xbars.idle())
             swap = kind == Cmd.CONFIG and geom[GEOM_FIELDS.index("swap")]
@@ -713,6 +831,73 @@ def model_layers(program, crossbars=None,
     return last_out + 1, xbars.stalls, layers
 
 
+def pair_bound(program) -> tuple[int, int]:
+    """A lower bound of the program's cycles from its pairs (formula): between two barriers
+    (CONFIG, DRAIN: every PE idle) a segment takes at least its barrier word, its ACT
+    transfers (all before its first WGT word) and the pairs of its busiest PE (one issue per
+    cycle), whatever the conflicts and walks add; and the busiest PE's pairs in all.
+    Returns ``(bound, busiest PE's pairs)``."""
+    cfg, work = program.config, program.work
+    npes = cfg.pe_rows * cfg.pe_cols
+    rows, segment, total = {}, np.zeros(npes, dtype=np.int64), np.zeros(npes, dtype=np.int64)
+    bound = acts = 0
+    for (kind, *_), key in zip(program.words, program.blocks):
+        if kind == Cmd.ACT:
+            acts += 1
+        elif kind == Cmd.WGT:
+            for sub in key:
+                if sub is None:
+                    continue
+                pidx, g, ch, _ = sub
+                if (pidx, ch) not in rows:
+                    rows[pidx, ch] = np.array([len(r[ch][0]) for r in work.acts[pidx]])
+                pes = work.pes_of(g, npes)
+                segment[pes] += rows[pidx, ch][pes]
+        else:
+            bound += acts + int(segment.max()) + 1
+            total += segment
+            segment[:] = acts = 0
+    return bound + acts + int(segment.max()), int((total + segment).max())
+
+
+def group_choices(config) -> list[int]:
+    """The column-group counts ``config`` can run: powers of two dividing ``pe_cols``."""
+    cols = getattr(config, "pe_cols", 1)
+    return [g for g in (1 << n for n in range(cols.bit_length())) if cols % g == 0]
+
+
+def plan_groups(config, ifmap, filters, pad: int = 0, relu: bool = False) -> dict:
+    """Choose the column groups of a layer: the fewest cycles of the cycle model over
+    :func:`group_choices` (those whose tiles fit). Candidates run in the order of their
+    :func:`pair_bound`, and one whose bound is not below the best cycles found so far is not
+    modelled (its cycles cannot be fewer); ties go to fewer groups.
+
+    Returns ``{"groups", "program", "cycles", "stalls", "times", "tried"}``: the choice, its
+    program, its model cycles and stalls, the cycle each word was taken, and per candidate
+    ``{"groups", "bound", "cycles"}`` (``cycles`` None where it was not modelled)."""
+    programs = {}
+    for g in group_choices(config):
+        try:
+            programs[g] = build_program(config, ifmap, filters, pad, relu, groups=g)
+        except TensorError:
+            if g == 1:
+                raise
+    bounds = {g: pair_bound(program)[0] for g, program in programs.items()}
+    best, tried = None, []
+    for g in sorted(programs, key=lambda g: (bounds[g], g)):
+        row = {"groups": g, "bound": bounds[g], "cycles": None}
+        tried.append(row)
+        if best is not None and bounds[g] >= best["cycles"]:
+            continue
+        times = []
+        cycles, stalls = model_cycles(programs[g], times=times)
+        row["cycles"] = cycles
+        if best is None or (cycles, g) < (best["cycles"], best["groups"]):
+            best = {"groups": g, "program": programs[g], "cycles": cycles, "stalls": stalls,
+                    "times": times}
+    return best | {"tried": sorted(tried, key=lambda row: row["groups"])}
+
+
 @dataclasses.dataclass
 class Chain:
     """Two convolutions as one word stream: the first drains its ReLU'd output into the
@@ -744,6 +929,12 @@ class Chain:
     @property
     def transfers(self) -> int:
         return self.first.transfers + self.second.transfers
+
+    groups = 1                      # chained layers run ungrouped (build_program)
+
+    @property
+    def group_cols(self) -> int:
+        return self.config.pe_cols
 
 
 class _ChainWork:
@@ -851,7 +1042,8 @@ def build_chain(config, ifmap, filters, pad: int, filters2, pad2: int,
 class ScnnResult(RunFigures):
     """A convolution run on ``scnn``: the common figures plus crossbar stalls, halo traffic,
     input words, passes, the planar tile, (RTL runs) the PEs' action counts
-    (``Scnn.probes``) and, for two chained layers, each layer's figures (``layers``: its
+    (``Scnn.probes``), the output-channel column groups it ran with (``groups``) and, for
+    two chained layers, each layer's figures (``layers``: its
     cycles as the RTL run measured them, to the cycle its last output row left, and the cycle
     model's, split into load, compute and walk, see :func:`model_layers`)."""
 
@@ -864,9 +1056,11 @@ class ScnnResult(RunFigures):
     relu: bool = False
     actions: dict | None = None
     layers: list | None = None
+    groups: int = 1
 
     def extra_json(self) -> dict:
-        return {"relu": self.relu, "conflict_stalls": self.conflict_stalls,
+        return {"relu": self.relu, "groups": self.groups,
+                "conflict_stalls": self.conflict_stalls,
                 "actions": self.actions,
                 "model_conflict_stalls": self.model_conflict_stalls,
                 "halo_traffic": self.halo_traffic, "steps": self.words,
@@ -879,13 +1073,19 @@ ENERGY_MISSING = ("SCNN's energy is priced from actions counted in the RTL run; 
                   "model does not count them")
 
 
-def _prepare(config, ifmap, filters, pad, relu, filters2, pad2, what):
+def _prepare(config, ifmap, filters, pad, relu, filters2, pad2, what, groups=1):
     """The program of a run (one layer, or a chain with ``filters2``), its per-layer
-    programs and shared figures: ``(program, layers, figures)``."""
+    programs and shared figures: ``(program, layers, figures)``. ``groups``: column groups
+    (:func:`build_program`), or ``"auto"`` (:func:`plan_groups`)."""
     if not isinstance(config, ScnnConfig):
         raise TypeError(f"{what} needs a ScnnConfig, not {type(config).__name__}")
+    if groups != 1 and filters2 is not None:
+        raise TensorError("chained layers run ungrouped: a grouped layer's OARAMs hold only "
+                          "its column group's output channels (`groups` must be 1)")
+    if groups == "auto":
+        groups = plan_groups(config, ifmap, filters, pad, relu)["groups"]
     if filters2 is None:
-        program = build_program(config, ifmap, filters, pad, relu)
+        program = build_program(config, ifmap, filters, pad, relu, groups=groups)
         layers = [(program, check_tensor(ifmap, config.data_width, "ifmap", ndim=3), filters)]
     else:
         program = build_chain(config, ifmap, filters, pad, filters2, pad2, relu)
@@ -901,7 +1101,8 @@ def _prepare(config, ifmap, filters, pad, relu, filters2, pad2, what):
     plan = layers[0][0].plan
     figures = dict(macs_total=macs_total, macs_nonzero=macs_nonzero,
                    multipliers=config.multipliers, words=len(program.words),
-                   passes=len(plan.passes), tile=(plan.ht, plan.wt), relu=relu)
+                   passes=len(plan.passes), tile=(plan.ht, plan.wt), relu=relu,
+                   groups=program.groups)
     return program, [layer for layer, _, _ in layers], halo, figures
 
 
@@ -926,7 +1127,8 @@ def _layer_reports(layers, model_layers_, ends, matches):
 
 
 def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
-             status=None, tech=None, filters2=None, pad2: int = 0) -> ScnnResult:
+             status=None, tech=None, filters2=None, pad2: int = 0,
+             groups: int | str = 1) -> ScnnResult:
     """Run a stride-1 convolution (or, with ``filters2``, two chained ones: :func:`build_chain`)
     on the generated Verilog of ``scnn`` through the stream player (Verilator), compare it
     with the golden convolution, and predict its cycles. The output is the last layer's, as it
@@ -934,9 +1136,11 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
     the same time; both are compared). The run counts the PEs' actions (``Scnn.probes``):
     ``halo_traffic`` is its count of partial sums exchanged, and with a ``tech`` the energy
     figures (of the whole run) are priced from the counts (:func:`~.energy.scnn_layer_energy`).
+    ``groups``: output-channel column groups (:func:`build_program`) or ``"auto"``
+    (:func:`plan_groups`).
     """
     program, layers, _, figures = _prepare(config, ifmap, filters, pad, relu, filters2, pad2,
-                                           "run_conv")
+                                           "run_conv", groups)
     generated = generate(design, config)
     payload, n = payload_of(program, with_pe=True)
     words = pack_many(generated.metadata["layouts"]["i__payload"], payload, n)
@@ -972,13 +1176,14 @@ def run_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False
 
 
 def model_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = False,
-               status=None, tech=None, filters2=None, pad2: int = 0) -> ScnnResult:
+               status=None, tech=None, filters2=None, pad2: int = 0,
+               groups: int | str = 1) -> ScnnResult:
     """The figures of :func:`run_conv` without building RTL: the output from the golden
     convolution, cycles and conflict stalls from the trace-driven model (checked equal to the
     RTL by the tests) run on the same compressed program."""
     start = time.perf_counter()
     program, layers, halo, figures = _prepare(config, ifmap, filters, pad, relu, filters2,
-                                              pad2, "model_conv")
+                                              pad2, "model_conv", groups)
     model, model_stalls, split = model_layers(program)
     return ScnnResult(
         output=layers[-1].expected, cycles=model, model_cycles=model,

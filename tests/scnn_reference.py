@@ -97,6 +97,7 @@ class ReferenceCrossbars:
         returns each PE's pop cycle (its last pair's issue)."""
         pops = []
         for p, pairs in enumerate(work[key]):
+            issue = -1                  # no pair (a column group the word is not for)
             for banks in pairs:
                 issue = self.pes[p].issue(banks, start)
             pops.append(issue)

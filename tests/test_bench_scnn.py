@@ -36,7 +36,14 @@ def test_bench_paper_table_on_a_tiny_layer(tmp_path, monkeypatch):
         assert sum(r["breakdown"].values()) == r["cycles"]
         assert r["breakdown"]["conflicts"] >= 0 and r["breakdown"]["compute"] > 0
         assert r["speedup"] == r["dense_cycles"] / r["cycles"]
-        assert r["chained_speedup"] == r["dense_cycles"] / (r["cycles"] - r["breakdown"]["load"])
+        if r["groups"] == 1:
+            assert r["chained_speedup"] == r["dense_cycles"] / (
+                r["cycles"] - r["breakdown"]["load"])
+        else:                   # a grouped layer does not chain
+            assert r["chained_speedup"] is None
+        # The grouping that ran is the fastest of those modelled (plan_groups).
+        modelled = [t["cycles"] for t in r["tried"] if t["cycles"] is not None]
+        assert r["cycles"] == min(modelled) and r["grid"][1] * r["groups"] == 8
         # No layer beats its pair bound: the cycles are at least the pairs of a PE.
         assert r["speedup"] <= r["pair_bound"]
         assert r["energy_pj"] is None and not r["cached"]
@@ -66,13 +73,15 @@ def test_full_bench_scnn():
         assert r["energy_pj"] > 0 and r["gops_mm2"] > 0 and r["dense_gops_mm2"] > 0
 
 
-def test_model_counts_match_the_pair_lists():
+@pytest.mark.parametrize("groups", [1, 2])
+def test_model_counts_match_the_pair_lists(groups):
     """The 8x8 energy's action counts (formula) against the reference pair lists of every WGT
-    word: pairs, live products (= grants), weight pushes, ACT words (and OARAM rows)."""
+    word: pairs, live products (= grants), weight pushes, ACT words (and OARAM rows);
+    ungrouped and in two column groups."""
     layer = wl.load_workloads()["test.tiny_conv"]
     ops = wl.tensors(layer, 0.6, 0.5, 3, data_width=16)
     config = ScnnConfig(pe_rows=2, pe_cols=2, **bench_scnn.PE_PARAMS)
-    program = host.build_program(config, ops.ifmap, ops.filters, 1)
+    program = host.build_program(config, ops.ifmap, ops.filters, 1, groups=groups)
     counts = bench_scnn._counts_of(program)
     work = [program.work[key] for key in program.blocks if key is not None]
     assert counts["pair"] == sum(len(pe) for entry in work for pe in entry)
@@ -80,7 +89,9 @@ def test_model_counts_match_the_pair_lists():
     assert counts["mul"] == counts["grant"] == sum(
         len(pair) for entry in work for pe in entry for pair in pe) > 0
     kinds = [w[0] for w in program.words]
-    assert counts["wgt_push"] == kinds.count(Cmd.WGT) * 4
+    # Every PE of a column takes the WGT word in its column's lane.
+    assert counts["wgt_push"] == sum(2 * (lane is not None) for kind, cols, *_ in program.words
+                                     if kind == Cmd.WGT for lane in cols)
     # ACT words: one per IARAM row of every PE (its channels' rows of i activations), in
     # transfers of up to one word per PE column.
     rows = sum(len(ch[0]) for pass_ in program.work.acts.values() for pe in pass_ for ch in pe)

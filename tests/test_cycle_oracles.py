@@ -248,6 +248,59 @@ count below that has ACT words was larger by the words beyond the per-column max
 """
 
 
+def _uneven_groups():
+    """Filters [4, 1, 3, 3]: kc-group 0 (k 0, 1) with four non-zeros (two WGT words of f = 2),
+    kc-group 1 (k 2, 3) with one (one word)."""
+    f = np.zeros((4, 1, 3, 3), np.int64)
+    f[0:2, 0, 0, 0] = f[0:2, 0, 1, 1] = f[2, 0, 1, 1] = 2
+    return f
+
+
+SCNN_GROUP_CASES = [
+    # id, ifmap, filters, pad, groups, cycles
+    ("column-groups-1x1", np.zeros((1, 2, 2), np.int64), np.full((4, 1, 1, 1), 3, np.int64),
+     0, 2, 19),
+    ("uneven-groups-3x3", np.zeros((1, 2, 2), np.int64), _uneven_groups(), 1, 2, 46),
+]
+"""Derivations for output-channel column groups (default scnn, 2 x 2 PEs, ``groups=2``: two
+groups of one column each; each tiles the whole plane on a 2 x 1 sub-grid and takes one of the
+two kc-groups, so there is one round, one DRAIN):
+
+* column-groups-1x1: two-groups-1x1's layer (K = 4, two kc-groups), grouped. The 2x2 plane on
+  2 x 1 PEs: Ht = 1, Wt = 2. CONFIG c0; ACT: one empty word per PE, both PEs of a column in
+  its lane: c1-2; WGT: one transfer carrying kc-group 0's word in column 0's lane and kc-group
+  1's in column 1's, c3; as in zero-acts-1x1 the entry issues at c6, loads at c8 (no live
+  product) and DRAIN is taken at c9; W = kc(3(Ht+R-1) + 2(R-1)) = 2*3 = 6: last row at edge
+  9 + 6 + 4 = 19 (ungrouped, the two kc-groups take two DRAINs: 26).
+* uneven-groups-3x3: 2x2 plane, pad 1, 3x3 filter, zero activations: on 2 x 1 PEs Ht = 2
+  (ceil((2+2)/2)), Wt = 4. ACT c1-2 as above. Column 0's kc-group has two WGT words, column
+  1's one: transfer 0 (both lanes) c3, transfer 1 (column 0's lane only; column 1's invalid,
+  its PEs not addressed) c4. Entry 0 issues at c6 and loads at c8; column 0's entry 1 issues at
+  c7 (WEIGHT_ENTRY_DELAY after c4; entry 0 has moved on to the product stage) and loads at
+  c9; the crossbars are empty from c10: DRAIN at c10. W = 2(3*4 + 2*2) = 32: last row at edge
+  10 + 32 + 4 = 46 (one more than halo-3x3's 45: the second WGT word).
+"""
+
+
+@pytest.mark.parametrize("case", SCNN_GROUP_CASES, ids=_case_id)
+def test_scnn_groups_model_gives_the_hand_count(case):
+    _, ifmap, filters, pad, groups, cycles = case
+    design = get_design("scnn")
+    config = make_config(design, {})
+    result = design.host.model(design, config, ifmap, filters, pad=pad, groups=groups)
+    assert (result.cycles, result.conflict_stalls, result.groups) == (cycles, 0, groups)
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("case", SCNN_GROUP_CASES, ids=_case_id)
+def test_scnn_groups_rtl_gives_the_hand_count(case, scnn_design):
+    _, ifmap, filters, pad, groups, cycles = case
+    design, config = scnn_design
+    result = design.host.run(design, config, ifmap, filters, pad=pad, groups=groups)
+    assert result.matches_golden
+    assert (result.cycles, result.conflict_stalls) == (cycles, 0)
+
+
 SCNN_CHAIN = (np.ones((1, 2, 2), np.int64), np.full((1, 1, 1, 1), 3), 0,
               np.full((1, 1, 1, 1), 2), 0, (19, 19))
 """Two chained layers (``--filters2``; ifmap, filters, pad, filters2, pad2, per-layer cycles),

@@ -409,6 +409,92 @@ def test_small_config_variants_match_golden_and_model(config, shape, pad):
     assert (cycles, stalls) == host.model_cycles(program)
 
 
+# -- output-channel column groups -----------------------------------------------------------
+
+#: A 1 x 4 grid of small PEs: two column groups of two columns (the halo crosses between the
+#: PEs of a group and is dropped between the groups), or four of one.
+GROUPED = ScnnConfig(pe_rows=1, pe_cols=4, f=2, i=2, kc=2, max_tile_w=5, max_tile_h=6,
+                     bank_depth=15, act_depth=24)
+
+GROUP_CASES = [
+    # config, (C, K, H, W, R, S), pad, density, groups, input stalls and back-pressure
+    # K = 5: three kc-groups in two rounds, the second group's last round empty; odd plane.
+    pytest.param(GROUPED, (2, 5, 5, 7, 3, 3), 1, 0.6, 2, False, marks=pytest.mark.slow),
+    pytest.param(GROUPED, (2, 5, 5, 7, 3, 3), 1, 0.6, 2, True, marks=pytest.mark.slow),
+    pytest.param(GROUPED, (3, 7, 4, 3, 2, 3), 0, 0.9, 4, False, marks=pytest.mark.slow),
+    pytest.param(ARRAY, (2, 3, 6, 5, 3, 3), 1, 1.0, 2, False, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("config, shape, pad, density, groups, stalls", GROUP_CASES,
+                         ids=lambda v: repr(v) if isinstance(v, tuple) else None)
+def test_column_groups_match_golden_and_model(config, shape, pad, density, groups, stalls):
+    """Output channels split over column groups: each group's PEs tile the whole plane and
+    take their own WGT words from their columns' lanes. Bit exact (so the halo crossing from
+    one group into the next is dropped, and the masks are the group's), and cycle exact to
+    the model at full rate."""
+    ifmap, filters = conv_operands(sum(shape) + groups, *shape, density, density)
+    program = host.build_program(config, ifmap, filters, pad, groups=groups)
+    assert program.groups == groups and program.plan.pe_cols == config.pe_cols // groups
+    wgt = [cols for kind, cols, *_ in program.words if kind == Cmd.WGT]
+    assert any(None in cols for cols in wgt)            # a group's lanes idle in a transfer
+    out, cycles, stall_count = run_amaranth(config, program, stalls=stalls, seed=7)
+    assert (out == gs.conv_direct(ifmap, filters, pad)).all()
+    if not stalls:
+        assert (cycles, stall_count) == host.model_cycles(program)
+
+
+def test_column_groups_split_the_work():
+    """The host's side of the groups: every kc-group goes to exactly one column group (the
+    weights of a round's transfers are its kc-groups' blocks in order), ACT words are the
+    same in every group's matching column, the model equals the reference crossbars, and the
+    pair bound bounds the model."""
+    ifmap, filters = conv_operands(3, 3, 7, 6, 6, 3, 3, 0.5, 0.5)
+    program = host.build_program(GROUPED, ifmap, filters, 1, groups=2)
+    assert (program.rounds, len(program.drains)) == (2, 2 * len(program.plan.passes))
+    seen = {}
+
+    def same(a, b):
+        return repr(a) == repr(b)
+
+    for (kind, cols, *_), key in zip(program.words, program.blocks):
+        if kind == Cmd.ACT:
+            assert same(cols[0], cols[2]) and same(cols[1], cols[3])
+        if kind == Cmd.WGT:
+            assert same(cols[0], cols[1]) and same(cols[2], cols[3])
+            for j, sub in enumerate(key):
+                assert (sub is None) == (cols[2 * j] is None)
+                if sub is not None:
+                    seen.setdefault(sub[1], set()).add(j)
+    assert seen == {0: {0}, 1: {0}, 2: {1}, 3: {1}}
+    cycles = host.model_cycles(program)
+    assert cycles == host.model_cycles(program, ReferenceCrossbars)
+    assert host.pair_bound(program)[0] <= cycles[0]
+
+
+def test_plan_groups_takes_the_fastest():
+    """``plan_groups`` models the candidates in the order of their pair bounds, skips those
+    whose bound cannot beat the best so far, and returns the fewest cycles."""
+    ifmap, filters = conv_operands(4, 4, 8, 5, 5, 3, 3, 0.4, 0.5)
+    plan = host.plan_groups(GROUPED, ifmap, filters, 1)
+    assert [row["groups"] for row in plan["tried"]] == [1, 2, 4]
+    modelled = {row["groups"]: row["cycles"] for row in plan["tried"] if row["cycles"]}
+    assert plan["cycles"] == min(modelled.values()) == modelled[plan["groups"]]
+    assert (plan["cycles"], plan["stalls"]) == host.model_cycles(plan["program"])
+    for row in plan["tried"]:
+        cycles = host.model_cycles(host.build_program(GROUPED, ifmap, filters, 1,
+                                                      groups=row["groups"]))[0]
+        assert row["bound"] <= cycles and cycles >= plan["cycles"]
+
+
+@pytest.mark.parametrize("groups", [3, 8, 0, "2"])
+def test_bad_groups_are_named(groups):
+    ifmap, filters = conv_operands(1, 2, 2, 5, 5, 3, 3)
+    with pytest.raises(TensorError, match=re.escape(
+            f"`groups` must be a power of two that divides `pe_cols` (4), not {groups!r}")):
+        host.build_program(GROUPED, ifmap, filters, 1, groups=groups)
+
+
 # -- the fast (vectorized) crossbar model against the reference ------------------------------
 
 

@@ -3,6 +3,7 @@ output into the OARAMs, which become layer 2's IARAMs at the swap). Bit-exact ag
 independent oracle (two direct convolution loops), RTL cycles and conflict stalls equal to the
 model per layer, the OARAM writes counted, and bad chains refused with one named error."""
 
+import functools
 import random
 import re
 
@@ -64,8 +65,12 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def scnn():
+    """The default ``scnn``, its Verilog generated once for the module (elaborating SCNN takes
+    seconds)."""
     design = get_design("scnn")
-    return design, make_config(design, PARAMS)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(host, "generate", functools.cache(host.generate))
+        yield design, make_config(design, PARAMS)
 
 
 @pytest.mark.verilator
@@ -97,6 +102,30 @@ def test_chained_layers_on_the_player(scnn):
         assert split["load"] == 0 and result.layers[0]["model_split"]["load"] > 0
         acts = host.act_words(chain)
         assert result.actions["act_write"] == acts + host.oaram_rows(chain), case
+
+
+@pytest.mark.verilator
+def test_grouped_layer_on_the_player(scnn):
+    """Output-channel column groups (``groups=2``: one column each) on the default build: an
+    odd plane in two spatial passes, K = 5 (three kc-groups: the second column group's last
+    round is empty), the halo between the groups dropped, ReLU; bit exact against the direct
+    convolution, cycles and conflict stalls as the model's, the activation RAM writes counted
+    in the RTL are the ACT words plus the drained rows (each group drains its own channels).
+    A grouped layer does not chain (its OARAMs hold its group's channels only)."""
+    design, config = scnn
+    rng = np.random.default_rng(12)
+    ifmap = random_operands(rng, (3, 5, 7), 16, 0.6)
+    filters = random_operands(rng, (5, 3, 3, 3), 16, 0.6)
+    result = host.run_conv(design, config, ifmap, filters, pad=1, relu=True, groups=2)
+    assert (result.output == np.maximum(gs.conv_direct(ifmap, filters, 1), 0)).all()
+    assert result.matches_golden and result.passes == 2 and result.as_json()["groups"] == 2
+    assert (result.cycles, result.conflict_stalls) == (result.model_cycles,
+                                                       result.model_conflict_stalls)
+    program = host.build_program(config, ifmap, filters, 1, relu=True, groups=2)
+    assert result.actions["act_write"] == host.act_words(program) + host.oaram_rows(program)
+    with pytest.raises(TensorError, match="^chained layers run ungrouped"):
+        host.model_conv(design, config, ifmap, filters, pad=1, filters2=np.ones((1, 5, 1, 1),
+                        np.int64), groups=2)
 
 
 def _amaranth_chain(config, chain, seed):
