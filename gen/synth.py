@@ -754,7 +754,7 @@ def macro_shells(verilog: str) -> tuple[str, dict[str, tuple[int, int]]]:
 
 # --- Clock-gated flip-flop memories (hw/sram.py): an ICG per row in the liberty mapping ---------
 
-_GATED_NAME = re.compile(r"(?:^|\.)regfile_1r1w_\d+x\d+$")
+_GATED_NAME = re.compile(r"(?:^|\.)(?:regfile_1r1w_\d+x\d+|gated_reg_\d+)$")
 _MODULE_NAME = re.compile(r"^\s*module\s+\\?([^\s(;]+)", re.M)  # Amaranth's or hand-written
 
 GATE_MIN_BITS = 2
@@ -763,19 +763,25 @@ GATE_MIN_BITS = 2
 flip-flop it gates (``edfxtp_1`` 30.0 -> ``dfxtp_1`` 20.0 um^2): two bits already pay for it."""
 
 CLOCKGATE = ("clockgate {liberty} {dont_use} -min_net_size {min_bits} "
-             "*regfile_1r1w_*")
+             "*regfile_1r1w_* *gated_reg_*")
 """The Yosys command that gates the clocks of the flip-flop memories (``hw/sram.py``: modules
-named ``...regfile_1r1w_<W>x<B>``, :func:`gated_modules`), run only on such designs, before
-``dfflibmap`` in the liberty mapping. Yosys' ``clockgate`` turns each set of flip-flops sharing
-a clock and an enable (a memory row: its write enable; the read register: the read enable)
-into one ICG of the liberty (sky130hd: ``sky130_fd_sc_hd__dlclkp_1``, a latch-based gate)
-driving enable-less flip-flops, so a row that is not written sees no clock edge. The ICG's
-gated clock is an ordinary net to OpenSTA, which times the clock through it and checks the
-gate's enable (a clock gating check). Other modules are left as they are."""
+named ``...regfile_1r1w_<W>x<B>``) and of the gated registers (``hw/gate.py``: modules named
+``...gated_reg_<W>``), :func:`gated_modules`, run only on designs that have such modules,
+before ``dfflibmap`` in the liberty mapping. Yosys' ``clockgate`` turns each set of flip-flops
+sharing a clock and an enable (a memory row: its write enable; the read register: the read
+enable; a gated register's part: its load enable) into one ICG of the liberty (sky130hd:
+``sky130_fd_sc_hd__dlclkp_1``, a latch-based gate) driving enable-less flip-flops, so a row or
+register that is not written sees no clock edge. The ICG's gated clock is an ordinary net to
+OpenSTA, which times the clock through it and checks the gate's enable (a clock gating check).
+Other modules are left as they are. Yosys 0.70's ``clockgate`` works on whole selected modules
+and takes any flip-flop with an enable, a synchronous reset included, whose reset would then
+act only while the gate is open: neither kind of module has a reset (memories by nature, the
+gated registers by design), so the gates change no behaviour."""
 
 
 def gated_modules(verilog: str) -> list[str]:
-    """Names of the flip-flop memory modules of ``verilog`` whose rows are clock-gated."""
+    """Names of the modules of ``verilog`` whose flip-flops are clock-gated: flip-flop memories
+    (``regfile_1r1w_<W>x<B>``) and gated registers (``gated_reg_<W>``)."""
     return [name for name in _MODULE_NAME.findall(verilog) if _GATED_NAME.search(name)]
 
 

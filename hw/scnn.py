@@ -88,6 +88,13 @@ Design choices.
   sending bank's forwarding register through the rotation into the neighbour's adder was the
   array's critical path: 8.565 ns at the ``bench scnn`` configuration (2 x 2 PEs, sky130hd),
   1.258x ``dense-array``'s. Products are kept to ``acc_width`` bits (sums wrap there).
+* Clock gating: besides the memories' rows (register files, :mod:`.sram`), the registers that
+  hold data between uses load only when they must, behind clock gates
+  (:func:`sparsegen.hw.gate.gated_register`): the Cartesian stages' entries and rows and the
+  crossbar's product registers once per pair, the weight decoder's stages and the weight FIFO
+  entries (:class:`_GatedQueue`) once per WGT word, each bank's registered request and
+  forwarding register once per bank write. :func:`gated_registers` lists them for the energy
+  model, which prices them by these actions' counts.
 * The accumulators are double-buffered as in SCNN: two sets of ``banks`` banks (``half0``,
   ``half1``), each bank a 1R1W memory with its own read-modify-write. DRAIN flips them: the row
   walk of the finished group (halo exchange, drain, clear) runs on one set while the next
@@ -122,6 +129,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .gate import gated_register, parts
 from .hier import shared
 from .params import Config, check_config, param
 from .sram import sync_memory
@@ -130,7 +138,7 @@ __all__ = [
     "Cmd", "ScnnPEConfig", "ScnnConfig", "ScnnPE", "Scnn", "RUN_BITS",
     "pe_input_layout", "array_input_layout", "pe_output_layout", "halo_layout", "plane_pitch",
     "WEIGHT_ENTRY_DELAY", "PRODUCT_LATENCY", "DRAIN_LATENCY", "walk_cycles", "OARAM_WRITE_LATENCY", "ram_banks",
-    "MAX_GRID",
+    "MAX_GRID", "gated_registers",
 ]
 
 RUN_BITS = 4
@@ -424,6 +432,43 @@ def _weight_entry_layout(cfg) -> data.StructLayout:
     return data.StructLayout({"lanes": data.ArrayLayout(entry, cfg.f), "last": 1})
 
 
+def _wgt_position_bits(cfg) -> int:
+    """Width of a weight lane's position in its flattened ``kc x R x S`` block, runs included
+    (the weight decoder's first stage)."""
+    return _bits(cfg.kc * cfg.max_r * cfg.max_s + (_MAX_RUN + 1) * cfg.f)
+
+
+def _wgt_coords_layout(cfg) -> data.StructLayout:
+    """A weight lane's ``(k, r, s)`` (the weight decoder's second stage)."""
+    return data.StructLayout({"k": range(max(cfg.kc, 2)), "r": range(cfg.max_r + 1),
+                              "s": range(cfg.max_s + 1)})
+
+
+def gated_registers(cfg) -> dict[str, list[int]]:
+    """The clock-gated registers of one PE (:func:`sparsegen.hw.gate.gated_register`), as the
+    widths of their parts (each part one clock gate): per action of :meth:`Scnn.probes` that
+    loads them, the parts one occurrence opens, and ``all``, every part of the PE.
+
+    * ``pair``: one of the crossbar's two product registers (addresses and values of the
+      pair's ``f x i`` products), the Cartesian issue stage's weight entry and its row stage's
+      (activation row, weight entry);
+    * ``bank_write``: the bank's registered request (operation, row, addend) and, in the write
+      cycle, its forwarding register (a bank write is one request, written the cycle after);
+    * ``wgt_push``: the weight decoder's two stages and the FIFO entry written (every WGT word
+      taken is one entry pushed).
+    """
+    n, row = cfg.f * cfg.i, _act_row_layout(cfg).size
+    went = _weight_entry_layout(cfg).size
+    pair = parts(n * (cfg.addr_width + _product_bits(cfg)))
+    staged = parts(went) + parts(row + went)
+    bank = parts(2 + _bits(cfg.bank_depth - 1) + _product_bits(cfg)) + parts(cfg.acc_width)
+    s1 = parts(1 + cfg.f * (cfg.data_width + _wgt_position_bits(cfg)))
+    s2 = parts(1 + cfg.f * (cfg.data_width + _wgt_coords_layout(cfg).size))
+    return {"pair": pair + staged, "bank_write": bank, "wgt_push": s1 + s2 + parts(went),
+            "all": 2 * pair + staged + 2 * cfg.banks * bank + s1 + s2
+            + max(cfg.wt_depth, 2) * parts(went)}
+
+
 def _product_bits(cfg) -> int:
     """Bits of a product as the PE keeps it: the full ``2 * data_width``, or the low
     ``acc_width`` when fewer (the accumulators wrap at ``acc_width``, so higher bits never
@@ -444,6 +489,13 @@ def _bank_writes_layout(cfg) -> data.ArrayLayout:
     write = data.StructLayout({"en": 1, "row": unsigned(_bits(cfg.bank_depth - 1)),
                                "value": signed(_product_bits(cfg))})
     return data.ArrayLayout(write, cfg.banks)
+
+
+def _bank_request_layout(row_bits: int, add_bits: int) -> data.StructLayout:
+    """A bank's registered request (:class:`_BankSet`): ``clear`` (write 0), ``halo`` (add the
+    received partial sum), the bank ``row`` and the product to ``add``."""
+    return data.StructLayout({"clear": 1, "halo": 1, "row": unsigned(row_bits),
+                              "add": signed(add_bits)})
 
 
 def _sum_bits(cfg) -> int:
@@ -782,6 +834,37 @@ class _Queue(wiring.Component):
         return m
 
 
+class _GatedQueue(_Queue):
+    """A :class:`_Queue` (same members and timing) whose entries are clock-gated registers
+    (:func:`sparsegen.hw.gate.gated_register`): an entry's gates open only when it is written
+    (a push), where a :class:`~amaranth.lib.fifo.SyncFIFO`'s storage rows are enable
+    flip-flops clocked every cycle. Read combinationally at the consume pointer."""
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self._depth
+        produce, consume = Signal(range(depth)), Signal(range(depth))
+        level = Signal(range(depth + 1))
+        do_write = self.w_en & self.w_rdy
+        do_read = self.r_en & self.r_rdy
+        m.d.comb += [self.w_rdy.eq(level != depth), self.r_rdy.eq(level != 0),
+                     self.level.eq(level)]
+        data_out = Const(0, self._width)
+        for n in range(depth):
+            row = gated_register(m, platform, f"entry{n}", self.w_data, do_write & (produce == n))
+            data_out = data_out | Mux(consume == n, row, 0)
+        m.d.comb += self.r_data.eq(data_out)
+        with m.If(do_write):
+            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+        with m.If(do_read):
+            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
+        with m.If(do_write & ~do_read):
+            m.d.sync += level.eq(level + 1)
+        with m.If(do_read & ~do_write):
+            m.d.sync += level.eq(level - 1)
+        return m
+
+
 class _ActBuffer(wiring.Component):
     """The two activation RAMs of a PE, IARAM and OARAM: each ``depth`` rows of ``i`` decoded
     non-zeros, interleaved over ``banks`` synchronous 1R1W memories (row ``a`` in bank ``a mod
@@ -1010,35 +1093,38 @@ class _Weights(wiring.Component):
         went = _weight_entry_layout(cfg)
         # At least two entries stored (a one-entry queue has 0-bit pointers); `i.ready` keeps
         # the fill to wt_depth.
-        m.submodules.weight_fifo = fifo = _Queue(went.size, max(cfg.wt_depth, 2))
+        m.submodules.weight_fifo = fifo = _GatedQueue(went.size, max(cfg.wt_depth, 2))
         word, tile = self.i.payload, self.tile
-        blk = cfg.kc * cfg.max_r * cfg.max_s
-        q_width = _bits(blk + (_MAX_RUN + 1) * cfg.f)
+        q_width = _wgt_position_bits(cfg)
         values = data.ArrayLayout(signed(cfg.data_width), cfg.f)
-        lane_bits = dict(k=range(max(cfg.kc, 2)), r=range(cfg.max_r + 1), s=range(cfg.max_s + 1))
 
         # Stage 1: lane positions in the flattened block.
         cursor = Signal(q_width)
         positions, nxt = _prefix_positions(m, cursor, word, cfg.f, q_width, "wd")
+        # The stages' data registers load once per WGT word, clock-gated (its take, then the
+        # first stage's valid): every word taken becomes one entry pushed.
         s1_valid, s1_last = Signal(), Signal()
         s1_value = Signal(values)
         s1_q = Signal(data.ArrayLayout(unsigned(q_width), cfg.f))
         take = self.i.valid & self.i.ready
         m.d.sync += s1_valid.eq(take)
         with m.If(take):
-            m.d.sync += [s1_last.eq(word.last), cursor.eq(Mux(word.last, 0, nxt))]
-            m.d.sync += [s1_value[j].eq(Mux(j < word.count, word.lanes[j].value, 0))
-                         for j in range(cfg.f)]
-            m.d.sync += [s1_q[j].eq(positions[j]) for j in range(cfg.f)]
+            m.d.sync += cursor.eq(Mux(word.last, 0, nxt))
+        m.d.comb += Cat(s1_last, s1_value, s1_q).eq(gated_register(
+            m, platform, "s1", Cat(word.last,
+                                   Cat(Mux(j < word.count, word.lanes[j].value, 0)
+                                       [:cfg.data_width] for j in range(cfg.f)),
+                                   Cat(positions)), take))
         with m.If(self.clear):
             m.d.sync += cursor.eq(0)
 
         # Stage 2: (r, s, k) of every lane.
-        coords = data.StructLayout({n: b for n, b in lane_bits.items()})
+        coords = _wgt_coords_layout(cfg)
         s2_valid, s2_last = Signal(), Signal()
         s2_value = Signal(values)
         s2 = Signal(data.ArrayLayout(coords, cfg.f))
-        m.d.sync += [s2_valid.eq(s1_valid), s2_last.eq(s1_last), s2_value.eq(s1_value)]
+        s2_d = Signal.like(s2)
+        m.d.sync += s2_valid.eq(s1_valid)
         for j in range(cfg.f):
             k, takes_k = _divide(m, s1_q[j], Const(cfg.kc), q_width, f"wd{j}k",
                                  bits=_bits(cfg.max_r * cfg.max_s - 1))
@@ -1046,8 +1132,10 @@ class _Weights(wiring.Component):
             m.d.comb += rs.eq(_scaled(takes_k, Const(1, 1)))
             sj, takes_s = _divide(m, rs, tile.s, rs.shape(), f"wd{j}s",
                                   bits=_bits(cfg.max_r - 1))
-            m.d.sync += [s2[j].k.eq(k), s2[j].s.eq(sj),
-                         s2[j].r.eq(_scaled(takes_s, Const(1, 1)))]
+            m.d.comb += [s2_d[j].k.eq(k), s2_d[j].s.eq(sj),
+                         s2_d[j].r.eq(_scaled(takes_s, Const(1, 1)))]
+        m.d.comb += Cat(s2_last, s2_value, s2).eq(gated_register(
+            m, platform, "s2", Cat(s1_last, s1_value, s2_d), s1_valid))
 
         # Stage 3: accumulator-address bases into the FIFO.
         plane = _known_low_bits(tile.pitch, cfg.banks // cfg.f, cfg.banks)
@@ -1161,8 +1249,9 @@ class _Cartesian(wiring.Component):
                      self.i_wgt.ready.eq(issue & self.act.last)]
         with m.If(advance):
             m.d.sync += r_valid.eq(issue)
-        with m.If(issue):
-            m.d.sync += r_entry.eq(head)
+        # The stages' data registers load once per pair, clock-gated (an issue, then the
+        # row stage's advance): each issued pair moves through both and leaves on ``o``.
+        m.d.comb += r_entry.eq(gated_register(m, platform, "r_entry", head, issue))
         with m.If(issue):
             with m.If(self.act.last):
                 with m.If(head.last):
@@ -1180,8 +1269,8 @@ class _Cartesian(wiring.Component):
         p_entry = Signal(_weight_entry_layout(cfg))
         with m.If(advance):
             m.d.sync += p_valid.eq(r_valid)
-            with m.If(r_valid):
-                m.d.sync += [p_row.eq(act), p_entry.eq(r_entry)]
+        m.d.comb += Cat(p_row, p_entry).eq(gated_register(
+            m, platform, "p_pair", Cat(act, r_entry), advance & r_valid))
 
         # Product stage.
         for i in range(cfg.i):
@@ -1210,8 +1299,13 @@ class _Crossbar(wiring.Component):
     The *newer* register takes a vector pair from ``i``; the *older* one holds the leftovers
     of the previous pair. Every cycle each bank grants its oldest requester (older register
     first, then lowest index). When the older register has nothing left after the grants,
-    the newer register's leftovers move into it and a new pair may load (``i.ready``);
-    otherwise both keep their leftovers and the multiplier array stalls (a conflict stall).
+    the newer register's leftovers become the older ones and a new pair may load
+    (``i.ready``); otherwise both keep their leftovers and the multiplier array stalls (a
+    conflict stall). The two registers take turns rather than copy: a pair loads into the
+    register that has just emptied, which then is the newer, and a 1-bit pointer says which
+    is older; so a register's addresses and values load once per pair, behind clock gates
+    (:func:`sparsegen.hw.gate.gated_register`), where a copy loaded the older register almost
+    every cycle. Only the live bits follow the grants every cycle.
 
     Parameters
     ----------
@@ -1251,42 +1345,63 @@ class _Crossbar(wiring.Component):
         m = Module()
         cfg = self._cfg
         n, lg = cfg.f * cfg.i, _log2(cfg.banks)
-        older, newer = Signal(_products_layout(cfg)), Signal(_products_layout(cfg))
-        # Requesters in priority order: older register, then newer, lowest index first.
-        pending = [older[j] for j in range(n)] + [newer[j] for j in range(n)]
-        bank = [p.addr[:lg] for p in pending]
-        granted = Signal(2 * n)
-        for j in range(2 * n):
-            blocked = Const(0, 1)
-            for k in range(j):
-                blocked = blocked | (pending[k].live & (bank[k] == bank[j]))
-            m.d.comb += granted[j].eq(pending[j].live & ~blocked)
+        payload = self.i.payload
+        # Two product registers that take turns (``older`` names the one holding the older
+        # pair): a pair loads into the register that has just emptied, so each register's
+        # addresses and values load once per pair, clock-gated (``load``), and never move;
+        # only the live bits follow the grants every cycle.
+        older = Signal()
+        live = [Signal(n, name=f"live{r}") for r in range(2)]
+        load = [Signal(name=f"load{r}") for r in range(2)]
+        entry = data.StructLayout({"addr": unsigned(cfg.addr_width),
+                                   "value": signed(_product_bits(cfg))})
+        regs = []
+        for r in range(2):
+            held = Signal(data.ArrayLayout(entry, n), name=f"pair{r}")
+            m.d.comb += held.eq(gated_register(
+                m, platform, f"pair{r}", Cat(Cat(p.addr, p.value) for p in payload), load[r]))
+            regs.append(held)
+        bank = [[regs[r][j].addr[:lg] for j in range(n)] for r in range(2)]
+        # Per bank the oldest pending product wins: the older register first, then the lowest
+        # index. Within a register a product is blocked by a lower index on its bank; across,
+        # the newer register's by any of the older's.
+        granted = [Signal(n, name=f"granted{r}") for r in range(2)]
+        for r in range(2):
+            newer_here = older != r
+            for j in range(n):
+                within = Const(0, 1)
+                for k in range(j):
+                    within = within | (live[r][k] & (bank[r][k] == bank[r][j]))
+                cross = Const(0, 1)
+                for k in range(n):
+                    cross = cross | (live[1 - r][k] & (bank[1 - r][k] == bank[r][j]))
+                m.d.comb += granted[r][j].eq(live[r][j] & ~within & ~(newer_here & cross))
+        left = [Signal(n, name=f"left{r}") for r in range(2)]
+        m.d.comb += [left[r].eq(live[r] & ~granted[r]) for r in range(2)]
         old_left, new_left = Signal(n), Signal(n)
-        m.d.comb += [old_left.eq(Cat(p.live for p in pending[:n]) & ~granted[:n]),
-                     new_left.eq(Cat(p.live for p in pending[n:]) & ~granted[n:])]
+        m.d.comb += [old_left.eq(Mux(older, left[1], left[0])),
+                     new_left.eq(Mux(older, left[0], left[1]))]
         m.d.comb += [self.i.ready.eq(old_left == 0),
                      self.idle.eq((old_left == 0) & (new_left == 0))]
         for b in range(cfg.banks):
-            sel = [granted[j] & (bank[j] == b) for j in range(2 * n)]
+            sel = [granted[r][j] & (bank[r][j] == b) for r in range(2) for j in range(n)]
+            src = [regs[r][j] for r in range(2) for j in range(n)]
             row = Const(0, unsigned(_bits(cfg.bank_depth - 1)))
             val = Const(0, signed(_product_bits(cfg)))
-            for j in range(2 * n):
-                row = row | Mux(sel[j], pending[j].addr[lg:], 0)
-                val = val | Mux(sel[j], pending[j].value, 0)
+            for pick, p in zip(sel, src):
+                row = row | Mux(pick, p.addr[lg:], 0)
+                val = val | Mux(pick, p.value, 0)
             m.d.comb += self.probe_grant[b].eq(self.o[b].en)
             m.d.comb += [self.o[b].en.eq(Cat(*sel).any()), self.o[b].row.eq(row),
                          self.o[b].value.eq(val)]
 
+        # When the older register empties, the newer becomes the older (its leftovers stay
+        # where they are) and the emptied one takes the next pair.
         with m.If(old_left == 0):
-            m.d.sync += older.eq(newer)
-            m.d.sync += [older[j].live.eq(new_left[j]) for j in range(n)]
-            with m.If(self.i.valid):
-                m.d.sync += newer.eq(self.i.payload)
-            with m.Else():
-                m.d.sync += [newer[j].live.eq(0) for j in range(n)]
-        with m.Else():
-            m.d.sync += [older[j].live.eq(old_left[j]) for j in range(n)]
-            m.d.sync += [newer[j].live.eq(new_left[j]) for j in range(n)]
+            m.d.sync += older.eq(~older)
+        for r in range(2):
+            m.d.comb += load[r].eq((old_left == 0) & self.i.valid & (older == r))
+            m.d.sync += live[r].eq(Mux(load[r], Cat(p.live for p in payload), left[r]))
         stalls = Signal(32)
         with m.If(old_left != 0):
             m.d.sync += stalls.eq(stalls + 1)
@@ -1314,7 +1429,10 @@ class _BankSet(wiring.Component):
     row being written in its own cycle reads the old value; the forwarding register replaces
     it with the value written, so back-to-back requests to one row add up. The forwarding
     decision is made in the read's own cycle (a read, the write of that edge, the same row),
-    so a read register that skipped cycles in between changes nothing. Longest path: the
+    so a read register that skipped cycles in between changes nothing. The request's
+    operation, row and addend and the forwarded sum are clock-gated registers
+    (:func:`sparsegen.hw.gate.gated_register`) that load only with a request and a write:
+    their gates open once per bank write each. Longest path: the
     memory's read (flip-flops: the registered row through the ``depth``:1 read multiplexer),
     the forwarding multiplexer and the ``acc_width`` adder into the write.
     """
@@ -1334,15 +1452,20 @@ class _BankSet(wiring.Component):
         for b in range(self._banks):
             mem, m.submodules[f"bank{b}"] = sync_memory(platform, self._depth, self._acc)
             en_q = Signal(name=f"en{b}_q")
-            clear_q = Signal(name=f"clear{b}_q")
-            halo_q = Signal(name=f"halo{b}_q")
-            row_q = Signal.like(self.row[b], name=f"row{b}_q")
-            add_q = Signal.like(self.add[b], name=f"add{b}_q")
             fwd = Signal(name=f"fwd{b}")
-            fwd_data = Signal(signed(self._acc), name=f"fwd{b}_data")
             wdata = Signal(signed(self._acc), name=f"wdata{b}")
-            m.d.sync += [en_q.eq(self.en[b]), clear_q.eq(self.clear[b]), halo_q.eq(self.halo[b]),
-                         row_q.eq(self.row[b]), add_q.eq(self.add[b])]
+            # The request's operation, row and addend load only with a request (its clock
+            # gate opens once per bank write), the forwarded sum only with a write: both are
+            # read only in the cycle after (``en_q``, ``fwd``).
+            req = Signal(_bank_request_layout(len(self.row[b]), len(self.add[b])),
+                         name=f"req{b}_q")
+            m.d.comb += req.eq(gated_register(
+                m, platform, f"req{b}", Cat(self.clear[b], self.halo[b], self.row[b],
+                                            self.add[b]), self.en[b]))
+            clear_q, halo_q, row_q, add_q = req.clear, req.halo, req.row, req.add
+            fwd_data = Signal(signed(self._acc), name=f"fwd{b}_data")
+            m.d.comb += fwd_data.eq(gated_register(m, platform, f"fwd{b}", wdata, en_q))
+            m.d.sync += en_q.eq(self.en[b])
             m.d.comb += [
                 mem.r_addr.eq(self.row[b]), mem.r_en.eq(self.en[b] | self.read[b]),
                 self.rdata[b].eq(Mux(fwd, fwd_data, mem.r_data.as_signed())),
@@ -1350,7 +1473,7 @@ class _BankSet(wiring.Component):
                              self.rdata[b] + Mux(halo_q, self.halo_add[b], add_q))),
                 mem.w_addr.eq(row_q), mem.w_en.eq(en_q), mem.w_data.eq(wdata),
             ]
-            m.d.sync += [fwd.eq(en_q & (self.row[b] == row_q)), fwd_data.eq(wdata)]
+            m.d.sync += fwd.eq(en_q & (self.row[b] == row_q))
         return m
 
 
@@ -2064,12 +2187,15 @@ class Scnn(wiring.Component):
         flip-flops), ``act_banks`` (activation RAM banks per PE, both RAMs: their leakage),
         ``bank_count`` (accumulator bank memories per PE: ``banks`` in each of the two halves),
         ``wgt_entry_bits`` (a weight FIFO entry), ``product_bits`` (a crossbar transfer),
-        ``requesters`` (crossbar inputs per bank). Every memory reads only when asked (a read
-        register loads, and its clock gate opens, once per probed read)."""
+        ``requesters`` (crossbar inputs per bank), ``gated_registers`` (the PE's clock-gated
+        pipeline registers and weight FIFO entries, :func:`gated_registers`). Every memory
+        reads only when asked (a read register loads, and its clock gate opens, once per probed
+        read)."""
         return {"act": (math.ceil(cfg.act_depth / ram_banks(cfg)), _act_row_layout(cfg).size),
                 "act_banks": 2 * ram_banks(cfg),
                 "bank": (cfg.bank_depth, cfg.acc_width), "bank_count": 2 * cfg.banks,
                 "wgt_entry_bits": _weight_entry_layout(cfg).size,
+                "gated_registers": gated_registers(cfg),
                 "product_bits": _product_bits(cfg), "requesters": 2 * cfg.f * cfg.i}
 
     def elaborate(self, platform):

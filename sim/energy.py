@@ -85,12 +85,15 @@ bank_read       bank row reads                                                  
 bank_write      bank row writes                                                   memory write
 act_read        activation buffer row reads (one per pair)                        memory read
 act_write       activation RAM row writes (ACT words, drained rows into the OARAM)  memory write
-wgt_push        weight FIFO entries written                                       bits x write
-reg_bit_hold    flops x cycles - the gated memories' flops x cycles - bits        reg_bit_hold
-                written above (weight FIFO, flip-flop memories not gated)
-icg_open        clock gates of the gated memories passing the clock: a row        icg_open
-                written, a read register loaded (a row read)
-icg_idle        the gated memories' clock gates x cycles - icg_open               icg_idle
+reg_bit_write   bits loaded into the gated registers (``Scnn.memories``'         reg_bit_write
+                ``gated_registers``): per pair, bank write and weight push
+                (``wgt_push``), its registers' bits
+reg_bit_hold    flops x cycles - the gated memories' and registers' flops x       reg_bit_hold
+                cycles - bits written into flip-flop memories not gated
+icg_open        clock gates passing the clock: of the gated memories, a row       icg_open
+                written, a read register loaded (a row read); of the gated
+                registers, each part's gate per pair, bank write and weight push
+icg_idle        all those clock gates x cycles - icg_open                         icg_idle
 leakage         logic: leakage_w_per_um2 x area; SRAM macros: the model's         W
 ============== ================================================================== ==========
 
@@ -106,7 +109,12 @@ and flip-flop counts of the synthesized PE. Every memory's read enable is driven
 that need a row (hw/scnn.py: an accumulator bank reads only for a product's or the row walk's
 request), so a read register's gate opens once per counted read (``bank_read`` is the banks'
 read enables, ``act_read`` the activation RAM's reads) and its flip-flops are never priced as
-held.
+held. The gated registers (``hw/gate.py``: the Cartesian stages', the crossbar's product
+registers, the banks' request and forwarding registers, the weight decoder's stages and FIFO
+entries) load on enables that are exactly a probed action (:func:`scnn_gated_registers`; a
+pair, a bank write, a weight push: tests/test_gate.py counts the enables in an RTL run), one
+gate per part of at most ``hw.gate.PART`` bits (checked against the synthesized netlist's
+ICGs); a 24-bit gated register's model is 1.000x OpenSTA with its gate shut and 1.016x open.
 Not priced: the decoders, the control, the drain's
 run-length logic and queue, the halo wires (their adds are bank adds); halo partial sums are
 counted (``halo_traffic``) but cost nothing here beyond those adds.
@@ -123,7 +131,7 @@ from ..hw.sram import MACRO_MIN_BITS
 
 __all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "counts_from_model",
            "nonzero_steps", "action_energy", "layer_energy", "no_energy", "SCNN_ACTIONS",
-           "scnn_gated_memories", "scnn_layer_energy"]
+           "scnn_gated_memories", "scnn_gated_registers", "scnn_layer_energy"]
 
 DEFAULT_TECH = "sky130hd"
 """The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
@@ -341,7 +349,7 @@ def layer_energy(verilog: str, top: str, cell: dict, config, counts: dict, cycle
 
 
 SCNN_ACTIONS = ("mul", "mul_zero", "xbar", "bank_add", "bank_read", "bank_write", "act_read",
-                "act_write", "wgt_push", "reg_bit_hold", "icg_open", "icg_idle")
+                "act_write", "reg_bit_write", "reg_bit_hold", "icg_open", "icg_idle")
 """SCNN's action kinds, in breakdown order (``leakage`` follows); see the module docs."""
 
 
@@ -378,6 +386,24 @@ def scnn_gated_memories(memories: dict, pes: int) -> dict:
     return {"icgs": pes * icgs, "bits": pes * bits}
 
 
+def scnn_gated_registers(gated: dict, probes: dict, pes: int) -> dict:
+    """The clock-gated registers of ``pes`` SCNN PEs in a run (``Scnn.memories``'
+    ``gated_registers``: part widths per action and in all) with the probe counts ``probes``:
+    ``icgs`` (a gate per part at least ``gen.synth.GATE_MIN_BITS`` wide), ``bits`` (the
+    flip-flops behind them), ``opened`` (gates opened: each occurrence of an action opens its
+    parts' gates) and ``written`` (bits loaded)."""
+    def gates(widths):
+        return [w for w in widths if w >= synth.GATE_MIN_BITS]
+    every = gates(gated["all"])
+    opened = written = 0
+    for action, widths in gated.items():
+        if action != "all":
+            opened += probes[action] * len(gates(widths))
+            written += probes[action] * sum(gates(widths))
+    return {"icgs": pes * len(every), "bits": pes * sum(every), "opened": opened,
+            "written": written}
+
+
 def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: dict,
                       cycles: int, tech: str = DEFAULT_TECH, scale: int = 1) -> LayerEnergy:
     """SCNN's energy figures of a layer of ``cycles`` cycles from its probe counters
@@ -406,21 +432,25 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
         "act_read": pairs, "act_write": probes["act_write"], "wgt_push": probes["wgt_push"],
     }
     regfiles = scnn_gated_memories(memories, pes)
-    written = counts["wgt_push"] * memories["wgt_entry_bits"]
+    registers = scnn_gated_registers(memories["gated_registers"], probes, pes)
+    counts["reg_bit_write"] = registers["written"]
+    written = 0
     for name, sram, n in (("act", act_sram, counts["act_write"]),
                           ("bank", bank_sram, counts["bank_write"])):
         if not sram and not _gated(*memories[name]):
             written += n * memories[name][1]
     flops = flop_count(result.cell_types)
-    counts["reg_bit_hold"] = max(0, (flops - regfiles["bits"]) * cycles - written)
-    # A gate opens for every write and every read of a gated memory.
-    opened = 0
+    counts["reg_bit_hold"] = max(0, (flops - regfiles["bits"] - registers["bits"]) * cycles
+                                 - written)
+    # A gate opens for every write and every read of a gated memory, and for every load of
+    # a gated register (its action's count).
+    opened = registers["opened"]
     for name, n_read, n_write in (("act", pairs, counts["act_write"]),
                                   ("bank", counts["bank_read"], counts["bank_write"])):
         if _gated(*memories[name]):
             opened += n_write + n_read
     counts["icg_open"] = opened
-    counts["icg_idle"] = regfiles["icgs"] * cycles - opened
+    counts["icg_idle"] = (regfiles["icgs"] + registers["icgs"]) * cycles - opened
     mul = _entry(table, f"mul{width}")
     mul = mul if mul is not None else _entry(table, "mul8") * (width / 8) ** 2
     gated = _entry(table, f"mul{width}_gated")
@@ -432,7 +462,7 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
           * memories["product_bits"] / 8,
           "bank_add": add, "bank_read": bank_r, "bank_write": bank_w,
           "act_read": act_r, "act_write": act_w,
-          "wgt_push": memories["wgt_entry_bits"] * _entry(table, "reg_bit_write"),
+          "reg_bit_write": _entry(table, "reg_bit_write"),
           "reg_bit_hold": _entry(table, "reg_bit_hold"),
           "icg_open": _entry(table, "icg_open"), "icg_idle": _entry(table, "icg_idle")}
     breakdown = {name: counts[name] * pj[name] for name in SCNN_ACTIONS}
@@ -447,6 +477,6 @@ def scnn_layer_energy(verilog: str, top: str, config, memories: dict, probes: di
         energy_breakdown={k: round(v, 3) for k, v in breakdown.items()},
         time_us=round(time_us, 6), edp=round(energy * time_us, 3),
         fmax_mhz=result.fmax_mhz, area_um2=result.area_um2,
-        counts={**counts, "flops": flops, "gated_flops": regfiles["bits"],
-                "icgs": regfiles["icgs"], "cycles": cycles,
+        counts={**counts, "flops": flops, "gated_flops": regfiles["bits"] + registers["bits"],
+                "icgs": regfiles["icgs"] + registers["icgs"], "cycles": cycles,
                 "sram_area_um2": result.sram_area_um2})
