@@ -133,7 +133,7 @@ SEED = 2017
 #: What a cached 8x8 point depends on besides its inputs: the model's code, and the version of
 #: :func:`model_point`'s own figures (bump it when they change).
 _CODE = ("sim/scnn.py", "hw/scnn.py", "sim/golden/scnn.py")
-_POINT_VERSION = 6
+_POINT_VERSION = 7
 
 
 @functools.cache
@@ -152,7 +152,8 @@ def _counts_of(program) -> dict:
     PE: every one crosses the crossbar once), activation RAM row writes (ACT words,
     :func:`~..sim.scnn.act_words`, and the rows drained into the OARAMs,
     :func:`~..sim.scnn.oaram_rows`), ACT transfers (up to one word per PE column each), weight
-    entries pushed (every PE of a column group takes its group's WGT words) and DRAINs."""
+    entries pushed (every PE of a column group takes its group's WGT words), drained frame
+    rows (``drain_row``) and own rows among them (``drain_push``), and DRAINs."""
     work = program.work
     live = wgt = 0
     npes = program.config.pe_rows * program.config.pe_cols
@@ -171,11 +172,16 @@ def _counts_of(program) -> dict:
             pairs[pes] += rows[pidx, g, ch]
             live += int(np.count_nonzero(work.entries[g, ch][0][n])) * nz[pidx, g, ch]
     kinds = [w[0] for w in program.words]
+    plan, cfg = program.plan, program.config
     return {"pair": int(pairs.sum()), "pair_max": int(pairs.max()), "mul": live,
             "grant": live,
             "act_words": scnn_host.act_words(program), "act_transfers": kinds.count(Cmd.ACT),
             "act_write": scnn_host.act_words(program) + scnn_host.oaram_rows(program),
-            "wgt_push": wgt, "drains": len(program.drains)}
+            "wgt_push": wgt,
+            # Every DRAIN's walk drains kc x (Ht+R-1) frame rows per PE, kc x Ht of them own.
+            "drain_row": len(program.drains) * npes * cfg.kc * (plan.ht + plan.r - 1),
+            "drain_push": len(program.drains) * npes * cfg.kc * plan.ht,
+            "drains": len(program.drains)}
 
 
 def model_point(config, ifmap, filters, pad: int, groups: int | str = "auto") -> dict:
@@ -270,7 +276,8 @@ def _model_probes(counts: dict, rates: dict, pes: int, frame: int) -> dict:
     """The probe counts a run would give, from the model's counts (:func:`_counts_of`) and the
     bank rates of the RTL run (:func:`_bank_rates`)."""
     walk = counts["drains"] * pes * frame
-    return {**{k: counts[k] for k in ("pair", "mul", "grant", "act_write", "wgt_push")},
+    return {**{k: counts[k] for k in ("pair", "mul", "grant", "act_write", "wgt_push",
+                                      "drain_row", "drain_push")},
             **{name: counts["grant"] + rate * walk for name, rate in rates.items()}}
 
 

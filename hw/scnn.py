@@ -92,8 +92,9 @@ Design choices.
   hold data between uses load only when they must, behind clock gates
   (:func:`sparsegen.hw.gate.gated_register`): the Cartesian stages' entries and rows and the
   crossbar's product registers once per pair, the weight decoder's stages and the weight FIFO
-  entries (:class:`_GatedQueue`) once per WGT word, each bank's registered request and
-  forwarding register once per bank write. :func:`gated_registers` lists them for the energy
+  entries (:class:`_Queue`) once per WGT word, each bank's registered request and
+  forwarding register once per bank write, the drain row register once per drained frame row,
+  the gearbox's stages and the output queue's entries once per own row. :func:`gated_registers` lists them for the energy
   model, which prices them by these actions' counts.
 * The accumulators are double-buffered as in SCNN: two sets of ``banks`` banks (``half0``,
   ``half1``), each bank a 1R1W memory with its own read-modify-write. DRAIN flips them: the row
@@ -125,7 +126,6 @@ import math
 
 from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -455,7 +455,10 @@ def gated_registers(cfg) -> dict[str, list[int]]:
     * ``bank_write``: the bank's registered request (operation, row, addend) and, in the write
       cycle, its forwarding register (a bank write is one request, written the cycle after);
     * ``wgt_push``: the weight decoder's two stages and the FIFO entry written (every WGT word
-      taken is one entry pushed).
+      taken is one entry pushed);
+    * ``drain_row``: the drain row register (every frame row the walk drains);
+    * ``drain_push``: the gearbox's two stages and the output queue's entry (every own row,
+      i.e. not a halo row, that enters the drain).
     """
     n, row = cfg.f * cfg.i, _act_row_layout(cfg).size
     went = _weight_entry_layout(cfg).size
@@ -464,9 +467,17 @@ def gated_registers(cfg) -> dict[str, list[int]]:
     bank = parts(2 + _bits(cfg.bank_depth - 1) + _product_bits(cfg)) + parts(cfg.acc_width)
     s1 = parts(1 + cfg.f * (cfg.data_width + _wgt_position_bits(cfg)))
     s2 = parts(1 + cfg.f * (cfg.data_width + _wgt_coords_layout(cfg).size))
+    entry = cfg.data_width + _bits(cfg.frame_max - 1)        # an OARAM row's (value, pos)
+    most = -(-(cfg.i + cfg.max_tile_w) // cfg.i)
+    g1 = parts(_bits(cfg.frame_max - 1) + 1 + cfg.max_tile_w * (1 + cfg.data_width))
+    st = parts(1 + _bits(most) + (most + 1) * cfg.i * entry)
+    queue = parts(pe_output_layout(cfg).size)
+    drain_row = parts(_drain_row_layout(cfg).size)
     return {"pair": pair + staged, "bank_write": bank, "wgt_push": s1 + s2 + parts(went),
+            "drain_row": drain_row, "drain_push": g1 + st + queue,
             "all": 2 * pair + staged + 2 * cfg.banks * bank + s1 + s2
-            + max(cfg.wt_depth, 2) * parts(went)}
+            + max(cfg.wt_depth, 2) * parts(went) + drain_row + g1 + st
+            + _Drain.DEPTH * queue}
 
 
 def _product_bits(cfg) -> int:
@@ -801,17 +812,17 @@ def _known_low_bits(value, residue: int, banks: int):
 
 class _Queue(wiring.Component):
     """A synchronous first-word-fall-through queue of ``width`` bits and ``depth`` entries,
-    as :class:`amaranth.lib.fifo.SyncFIFO` (same members), stored as several narrow queues
-    (``part0``, ``part1``, ...) of at most :attr:`PART` bits that move together.
+    with the members of :class:`amaranth.lib.fifo.SyncFIFO` and its timing, whose entries are
+    clock-gated registers (:func:`sparsegen.hw.gate.gated_register`): an entry's gates open
+    only when it is written (a push), where a ``SyncFIFO``'s storage rows are enable
+    flip-flops clocked every cycle. Read combinationally at the consume pointer.
 
-    Why: the flow maps each block's logic with ABC, which cannot see flip-flop loads; one
-    write-enable net into a wide entry of flip-flops then drives hundreds of enable pins from
-    a single small gate (13 ns measured for a 175-bit entry). Split, every part decodes its
-    own enables, each driving at most ``PART`` flip-flops, as a placed design's buffer tree
-    would.
+    An entry is gated in parts of at most :data:`sparsegen.hw.gate.PART` bits, each behind its
+    own gate. Why parts: the flow maps each block's logic with ABC, which cannot see flip-flop
+    loads; one write-enable net into a wide entry of enable flip-flops drove hundreds of enable
+    pins from a single small gate (13 ns measured for a 175-bit entry), as one clock gate
+    would drive their clock pins.
     """
-
-    PART = 32
 
     def __init__(self, width, depth):
         self._width, self._depth = width, depth
@@ -820,25 +831,6 @@ class _Queue(wiring.Component):
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
             "level": Out(range(depth + 1)),
         })
-
-    def elaborate(self, platform):
-        m = Module()
-        for n, lo in enumerate(range(0, self._width, self.PART)):
-            hi = min(lo + self.PART, self._width)
-            m.submodules[f"part{n}"] = part = SyncFIFO(width=hi - lo, depth=self._depth)
-            m.d.comb += [part.w_data.eq(self.w_data[lo:hi]), part.w_en.eq(self.w_en),
-                         self.r_data[lo:hi].eq(part.r_data), part.r_en.eq(self.r_en)]
-            if n == 0:
-                m.d.comb += [self.w_rdy.eq(part.w_rdy), self.r_rdy.eq(part.r_rdy),
-                             self.level.eq(part.level)]
-        return m
-
-
-class _GatedQueue(_Queue):
-    """A :class:`_Queue` (same members and timing) whose entries are clock-gated registers
-    (:func:`sparsegen.hw.gate.gated_register`): an entry's gates open only when it is written
-    (a push), where a :class:`~amaranth.lib.fifo.SyncFIFO`'s storage rows are enable
-    flip-flops clocked every cycle. Read combinationally at the consume pointer."""
 
     def elaborate(self, platform):
         m = Module()
@@ -1093,7 +1085,7 @@ class _Weights(wiring.Component):
         went = _weight_entry_layout(cfg)
         # At least two entries stored (a one-entry queue has 0-bit pointers); `i.ready` keeps
         # the fill to wt_depth.
-        m.submodules.weight_fifo = fifo = _GatedQueue(went.size, max(cfg.wt_depth, 2))
+        m.submodules.weight_fifo = fifo = _Queue(went.size, max(cfg.wt_depth, 2))
         word, tile = self.i.payload, self.tile
         q_width = _wgt_position_bits(cfg)
         values = data.ArrayLayout(signed(cfg.data_width), cfg.f)
@@ -1600,6 +1592,7 @@ class _Accumulators(wiring.Component):
             "probe_write": Out(2 * cfg.banks),
             "probe_hsend": Out(cfg.halo_lanes),
             "probe_vsend": Out(cfg.halo_lanes),
+            "probe_drain": Out(1),
         })
 
     def elaborate(self, platform):
@@ -1708,15 +1701,18 @@ class _Accumulators(wiring.Component):
         d_valid = Signal()
         m.d.sync += d_valid.eq(w_drain)
         m.d.comb += [self.o_row.valid.eq(d_valid), self.inflight.eq(w_drain + d_valid)]
-        with m.If(w_drain):
-            m.d.sync += [out.own.eq(w_flags.own), out.first.eq(w_flags.first),
-                         out.last.eq(w_flags.last)]
-            for j in range(cfg.max_tile_w):
-                raw = rotated[j]                    # max_tile_w <= halo_lanes
-                v = Signal(signed(cfg.acc_width), name=f"relu{j}")
-                m.d.comb += v.eq(Mux(tile.relu & raw[-1], 0, raw))
-                m.d.sync += [out.values[j].eq(v), out.nz[j].eq(v != 0),
-                             out.valid[j].eq(_below(j, tile.wt))]
+        # A clock-gated register: it loads once per drain row (``probe_drain``).
+        drained = Signal(_drain_row_layout(cfg))
+        m.d.comb += [drained.own.eq(w_flags.own), drained.first.eq(w_flags.first),
+                     drained.last.eq(w_flags.last)]
+        for j in range(cfg.max_tile_w):
+            raw = rotated[j]                    # max_tile_w <= halo_lanes
+            v = Signal(signed(cfg.acc_width), name=f"relu{j}")
+            m.d.comb += v.eq(Mux(tile.relu & raw[-1], 0, raw))
+            m.d.comb += [drained.values[j].eq(v), drained.nz[j].eq(v != 0),
+                         drained.valid[j].eq(_below(j, tile.wt))]
+        m.d.comb += [out.eq(gated_register(m, platform, "drain_row", drained, w_drain)),
+                     self.probe_drain.eq(w_drain)]
         return m
 
 
@@ -1783,6 +1779,7 @@ class _Drain(wiring.Component):
             "o_ram": Out(_ram_write_layout(cfg)),
             "busy": Out(1),
             "probe_owrite": Out(ram_banks(cfg)),
+            "probe_push": Out(1),
         })
 
     def elaborate(self, platform):
@@ -1831,11 +1828,12 @@ class _Drain(wiring.Component):
             queue.r_en.eq(self.o.ready),
             used.eq(queue.level + self.inflight - pop),
             self.room.eq(used < self.DEPTH),
+            self.probe_push.eq(push),
         ]
-        self._gearbox(m, push, y, values, nzs)
+        self._gearbox(m, platform, push, y, values, nzs)
         return m
 
-    def _gearbox(self, m, push, y, values, nzs):
+    def _gearbox(self, m, platform, push, y, values, nzs):
         """The OARAM path (see the Timing paragraph of the class)."""
         cfg, tile, row = self._cfg, self.tile, self.i.payload
         entry = _act_row_layout(cfg).members["lanes"].elem_shape
@@ -1849,16 +1847,19 @@ class _Drain(wiring.Component):
         base_next = Signal(entry.members["pos"])
         base = Signal(entry.members["pos"])
         m.d.comb += base.eq(Mux(row.first, 0, base_next))
+        # The stages' data registers are clock-gated: they load once per own row (``push``,
+        # then ``g1_valid``, the same rows a cycle later).
         g1_valid, g1_end = Signal(), Signal()
         g1_base = Signal.like(base)
         g1_v = Signal(data.ArrayLayout(signed(width), n_lanes))
         g1_nz = Signal(n_lanes)
         m.d.sync += g1_valid.eq(push)
         with m.If(push):
-            m.d.sync += [base_next.eq(base + tile.wacc_out), g1_base.eq(base),
-                         g1_end.eq(y == tile.ht - 1), g1_nz.eq(Cat(*nzs))]
-            for j, v in enumerate(values):
-                m.d.sync += g1_v[j].eq(Mux(v > top, top, Mux(v < bottom, bottom, v)))
+            m.d.sync += base_next.eq(base + tile.wacc_out)
+        m.d.comb += Cat(g1_base, g1_end, g1_nz, g1_v).eq(gated_register(
+            m, platform, "g1", Cat(base, y == tile.ht - 1, Cat(*nzs),
+                                   Cat(Mux(v > top, top, Mux(v < bottom, bottom, v))[:width]
+                                       for v in values)), push))
 
         # Stage 2: pack after the carry: 1 to i entries left by the previous rows of the
         # channel (a complete row waits there until the channel goes on: the row that ends
@@ -1893,13 +1894,17 @@ class _Drain(wiring.Component):
         st_valid, st_end = Signal(), Signal()
         st_rows = Signal(range(most + 1))
         st = Signal(data.ArrayLayout(entry, slots))
-        m.d.sync += [st_valid.eq(g1_valid), st_end.eq(g1_end), st.eq(packed),
-                     st_rows.eq(Mux(g1_end, some, full))]
+        m.d.sync += st_valid.eq(g1_valid)
+        carried = Signal.like(c_e)              # the entries after the full rows
+        for k in range(most):
+            with m.If(full == k):
+                m.d.comb += [carried[t].eq(packed[k * cfg.i + t]) for t in range(cfg.i)]
+        rows_d = Signal.like(st_rows)
+        m.d.comb += rows_d.eq(Mux(g1_end, some, full))
+        m.d.comb += Cat(st_end, st_rows, st, c_e).eq(gated_register(
+            m, platform, "st", Cat(g1_end, rows_d, packed, carried), g1_valid))
         with m.If(g1_valid):
             m.d.sync += c_n.eq(Mux(g1_end, 0, total - full * cfg.i))
-            for k in range(most):
-                with m.If(full == k):
-                    m.d.sync += [c_e[t].eq(packed[k * cfg.i + t]) for t in range(cfg.i)]
 
         # Stage 3: rows to banks, written at the edge.
         wptr = Signal(range(cfg.act_depth + most + 1))
@@ -2154,6 +2159,8 @@ class Scnn(wiring.Component):
         * ``act_write``: one term per row written into an activation RAM: an ACT word's row
           into the IARAM, and one term per OARAM bank for the drain's rows;
         * ``wgt_push``: a weight entry enters the FIFO;
+        * ``drain_row``: a frame row of the walk's drain enters the drain row register;
+        * ``drain_push``: an own frame row (not a halo row) enters the drain's output queue;
         * ``halo``: one term per partial sum sent to a neighbour that exists (horizontally
           from PEs with a left neighbour, vertically from PEs with one above).
         """
@@ -2162,7 +2169,8 @@ class Scnn(wiring.Component):
             return [port] if width == 1 else [f"{port}[{j}]" for j in range(width)]
 
         probes = {name: [] for name in ("pair", "mul", "grant", "bank_read", "bank_write",
-                                        "act_write", "wgt_push", "halo")}
+                                        "act_write", "wgt_push", "drain_row", "drain_push",
+                                        "halo")}
         for y in range(cfg.pe_rows):
             for x in range(cfg.pe_cols):
                 pe = f"pe{y}_{x}."
@@ -2174,6 +2182,8 @@ class Scnn(wiring.Component):
                 probes["act_write"].append(f"{pe}activations.probe_write")
                 probes["act_write"] += bits(f"{pe}drain.probe_owrite", ram_banks(cfg))
                 probes["wgt_push"].append(f"{pe}weights.probe_push")
+                probes["drain_row"].append(f"{pe}accumulators.probe_drain")
+                probes["drain_push"].append(f"{pe}drain.probe_push")
                 for port, sends in (("probe_hsend", x > 0), ("probe_vsend", y > 0)):
                     if sends:
                         probes["halo"] += bits(f"{pe}accumulators.{port}", cfg.halo_lanes)

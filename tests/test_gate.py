@@ -46,14 +46,21 @@ def test_scnn_gated_registers_by_hand():
     issue stage's entry (13) and the row stage's row and entry (25). Per bank write: the
     request (clear, halo, a 2-bit row, a 16-bit addend: 20) and the forwarding register (16).
     Per WGT word: stage 1 (last, value, a 5-bit position: 14), stage 2 (last, value, k 1 +
-    r 2 + s 2 bits: 14) and a FIFO entry (13). In all: two product registers, the two stages,
-    2 x 4 banks, the weight stages and 4 FIFO entries."""
+    r 2 + s 2 bits: 14) and a FIFO entry (13). Per drained frame row: the drain row register
+    (2 x 16-bit values, 2 nz, 2 valid, own, first, last: 39 bits in two parts). Per own row:
+    the gearbox's first stage (a 4-bit offset base, end, 2 nz, 2 x 8-bit values: 23), its
+    second (end, a 2-bit row count, 3 + 1 rows of one 12-bit (value, pos): 51 in two parts)
+    and an output queue entry (2 x (16 + 4 + 1) + last: 43 in two parts). In all: two product
+    registers, the two stages, 2 x 4 banks, the weight stages, 4 FIFO entries, the drain row,
+    the gearbox's stages and 3 queue entries."""
     gated = gated_registers(TINY_PE)
     assert gated["pair"] == [20, 13, 25]
     assert gated["bank_write"] == [20, 16]
     assert gated["wgt_push"] == [14, 14, 13]
+    assert gated["drain_row"] == [20, 19]
+    assert gated["drain_push"] == [23, 26, 25, 22, 21]
     assert sorted(gated["all"]) == sorted([20, 20, 13, 25] + 8 * [20, 16] + [14, 14]
-                                          + 4 * [13])
+                                          + 4 * [13] + [20, 19, 23, 26, 25] + 3 * [22, 21])
     assert Scnn.memories(ScnnConfig(pe_rows=1, pe_cols=1, f=1, i=1, banks=4, kc=1,
                                     max_tile_w=2, max_tile_h=2, max_r=2, max_s=2,
                                     bank_depth=3, act_depth=16, data_width=8,
@@ -63,11 +70,11 @@ def test_scnn_gated_registers_by_hand():
 def test_gated_register_energy_hand_sum():
     """Probe counts of 2 PEs: each action opens its parts' gates and writes their bits."""
     gated = gated_registers(TINY_PE)
-    probes = {"pair": 7, "bank_write": 12, "wgt_push": 3}
+    probes = {"pair": 7, "bank_write": 12, "wgt_push": 3, "drain_row": 4, "drain_push": 2}
     got = sim_energy.scnn_gated_registers(gated, probes, 2)
-    assert got == {"icgs": 2 * 26, "bits": 2 * 446,
-                   "opened": 7 * 3 + 12 * 2 + 3 * 3,
-                   "written": 7 * 58 + 12 * 36 + 3 * 41}
+    assert got == {"icgs": 2 * 37, "bits": 2 * 688,
+                   "opened": 7 * 3 + 12 * 2 + 3 * 3 + 4 * 2 + 2 * 5,
+                   "written": 7 * 58 + 12 * 36 + 3 * 41 + 4 * 39 + 2 * (23 + 51 + 43)}
 
 
 def _gated_verilog(width: int, name: str) -> str:
@@ -95,8 +102,9 @@ ARRAY = ScnnConfig(pe_rows=1, pe_cols=1, f=2, i=2, kc=2, max_tile_w=4, max_tile_
 _INSTANCE = re.compile(r"^\s*\\(\S+?)\.gated_reg_\d+\s+(\S+)\s*\(", re.M)
 _MODULE = re.compile(r"^module \\?(\S+?)\s*\(", re.M)
 #: Which action loads the gated registers of each block (by its path in the PE).
-ACTION_OF = (("crossbar", "pair"), ("cartesian", "pair"), ("accumulators.banks.half", "bank_write"),
-             ("weights", "wgt_push"))
+ACTION_OF = (("crossbar", "pair"), ("cartesian", "pair"),
+             ("accumulators.banks.half", "bank_write"), ("accumulators", "drain_row"),
+             ("weights", "wgt_push"), ("drain", "drain_push"))
 
 
 def _gate_enables(text: str, top: str) -> dict[str, list[str]]:
@@ -139,7 +147,7 @@ def test_rtl_gate_enables_equal_the_priced_actions():     # check the gated RTL 
     played = play(generated, words, expect=program.transfers, timeout_cycles=4 * model + 1000,
                   probes=probes)
     assert played.cycles == model
-    for action in ("pair", "bank_write", "wgt_push"):
+    for action in ("pair", "bank_write", "wgt_push", "drain_row", "drain_push"):
         assert played.probes[action] > 0
         assert played.probes[f"en_{action}"] == played.probes[action] * len(gated[action]), \
             action

@@ -127,6 +127,11 @@ def test_layer_run_cycles_match_model():
         assert result.actions["act_write"] == (host.act_words(program)
                                                + host.oaram_rows(program)), case
         assert result.actions["wgt_push"] == kinds.count(Cmd.WGT) * config.pes, case
+        # Drained frame rows: kc x (Ht+R-1) per DRAIN and PE, kc x Ht of them own (the
+        # drain's clock-gated registers load on these, hw/scnn.py gated_registers).
+        plan, walks = program.plan, len(program.drains) * config.pes * config.kc
+        assert result.actions["drain_row"] == walks * (plan.ht + plan.r - 1), case
+        assert result.actions["drain_push"] == walks * plan.ht, case
         assert result.actions["pair"] == sum(len(pe) for entry in work for pe in entry), case
         live = sum(len(pair) for entry in work for pe in entry for pair in pe)
         assert result.actions["mul"] == result.actions["grant"] == live, case
