@@ -94,8 +94,8 @@ Design choices.
   crossbar's product registers once per pair, the weight decoder's stages and the weight FIFO
   entries (:class:`_Queue`) once per WGT word, each bank's registered request and
   forwarding register once per bank write, the drain row register once per drained frame row,
-  the gearbox's stages and the output queue's entries once per own row. :func:`gated_registers` lists them for the energy
-  model, which prices them by these actions' counts.
+  the gearbox's stages and the output queue's entries once per own row. :func:`gated_registers`
+  lists them for the energy model, which prices them by these actions' counts.
 * The accumulators are double-buffered as in SCNN: two sets of ``banks`` banks (``half0``,
   ``half1``), each bank a 1R1W memory with its own read-modify-write. DRAIN flips them: the row
   walk of the finished group (halo exchange, drain, clear) runs on one set while the next
@@ -2009,10 +2009,13 @@ class ScnnPE(wiring.Component):
     :data:`OARAM_WRITE_LATENCY` cycles after the last drained row entered the drain at the
     earliest. All of this is exactly the model in :func:`sparsegen.sim.scnn.model_cycles`. What
     limits the clock, as measured by ``sparsegen synth`` (sky130hd, against ``dense-array``
-    16/24's 6.806 ns): at the default config 6.553 ns (0.96x), the product stage (the
-    registered entry through the multipliers into the crossbar's register); the 2 x 2 ``scnn``
-    6.961 ns (1.02x), the same product stage (7.391 ns, a horizontal halo write through
-    ``o_halo`` into the neighbour's bank row, before the received halo was registered); the
+    16/24's 6.806 ns): at the default config 6.816 ns (1.00x), the product stage (the
+    registered row and entry through the multipliers into a crossbar product register; 6.961
+    ns before the pipeline registers were clock-gated, hw/gate.py); the 2 x 2 ``scnn``
+    7.722 ns (1.13x), the PEs' conflict-stall counters into the array's sum (8.118 ns before
+    the clock gating, from a crossbar register to another PE's tile geometry register; 7.391 ns, a
+    horizontal halo write through ``o_halo`` into the neighbour's bank row, before the
+    received halo was registered); the
     2 x 2 array at the ``bench scnn`` configuration 8.080 ns (1.19x; 8.565 ns before), the same
     product stage; the PE that ``bench scnn`` synthesizes (act_depth 512 in
     SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 7.660 ns (1.13x), the drain's OARAM write
