@@ -1370,11 +1370,13 @@ class _Crossbar(wiring.Component):
                 m.d.comb += granted[r][j].eq(live[r][j] & ~within & ~(newer_here & cross))
         left = [Signal(n, name=f"left{r}") for r in range(2)]
         m.d.comb += [left[r].eq(live[r] & ~granted[r]) for r in range(2)]
-        old_left, new_left = Signal(n), Signal(n)
-        m.d.comb += [old_left.eq(Mux(older, left[1], left[0])),
-                     new_left.eq(Mux(older, left[0], left[1]))]
-        m.d.comb += [self.i.ready.eq(old_left == 0),
-                     self.idle.eq((old_left == 0) & (new_left == 0))]
+        # Reduced before the pointer selects them: ``idle`` (into the PE's CONFIG/DRAIN
+        # acceptance) does not wait for it at all.
+        empty = [Signal(name=f"empty{r}") for r in range(2)]
+        m.d.comb += [empty[r].eq(left[r] == 0) for r in range(2)]
+        old_empty = Signal()
+        m.d.comb += [old_empty.eq(Mux(older, empty[1], empty[0])),
+                     self.i.ready.eq(old_empty), self.idle.eq(empty[0] & empty[1])]
         for b in range(cfg.banks):
             sel = [granted[r][j] & (bank[r][j] == b) for r in range(2) for j in range(n)]
             src = [regs[r][j] for r in range(2) for j in range(n)]
@@ -1389,13 +1391,13 @@ class _Crossbar(wiring.Component):
 
         # When the older register empties, the newer becomes the older (its leftovers stay
         # where they are) and the emptied one takes the next pair.
-        with m.If(old_left == 0):
+        with m.If(old_empty):
             m.d.sync += older.eq(~older)
         for r in range(2):
-            m.d.comb += load[r].eq((old_left == 0) & self.i.valid & (older == r))
+            m.d.comb += load[r].eq(old_empty & self.i.valid & (older == r))
             m.d.sync += live[r].eq(Mux(load[r], Cat(p.live for p in payload), left[r]))
         stalls = Signal(32)
-        with m.If(old_left != 0):
+        with m.If(~old_empty):
             m.d.sync += stalls.eq(stalls + 1)
         m.d.comb += self.conflict_stalls.eq(stalls)
         return m
@@ -2012,14 +2014,17 @@ class ScnnPE(wiring.Component):
     16/24's 6.806 ns): at the default config 6.816 ns (1.00x), the product stage (the
     registered row and entry through the multipliers into a crossbar product register; 6.961
     ns before the pipeline registers were clock-gated, hw/gate.py); the 2 x 2 ``scnn``
-    7.722 ns (1.13x), the PEs' conflict-stall counters into the array's sum (8.118 ns before
+    7.710 ns (1.13x), the PEs' conflict-stall counters into the array's sum (8.118 ns before
     the clock gating, from a crossbar register to another PE's tile geometry register; 7.391 ns, a
     horizontal halo write through ``o_halo`` into the neighbour's bank row, before the
     received halo was registered); the
     2 x 2 array at the ``bench scnn`` configuration 8.080 ns (1.19x; 8.565 ns before), the same
     product stage; the PE that ``bench scnn`` synthesizes (act_depth 512 in
-    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 7.660 ns (1.13x), the drain's OARAM write
-    pointer into the write enables of the row-end flags. Before the row stage
+    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 8.435 ns (1.24x), a crossbar product
+    register through the grants into ``idle`` and the CONFIG word's load of the tile geometry
+    (8.903 ns before the clock gating, the same path through the copying product registers;
+    7.660 ns before the output-channel column groups, the drain's OARAM write pointer into the
+    write enables of the row-end flags). Before the row stage
     (:data:`PRODUCT_LATENCY` 1) the IARAM's read, through the select of its RAM and bank, went
     straight into the multipliers: 7.877 ns at the default config, 8.609 ns (1.265x) at the
     benchmark's.
