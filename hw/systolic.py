@@ -36,7 +36,7 @@ overwritten before they are read; all other steps are always accepted.
 import dataclasses
 from collections.abc import Callable
 
-from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth import Cat, Module, Mux, ResetSignal, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -87,8 +87,11 @@ def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
 
 
 def control_layout() -> data.StructLayout:
-    """The control of one step on one anti-diagonal: ``valid`` and ``last`` (of the tile)."""
-    return data.StructLayout({"valid": 1, "last": 1})
+    """A cell's sum-stage control, decoded once per anti-diagonal by the core (see the module
+    docs' "Hierarchy"): ``add``, the accumulator takes a value (the anti-diagonal's step is
+    valid, or reset); ``restart``, that value is zero (the step is the tile's last, or reset),
+    else the sum; ``capture``, the result register takes the sum (a valid last step)."""
+    return data.StructLayout({"add": 1, "restart": 1, "capture": 1})
 
 
 def core_latency(rows: int, cols: int) -> int:
@@ -130,10 +133,21 @@ class SystolicCell(wiring.Component):
         The tokens in ``o_row``/``o_col`` are a step: multiply them (its anti-diagonal's
         ``valid``, from the array).
     i_sum : In(control_layout())
-        ``valid``: the product registers hold a step, add them to the sum; ``last``: it is the
-        tile's last step (the anti-diagonal's control one edge after ``i_step``).
+        The anti-diagonal's control one edge after ``i_step``, decoded by the core: ``add``
+        (the product registers hold a step, or reset), ``restart`` (the accumulator takes 0
+        instead of the sum: the tile's last step, or reset), ``capture`` (a valid last step:
+        ``o_sum`` takes the sum).
     o_sum : Out(signed(acc_width))
         Sum of the last finished tile; it holds until the next tile's ``last`` step.
+
+    No gate of the cell depends only on inputs that every cell of an anti-diagonal (or of the
+    array) shares: the core decodes ``i_sum`` once per anti-diagonal, reset included, so the
+    cell's registers are not reset by the domain. The accumulators restart on reset through
+    ``i_sum``; the token, product, ``gated`` and result registers hold data that nothing
+    reads before a step has written them (``o_sum`` is read only in the drain of a captured
+    tile). A hierarchical synthesis maps the cell once; when the cells decoded such control
+    themselves, a flattening one merged those gates across cells and the two areas differed
+    (see :mod:`sparsegen.gen.bench_tools`).
 
     Timing
     ------
@@ -174,19 +188,21 @@ class SystolicCell(wiring.Component):
         (the cell instance's hierarchical path, ending in ``.``). A harness adds up the true
         expressions of each probe every cycle:
 
-        * ``step``: the sum stage takes a step (``i_sum.valid``): one accumulator add, and the
+        * ``step``: the sum stage takes a step (``i_sum.add``, which outside reset is the
+          step's ``valid``; the harnesses count only after reset): one accumulator add, and the
           ``kind.multipliers`` lanes' multiplies of the step (the products registered one edge
           before) and their operand selections;
-        * ``last``: ... and it is the tile's last step: ``o_sum`` is written;
+        * ``last``: ... and it is the tile's last step (``i_sum.capture``): ``o_sum`` is
+          written;
         * ``gated`` (``zvcg`` only): one term per lane, true when that step's lane had a zero
           operand, so its product register was held (``gated<j>``) and no multiply was done;
         * ``idle`` (``zvcg`` only): one term per output, true when every lane of that output
           was gated, so its accumulator adds zero and keeps its value.
         """
         layout = control_layout()
-        valid = f"{path}i_sum[{layout['valid'].offset}]"
-        last = f"{path}i_sum[{layout['last'].offset}]"
-        probes = {"step": [valid], "last": [f"{valid} & {last}"]}
+        valid = f"{path}i_sum[{layout['add'].offset}]"
+        last = f"{path}i_sum[{layout['capture'].offset}]"
+        probes = {"step": [valid], "last": [last]}
         if zvcg:
             probes["gated"] = [f"{valid} & {path}gated{j}" for j in range(kind.multipliers)]
             per = kind.multipliers // kind.outputs
@@ -198,13 +214,19 @@ class SystolicCell(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = self._data_width
-        m.d.sync += [self.o_row.eq(self.i_row), self.o_col.eq(self.i_col)]
+        # No register of the cell is reset by the domain: the core folds reset into
+        # ``i_sum`` (the accumulators restart), and the other registers are data that
+        # nothing reads before a step has written them (see the class docs).
+        row = Signal(self._kind.row, name="row", reset_less=True)
+        col = Signal(self._kind.col, name="col", reset_less=True)
+        m.d.sync += [row.eq(self.i_row), col.eq(self.i_col)]
+        m.d.comb += [self.o_row.eq(row), self.o_col.eq(col)]
         kind = self._kind
         products = []
-        for j, (x, y) in enumerate(kind.lanes(self.o_row, self.o_col)):
-            prod = Signal(signed(2 * width), name=f"prod{j}")
+        for j, (x, y) in enumerate(kind.lanes(row, col)):
+            prod = Signal(signed(2 * width), name=f"prod{j}", reset_less=True)
             if self._zvcg:
-                gated = Signal(name=f"gated{j}")
+                gated = Signal(name=f"gated{j}", reset_less=True)
                 m.d.sync += gated.eq((x == 0) | (y == 0))
                 with m.If(self.i_step & (x != 0) & (y != 0)):
                     m.d.sync += prod.eq(x * y)
@@ -213,23 +235,27 @@ class SystolicCell(wiring.Component):
                 with m.If(self.i_step):
                     m.d.sync += prod.eq(x * y)
                 products.append(prod)
+        result = Signal(_sums_shape(kind.outputs, self._acc_width), name="result",
+                        reset_less=True)
+        m.d.comb += self.o_sum.eq(result)
         if kind.outputs == 1:
-            self._accumulate(m, _chain(products), self.o_sum, "acc")
+            self._accumulate(m, _chain(products), result, "acc")
             return m
         per = kind.multipliers // kind.outputs
         for o in range(kind.outputs):
             lanes = products[o * per:(o + 1) * per]
             total = _tree(lanes) if kind.adder_tree else _chain(lanes)
-            self._accumulate(m, total, self.o_sum[o], f"acc{o}")
+            self._accumulate(m, total, result[o], f"acc{o}")
         return m
 
     def _accumulate(self, m, total, result, name):
-        acc = Signal(signed(self._acc_width), name=name)
-        with m.If(self.i_sum.valid):
-            with m.If(self.i_sum.last):
-                m.d.sync += [result.eq(acc + total), acc.eq(0)]
-            with m.Else():
-                m.d.sync += acc.eq(acc + total)
+        acc = Signal(signed(self._acc_width), name=name, reset_less=True)
+        value = Signal(signed(self._acc_width), name=f"{name}_next")
+        m.d.comb += value.eq(acc + total)
+        with m.If(self.i_sum.add):
+            m.d.sync += acc.eq(Mux(self.i_sum.restart, 0, value))
+        with m.If(self.i_sum.capture):
+            m.d.sync += result.eq(value)
 
 
 def _sums_shape(outputs: int, acc_width: int):
@@ -273,12 +299,15 @@ class SystolicColumn(wiring.Component):
         The row tokens leaving to the right, each one edge after it entered, as ``i_row``.
     i_col : In(kind.col)
         The column token entering the top cell; it moves one cell down per edge.
-    i_valid, i_last : In(rows + 1)
-        Taps of the array's control chain: bit j is the ``valid`` / ``last`` of the step that
-        reaches the column's row-j cell now (for j = rows, row rows - 1 one edge later).
-    sel : In(range(max(rows * kind.out_rows, 2)))
-        The output row whose sums ``o_sum`` shows: row ``a`` of cell ``r`` is
-        ``r * kind.out_rows + a``.
+    i_step : In(rows)
+        Taps of the array's control chain: bit j is the ``valid`` of the step that reaches the
+        column's row-j cell now (its ``i_step``).
+    i_sum : In(ArrayLayout(control_layout(), rows))
+        Element j: the sum control of the row-j cell (its anti-diagonal's, one edge after its
+        ``i_step``), decoded by the core.
+    sel : In(rows * kind.out_rows)
+        The output row whose sums ``o_sum`` shows, one-hot (decoded once by the core): row
+        ``a`` of cell ``r`` is bit ``r * kind.out_rows + a``; no bit set shows zeros.
     o_sum : Out(kind.out_cols * acc_width)
         The ``kind.out_cols`` sums of output row ``sel`` (``signed(acc_width)`` when it is one).
 
@@ -290,7 +319,8 @@ class SystolicColumn(wiring.Component):
     ------
     Cell r samples ``i_row[r]`` at the edge where the column token that entered ``i_col`` r
     edges earlier reaches it; each cell's sum follows as in :class:`SystolicCell`. ``o_sum`` is
-    combinational from ``sel`` (an R:1 mux of ``acc_width`` bits, off the cells' paths).
+    combinational from ``sel`` (an AND-OR of R terms of ``acc_width`` bits, off the cells'
+    paths).
     """
 
     def __init__(self, kind: CellKind, rows: int, data_width: int, acc_width: int,
@@ -302,9 +332,9 @@ class SystolicColumn(wiring.Component):
             "i_row": In(self._tokens.size),
             "o_row": Out(self._tokens.size),
             "i_col": In(kind.col),
-            "i_valid": In(rows + 1),
-            "i_last": In(rows + 1),
-            "sel": In(range(max(rows * kind.out_rows, 2))),
+            "i_step": In(rows),
+            "i_sum": In(data.ArrayLayout(control_layout(), rows)),
+            "sel": In(rows * kind.out_rows),
             "o_sum": Out(signed(acc_width) if kind.outputs == 1
                          else unsigned(kind.out_cols * acc_width)),
         })
@@ -330,9 +360,8 @@ class SystolicColumn(wiring.Component):
                 cell.i_row.eq(i_row[r]),
                 o_row[r].eq(cell.o_row),
                 cell.i_col.eq(above),
-                cell.i_step.eq(self.i_valid[r]),
-                cell.i_sum.valid.eq(self.i_valid[r + 1]),
-                cell.i_sum.last.eq(self.i_last[r + 1]),
+                cell.i_step.eq(self.i_step[r]),
+                cell.i_sum.eq(self.i_sum[r]),
             ]
             if kind.outputs == 1:
                 m.d.comb += sums[r].eq(cell.o_sum)
@@ -341,7 +370,10 @@ class SystolicColumn(wiring.Component):
                     m.d.comb += sums[r * out_rows + a].eq(
                         Cat(*(cell.o_sum[a * out_cols + c] for c in range(out_cols))))
             above = cell.o_col
-        m.d.comb += self.o_sum.eq(sums[self.sel])
+        selected = 0
+        for n in range(self._rows * out_rows):
+            selected = selected | Mux(self.sel[n], Value.cast(sums[n]), 0)
+        m.d.comb += self.o_sum.eq(selected)
         return m
 
 
@@ -426,6 +458,11 @@ class SystolicCore(wiring.Component):
                      last_regs.eq(Cat(step.last, last_regs[:-1]))]
         valid = Cat(step_valid, valid_regs)
         last = Cat(step.last, last_regs)
+        # Each tap's sum control (control_layout), decoded here once for the cells of its
+        # anti-diagonal, reset folded in: reset restarts every accumulator.
+        rst = ResetSignal()
+        control = [Cat(rst | valid[k], rst | last[k], valid[k] & last[k])
+                   for k in range(rows + cols + 1)]
 
         # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
         # a layout-typed signal costs far more to elaborate, and there are R(R-1)/2 + C(C-1)/2.
@@ -440,7 +477,7 @@ class SystolicCore(wiring.Component):
 
         # -- the columns: row tokens pass from each column to the next
         drain_rows = rows * kind.out_rows
-        row_sel = Signal(range(max(drain_rows, 2)))     # range(1) would be a 0-bit signal
+        row_sel = Signal(drain_rows, name="drain_row")  # one-hot: the row draining now
         tokens = Cat(*row_in)
         column_sums = []
         for c in range(cols):
@@ -454,8 +491,8 @@ class SystolicCore(wiring.Component):
             m.d.comb += [
                 column.i_row.eq(tokens),
                 column.i_col.eq(value),
-                column.i_valid.eq(valid[c + 1:c + rows + 2]),
-                column.i_last.eq(last[c + 1:c + rows + 2]),
+                column.i_step.eq(valid[c + 1:c + rows + 1]),
+                column.i_sum.eq(Cat(*control[c + 2:c + rows + 2])),
                 column.sel.eq(row_sel),
             ]
             tokens = column.o_row
@@ -469,14 +506,14 @@ class SystolicCore(wiring.Component):
         with m.If(take & self.i.payload.last):
             m.d.sync += pending.eq(1)
         with m.If(captured):
-            m.d.sync += [draining.eq(1), row_sel.eq(0)]
+            m.d.sync += [draining.eq(1), row_sel.eq(1)]
         m.d.comb += self.o.valid.eq(draining)
         if kind.outputs == 1:
             m.d.comb += [self.o.payload[c].eq(column_sums[c]) for c in range(cols)]
         else:
             m.d.comb += self.o.payload.as_value().eq(Cat(*column_sums))
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += row_sel.eq(row_sel + 1)
-            with m.If(row_sel == drain_rows - 1):
+            m.d.sync += row_sel.eq(row_sel << 1)
+            with m.If(row_sel[-1]):
                 m.d.sync += [draining.eq(0), pending.eq(0)]
         return m
