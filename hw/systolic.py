@@ -16,27 +16,31 @@ Control along anti-diagonals: a step reaches every cell with r + c = k at the sa
 cells of an anti-diagonal share its step's ``valid`` and ``last``. One chain of R + C stages in
 the core carries them, and each cell reads its anti-diagonal's taps, instead of every cell
 registering its own copies (4 flip-flops per cell that a flattening synthesis merges anyway,
-and a hierarchical one cannot).
+and a hierarchical one cannot). The core also decodes, once per tap, what the cells do with
+them (:func:`control_layout`: ``add``, and ``capture`` = ``valid & last``), so no cell holds a
+gate that decodes the shared control.
 
 Hierarchy: :class:`SystolicCore` (skew, control chain, drain control) holds C identical
 :class:`SystolicColumn` blocks, each a stack of R identical :class:`SystolicCell` blocks with
-its column's R:1 drain mux. Both are registered through :func:`~.hier.shared`, so generated
-Verilog holds one cell module and one column module (instantiated R and C times) and
-synthesis maps each once. Columns rather than a flat R x C grid of cells (as Gemmini groups PEs
-into the tiles of a mesh): the core then wires C blocks, not R x C, and only the row tokens
-cross between them, while the column tokens and all sums but the selected one stay inside a
-column; that keeps the netlist the core holds, and the time to generate it, small.
+its column's drain select (an AND-OR of the R sums on a one-hot row select, which the core
+keeps as a one-hot register, so no column decodes it). Both are registered through
+:func:`~.hier.shared`, so generated Verilog holds one cell module and one column module
+(instantiated R and C times) and synthesis maps each once. Columns rather than a flat R x C
+grid of cells (as Gemmini groups PEs into the tiles of a mesh): the core then wires C blocks,
+not R x C, and only the row tokens cross between them, while the column tokens and all sums but
+the selected one stay inside a column; that keeps the netlist the core holds, and the time to
+generate it, small.
 
 Drain and stalls: when every cell has captured a tile, the result rows leave through ``o``, one
-row of C sums per transfer, top row first (an R:1 mux per column). A tile's ``last`` step is
-not accepted while the previous tile is still draining, so result registers are never
+row of C sums per transfer, top row first (an R:1 selection per column). A tile's ``last``
+step is not accepted while the previous tile is still draining, so result registers are never
 overwritten before they are read; all other steps are always accepted.
 """
 
 import dataclasses
 from collections.abc import Callable
 
-from amaranth import Cat, Module, Mux, ResetSignal, Shape, Signal, Value, signed, unsigned
+from amaranth import Cat, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -88,10 +92,10 @@ def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
 
 def control_layout() -> data.StructLayout:
     """A cell's sum-stage control, decoded once per anti-diagonal by the core (see the module
-    docs' "Hierarchy"): ``add``, the accumulator takes a value (the anti-diagonal's step is
-    valid, or reset); ``restart``, that value is zero (the step is the tile's last, or reset),
-    else the sum; ``capture``, the result register takes the sum (a valid last step)."""
-    return data.StructLayout({"add": 1, "restart": 1, "capture": 1})
+    docs): ``add``, the anti-diagonal's step is valid: the accumulator adds the products;
+    ``capture``, it is the tile's last step: the result register takes the sum and the
+    accumulator restarts from zero."""
+    return data.StructLayout({"add": 1, "capture": 1})
 
 
 def core_latency(rows: int, cols: int) -> int:
@@ -134,20 +138,16 @@ class SystolicCell(wiring.Component):
         ``valid``, from the array).
     i_sum : In(control_layout())
         The anti-diagonal's control one edge after ``i_step``, decoded by the core: ``add``
-        (the product registers hold a step, or reset), ``restart`` (the accumulator takes 0
-        instead of the sum: the tile's last step, or reset), ``capture`` (a valid last step:
-        ``o_sum`` takes the sum).
+        (the product registers hold a step: add them to the sum), ``capture`` (it is the
+        tile's last step: ``o_sum`` takes the sum, the accumulator restarts from zero).
     o_sum : Out(signed(acc_width))
         Sum of the last finished tile; it holds until the next tile's ``last`` step.
 
-    No gate of the cell depends only on inputs that every cell of an anti-diagonal (or of the
-    array) shares: the core decodes ``i_sum`` once per anti-diagonal, reset included, so the
-    cell's registers are not reset by the domain. The accumulators restart on reset through
-    ``i_sum``; the token, product, ``gated`` and result registers hold data that nothing
-    reads before a step has written them (``o_sum`` is read only in the drain of a captured
-    tile). A hierarchical synthesis maps the cell once; when the cells decoded such control
-    themselves, a flattening one merged those gates across cells and the two areas differed
-    (see :mod:`sparsegen.gen.bench_tools`).
+    No gate of the cell decodes control that every cell of an anti-diagonal shares: the core
+    decodes ``i_sum`` once per anti-diagonal (:class:`SystolicCore`). When each cell decoded
+    ``valid & last`` itself, a flattening synthesis merged those gates (and the buffers of
+    their fan-out to every accumulator bit) across the cells of an anti-diagonal, which a
+    hierarchical one, mapping the cell once, cannot (see :mod:`sparsegen.gen.bench_tools`).
 
     Timing
     ------
@@ -188,8 +188,7 @@ class SystolicCell(wiring.Component):
         (the cell instance's hierarchical path, ending in ``.``). A harness adds up the true
         expressions of each probe every cycle:
 
-        * ``step``: the sum stage takes a step (``i_sum.add``, which outside reset is the
-          step's ``valid``; the harnesses count only after reset): one accumulator add, and the
+        * ``step``: the sum stage takes a step (``i_sum.add``): one accumulator add, and the
           ``kind.multipliers`` lanes' multiplies of the step (the products registered one edge
           before) and their operand selections;
         * ``last``: ... and it is the tile's last step (``i_sum.capture``): ``o_sum`` is
@@ -214,19 +213,13 @@ class SystolicCell(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = self._data_width
-        # No register of the cell is reset by the domain: the core folds reset into
-        # ``i_sum`` (the accumulators restart), and the other registers are data that
-        # nothing reads before a step has written them (see the class docs).
-        row = Signal(self._kind.row, name="row", reset_less=True)
-        col = Signal(self._kind.col, name="col", reset_less=True)
-        m.d.sync += [row.eq(self.i_row), col.eq(self.i_col)]
-        m.d.comb += [self.o_row.eq(row), self.o_col.eq(col)]
+        m.d.sync += [self.o_row.eq(self.i_row), self.o_col.eq(self.i_col)]
         kind = self._kind
         products = []
-        for j, (x, y) in enumerate(kind.lanes(row, col)):
-            prod = Signal(signed(2 * width), name=f"prod{j}", reset_less=True)
+        for j, (x, y) in enumerate(kind.lanes(self.o_row, self.o_col)):
+            prod = Signal(signed(2 * width), name=f"prod{j}")
             if self._zvcg:
-                gated = Signal(name=f"gated{j}", reset_less=True)
+                gated = Signal(name=f"gated{j}")
                 m.d.sync += gated.eq((x == 0) | (y == 0))
                 with m.If(self.i_step & (x != 0) & (y != 0)):
                     m.d.sync += prod.eq(x * y)
@@ -235,27 +228,22 @@ class SystolicCell(wiring.Component):
                 with m.If(self.i_step):
                     m.d.sync += prod.eq(x * y)
                 products.append(prod)
-        result = Signal(_sums_shape(kind.outputs, self._acc_width), name="result",
-                        reset_less=True)
-        m.d.comb += self.o_sum.eq(result)
         if kind.outputs == 1:
-            self._accumulate(m, _chain(products), result, "acc")
+            self._accumulate(m, _chain(products), self.o_sum, "acc")
             return m
         per = kind.multipliers // kind.outputs
         for o in range(kind.outputs):
             lanes = products[o * per:(o + 1) * per]
             total = _tree(lanes) if kind.adder_tree else _chain(lanes)
-            self._accumulate(m, total, result[o], f"acc{o}")
+            self._accumulate(m, total, self.o_sum[o], f"acc{o}")
         return m
 
     def _accumulate(self, m, total, result, name):
-        acc = Signal(signed(self._acc_width), name=name, reset_less=True)
-        value = Signal(signed(self._acc_width), name=f"{name}_next")
-        m.d.comb += value.eq(acc + total)
-        with m.If(self.i_sum.add):
-            m.d.sync += acc.eq(Mux(self.i_sum.restart, 0, value))
+        acc = Signal(signed(self._acc_width), name=name)
         with m.If(self.i_sum.capture):
-            m.d.sync += result.eq(value)
+            m.d.sync += [result.eq(acc + total), acc.eq(0)]
+        with m.Elif(self.i_sum.add):
+            m.d.sync += acc.eq(acc + total)
 
 
 def _sums_shape(outputs: int, acc_width: int):
@@ -459,10 +447,8 @@ class SystolicCore(wiring.Component):
         valid = Cat(step_valid, valid_regs)
         last = Cat(step.last, last_regs)
         # Each tap's sum control (control_layout), decoded here once for the cells of its
-        # anti-diagonal, reset folded in: reset restarts every accumulator.
-        rst = ResetSignal()
-        control = [Cat(rst | valid[k], rst | last[k], valid[k] & last[k])
-                   for k in range(rows + cols + 1)]
+        # anti-diagonal.
+        control = [Cat(valid[k], valid[k] & last[k]) for k in range(rows + cols + 1)]
 
         # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
         # a layout-typed signal costs far more to elaborate, and there are R(R-1)/2 + C(C-1)/2.
