@@ -240,10 +240,14 @@ class SystolicCell(wiring.Component):
 
     def _accumulate(self, m, total, result, name):
         acc = Signal(signed(self._acc_width), name=name)
+        value = Signal(signed(self._acc_width), name=f"{name}_next")    # one adder, both uses
+        m.d.comb += value.eq(acc + total)
         with m.If(self.i_sum.capture):
-            m.d.sync += [result.eq(acc + total), acc.eq(0)]
+            m.d.sync += acc.eq(0)
         with m.Elif(self.i_sum.add):
-            m.d.sync += acc.eq(acc + total)
+            m.d.sync += acc.eq(value)
+        with m.If(self.i_sum.capture):
+            m.d.sync += result.eq(value)
 
 
 def _sums_shape(outputs: int, acc_width: int):
