@@ -57,12 +57,18 @@ rank-1 select (R x S H1max:1 muxes on the sequencer's block indices, one instanc
 come back, 28,082 um^2 of muxes against 12,892, when it alone is kept a module beside the
 cells), and 2,143 (0.44%) inside them; s2ta aw 8x8 loses 10,324 um^2 inside its cells (cells
 kept - flat: adder cells +15,136, buffers -5,062, inverters +2,496, other logic -1,674) and
-gains 970 around them. DAPNOTE
+the blocks around them map 970 um^2 smaller in hier. Flattened with only the output DAP
+kept a module, s2ta aw 8x8 maps to 863,720 um^2 (hier / that 0.9933): its cells come out
+smaller flat only when the DAP (comparators on the drained sums, combinational to the output)
+shares their ABC network, so that residue is ABC's context too, not logic shared across a
+boundary.
+
 Two rejected alternatives: cells without any domain reset (reset folded into the decoded
-control) gave 0.9976, 1.0297, 1.0057, 1.0030 and 1.0344, but their registers became enable
-flip-flops whose enables (512 bits per default s2ta TPE) ABC never buffers, as it does not see
-flip-flop pins: the default s2ta's critical path went 9.041 -> 24.341 ns; dropping the reset
-of only the tokens and accumulators gave dense-array 4x4 1.0349. ABC's options do not close
+control) gave 0.9976, 1.0297, 1.0057, 1.0030 and 1.0344 (the five points in the order above),
+but their registers became enable flip-flops whose enables (512 bits per default s2ta TPE) ABC
+never buffers, as it does not see flip-flop pins: the default s2ta's critical path went 9.041
+-> 24.341 ns; keeping the reset only on the product and result registers (reset reaching the
+accumulators as a decoded restart) gave dense-array 4x4 1.0349. ABC's options do not close
 the gap either: over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with
 ``-C 32``, ``-E 10`` or ``-F 8 -A 4``, the old cells' hier/flat ratio of the logic ABC maps
 ranged from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233 on dense-array 4x4, and
