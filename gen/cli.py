@@ -98,6 +98,10 @@ def _build_parser() -> argparse.ArgumentParser:
                         "OARAMs; -o writes layer 2's O, --json adds per-layer `layers`")
     p.add_argument("--pad2", type=int, default=0,
                    help="the second layer's zero padding (default 0)")
+    p.add_argument("--groups", metavar="G|auto",
+                   help="scnn: split the PE columns into G output-channel column groups (a "
+                        "power of two dividing pe_cols; each tiles the whole plane), or "
+                        "`auto`: the fewest model cycles (default 1)")
     p.add_argument("--stride", type=int, default=1, help="convolution stride (default 1)")
     p.add_argument("--pad", type=int, default=0, help="convolution zero padding (default 0)")
     p.add_argument("--prune", action="store_true",
@@ -430,9 +434,21 @@ def _cmd_sim(args, console):
         raise UsageError("--pad2 is the padding of the --filters2 layer; give --filters2")
     if args.pad2 < 0:
         raise UsageError(f"--pad2 must not be negative, not {args.pad2}")
+    if args.groups is not None:
+        if "groups" not in host.options:
+            raise UsageError(f"--groups splits the PE columns into output-channel groups "
+                             f"({taking('groups')}), not `{design.name}`")
+        if args.filters2 is not None:
+            raise UsageError("--groups runs one layer: chained layers run ungrouped (a "
+                             "grouped layer's OARAMs hold only its group's channels)")
+        if args.groups != "auto" and not args.groups.isdigit():
+            raise UsageError(f"--groups takes a number of groups or `auto`, not "
+                             f"{args.groups!r}")
     if args.out is not None:
         _check_tensor_output(args.out)
     options = {name: True for name in ("prune", "relu") if getattr(args, name)}
+    if args.groups is not None:
+        options["groups"] = args.groups if args.groups == "auto" else int(args.groups)
     _check_tech(args.tech, liberty=True)
     options["tech"] = args.tech
     runner = host.model if args.model else host.run

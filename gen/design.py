@@ -43,7 +43,9 @@ class Host:
         ``ideal_speedup(config)``: dense MAC slots over the slots the design cannot skip.
     options : frozenset of str
         Run options the host takes besides the tensors: ``"prune"`` (prune dense weights to
-        the design's pattern first) and ``"relu"`` (ReLU in the hardware's drain).
+        the design's pattern first), ``"relu"`` (ReLU in the hardware's drain),
+        ``"conv_chain"`` (two chained convolutions) and ``"groups"`` (output-channel column
+        groups).
     """
 
     workload: str

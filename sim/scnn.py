@@ -1194,5 +1194,5 @@ def model_conv(design, config, ifmap, filters, *, pad: int = 0, relu: bool = Fal
 
 
 SCNN = Host(workload="conv", run=run_conv, model=model_conv,
-            options=frozenset({"relu", "conv_chain"}))
+            options=frozenset({"relu", "conv_chain", "groups"}))
 """``scnn``: stride-1 convolutions natively; its cycle model is trace-driven (no closed form)."""

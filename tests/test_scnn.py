@@ -495,6 +495,35 @@ def test_bad_groups_are_named(groups):
         host.build_program(GROUPED, ifmap, filters, 1, groups=groups)
 
 
+def test_cli_groups(tmp_path, capsys):
+    """``sim scnn --groups``: the grouping runs and is reported (a number or ``auto``); bad
+    values, other designs and chains get one error line and exit status 2."""
+    import json
+
+    from sparsegen.gen.cli import main
+    ifmap, filters = conv_operands(2, 2, 5, 6, 6, 3, 3)
+    np.save(tmp_path / "I.npy", ifmap.astype(np.int16))
+    np.save(tmp_path / "F.npy", filters.astype(np.int16))
+    base = ["sim", "scnn", "--ifmap", str(tmp_path / "I.npy"), "--filters",
+            str(tmp_path / "F.npy"), "--pad", "1", "--model", "--json"]
+    for groups in ("2", "auto"):
+        assert main(base + ["--groups", groups]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["groups"] in ((2,) if groups == "2" else (1, 2))
+    for args, error in ((["--groups", "3"], "`groups` must be a power of two that divides "
+                                            "`pe_cols` (2), not 3"),
+                        (["--groups", "two"], "--groups takes a number of groups or `auto`, "
+                                              "not 'two'"),
+                        (["--groups", "2", "--filters2", str(tmp_path / "F.npy")],
+                         "--groups runs one layer: chained layers run ungrouped")):
+        assert main(base + args) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"sparsegen: error: {error}" in err, err
+    assert main(["sim", "dense-array", "--a", str(tmp_path / "F.npy"), "--w",
+                 str(tmp_path / "F.npy"), "--groups", "2"]) == 2
+    assert "--groups splits the PE columns" in capsys.readouterr().err
+
+
 # -- the fast (vectorized) crossbar model against the reference ------------------------------
 
 
