@@ -10,8 +10,10 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
 * the paper's design point, 8 x 8 PEs of F=I=4 (1024 multipliers), through the cycle model,
   against ``dense_cycles`` of a 32 x 32 dense array, on the published conv layers of
   :data:`PAPER_LAYERS` at the densities of :data:`PAPER_POINTS` (w = a from 1.0 to 0.1 and the
-  pruned point w 0.35 / a 0.45; operands from ``tensors`` of sim/workloads.py), with
-  the cycle breakdown (compute, conflict stalls, load, halo, drain: the model's
+  pruned point w 0.35 / a 0.45; operands from ``tensors`` of sim/workloads.py), each point
+  in the output-channel column grouping with the fewest model cycles
+  (:func:`~..sim.scnn.plan_groups`: 1, 2, 4 or 8 groups of PE columns, each tiling the whole
+  plane; the ``grid`` column), with the cycle breakdown (compute, conflict stalls, load, halo, drain: the model's
   timeline, :func:`_timeline`), energy and per-area
   columns and issue #12's targets. The model results are cached by content
   (:func:`model_point`, ``$SPARSEGEN_CACHE_DIR/bench-scnn``). Energy of the 8x8 point: action
