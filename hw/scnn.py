@@ -696,42 +696,46 @@ class _Control(wiring.Component):
         m.d.comb += [self.new_tile.eq(take_config), self.rewind.eq(take_config | take_drain),
                      self.swap.eq(take_config & word.geom.swap)]
 
+        # The next tile, computed from the word whatever its kind (combinational signals
+        # assigned under take_config would put the late take_config in front of the
+        # multipliers and comparators): the registers load it when a CONFIG word is taken.
+        g = word.geom
+        wacc = g.wt + g.s - 1
+        frame = Signal(range(cfg.frame_max + 1))
+        pitch = Signal(range(cfg.pitch_max + 1))
+        # Rounding up to banks/f modulo banks: the low log2(banks) bits of the difference.
+        m.d.comb += [frame.eq(wacc * (g.ht + g.r - 1)),
+                     pitch.eq(frame + (Const(cfg.banks // cfg.f) - frame)[:_log2(cfg.banks)])]
+        # The column within the PE's column group (a mask of grid_x); the group's rightmost
+        # PE drops the horizontal halo from its right neighbour (another group).
+        gmask = Signal(range(MAX_GRID), name="gmask")
+        with m.Switch(g.gcols):
+            for n in range(1, _log2(MAX_GRID) + 2):
+                with m.Case(n):
+                    m.d.comb += gmask.eq((1 << (n - 1)) - 1)
+            with m.Default():
+                m.d.comb += gmask.eq(MAX_GRID - 1)
+        gx = Signal(range(MAX_GRID), name="group_x")
+        m.d.comb += gx.eq(self.grid_x & gmask)
+        # The output mask in this PE's tile: [edge - origin] clamped to [0, size].
+        masks = {}
+        for axis, (e0, e1), grid, size in (("y", (g.oy0, g.oy1), self.grid_y, g.ht),
+                                           ("x", (g.ox0, g.ox1), gx, g.wt)):
+            origin = grid * size
+            for end, edge in (("lo", e0), ("hi", e1)):
+                local = Signal(signed(len(edge) + 1), name=f"mask_{axis}_{end}")
+                m.d.comb += local.eq(edge - origin)
+                masks[f"{axis}_{end}"] = Mux(local < 0, 0, Mux(local > size, size, local))
         with m.If(take_config):
-            g = word.geom
-            wacc = g.wt + g.s - 1
-            frame = Signal(range(cfg.frame_max + 1))
-            pitch = Signal(range(cfg.pitch_max + 1))
-            # Rounding up to banks/f modulo banks: the low log2(banks) bits of the difference.
-            m.d.comb += [frame.eq(wacc * (g.ht + g.r - 1)),
-                         pitch.eq(frame + (Const(cfg.banks // cfg.f) - frame)[:_log2(cfg.banks)])]
             m.d.sync += [
                 tile.wt.eq(g.wt), tile.r.eq(g.r), tile.s.eq(g.s), tile.relu.eq(g.relu),
                 tile.wacc.eq(wacc), tile.hacc.eq(g.ht + g.r - 1), tile.pitch.eq(pitch),
                 tile.wtop.eq((g.r - 1) * wacc + g.s - 1),
                 tile.ht_wacc.eq(g.ht * wacc),
                 tile.ht.eq(g.ht), tile.wacc_out.eq(g.wt + g.s_out - 1),
+                tile.hedge.eq((g.gcols != 0) & (gx == gmask)),
+                *(getattr(tile, name).eq(value) for name, value in masks.items()),
             ]
-            # The column within the PE's column group (a mask of grid_x); the group's
-            # rightmost PE drops the horizontal halo from its right neighbour (another group).
-            gmask = Signal(range(MAX_GRID), name="gmask")
-            with m.Switch(g.gcols):
-                for n in range(1, _log2(MAX_GRID) + 2):
-                    with m.Case(n):
-                        m.d.comb += gmask.eq((1 << (n - 1)) - 1)
-                with m.Default():
-                    m.d.comb += gmask.eq(MAX_GRID - 1)
-            gx = Signal(range(MAX_GRID), name="group_x")
-            m.d.comb += gx.eq(self.grid_x & gmask)
-            m.d.sync += tile.hedge.eq((g.gcols != 0) & (gx == gmask))
-            # The output mask in this PE's tile: [edge - origin] clamped to [0, size].
-            for axis, (e0, e1), grid, size in (("y", (g.oy0, g.oy1), self.grid_y, g.ht),
-                                               ("x", (g.ox0, g.ox1), gx, g.wt)):
-                origin = grid * size
-                for end, edge in (("lo", e0), ("hi", e1)):
-                    reg = getattr(tile, f"{axis}_{end}")
-                    local = Signal(signed(len(edge) + 1), name=f"mask_{axis}_{end}")
-                    m.d.comb += local.eq(edge - origin)
-                    m.d.sync += reg.eq(Mux(local < 0, 0, Mux(local > size, size, local)))
 
         # Row walk: channel pk, row prow of its frame, at address pbase = pkbase + prow * Wacc,
         # in the geometry of the walked group.
