@@ -2019,13 +2019,15 @@ class ScnnPE(wiring.Component):
     registered row and entry through the multipliers into a crossbar product register; 6.961
     ns before the pipeline registers were clock-gated, hw/gate.py); the 2 x 2 ``scnn``
     7.710 ns (1.13x), the PEs' conflict-stall counters into the array's sum (8.118 ns before
-    the clock gating, from a crossbar register to another PE's tile geometry register; 7.391 ns, a
+    the clock gating, from a crossbar register to another PE's tile geometry register; both
+    measured before the next-tile change below; 7.391 ns, a
     horizontal halo write through ``o_halo`` into the neighbour's bank row, before the
     received halo was registered); the
     2 x 2 array at the ``bench scnn`` configuration 8.080 ns (1.19x; 8.565 ns before), the same
     product stage; the PE that ``bench scnn`` synthesizes (act_depth 512 in
-    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 8.435 ns (1.24x), a crossbar product
-    register through the grants into ``idle`` and the CONFIG word's load of the tile geometry
+    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 8.435 ns (1.24x) with the clock gating but
+    before the next-tile change below (c72b521), a crossbar product register through the
+    grants into ``idle`` and the CONFIG word's load of the tile geometry
     (8.903 ns before the clock gating, the same path through the copying product registers;
     7.660 ns before the output-channel column groups, the drain's OARAM write pointer into the
     write enables of the row-end flags). The CONFIG word's next tile (pitch, group column,
