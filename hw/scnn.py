@@ -2025,8 +2025,10 @@ class ScnnPE(wiring.Component):
     received halo was registered); the
     2 x 2 array at the ``bench scnn`` configuration 8.080 ns (1.19x; 8.565 ns before), the same
     product stage; the PE that ``bench scnn`` synthesizes (act_depth 512 in
-    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 8.435 ns (1.24x) with the clock gating but
-    before the next-tile change below (c72b521), a crossbar product register through the
+    SRAM macros, 8 x 8 tiles, kc 8, wt_depth 16) 7.658 ns (1.13x) with the clock gating and
+    the next-tile change below (a68b2ed: the drain's OARAM write pointer into the write enables
+    of the row-end flags; logic 2,289,772 um^2); 8.435 ns (1.24x) with the clock gating but
+    before the next-tile change (c72b521), a crossbar product register through the
     grants into ``idle`` and the CONFIG word's load of the tile geometry
     (8.903 ns before the clock gating, the same path through the copying product registers;
     7.660 ns before the output-channel column groups, the drain's OARAM write pointer into the
