@@ -51,18 +51,18 @@ Design choices.
   (explicit zeros of long runs, unused lanes) do not request a bank.
 * Input bandwidth: an ACT transfer into the array carries one ACT word per PE column, each
   lane with a valid bit and the PE row it is for (:func:`array_input_layout`); a WGT transfer
-  one WGT word per PE column (see column groups below); CONFIG and DRAIN go to all PEs. A
-  network's first layer, whose input is not in the IARAMs, thus fills them ``pe_cols`` words per cycle: at 8 x 8 PEs of F = I = 4 the
-  one-word stream spent 5-15% of the benchmark layers' cycles at full density (12-26% pruned)
-  on the load, where a dense array gets a row of activations per cycle at its edge. A lane per
-  column rather than per PE: ``pe_cols`` lanes are as wide as the dense array's edge for the
-  same multipliers (8 x 4 = 32 values at the paper's point against 32), every PE still takes at
-  most one ACT word per cycle (its decoder is unchanged; a PE reads its column's lane) and the
-  host balances nothing (tiles are alike, so columns carry about the same number of words).
-  Ungrouped, every column's WGT lane carries the same word (one weight word per cycle for the
-  whole array): a weight entry serves every activation row of its channel in each PE, so it
-  costs the input nothing while channels have several rows per PE, but with one row (the
-  2 x 2 tiles of 13 x 13 and 14 x 14 planes on 8 x 8 PEs) the WGT words bound compute
+  carries one WGT word per PE column (see column groups below); CONFIG and DRAIN go to all PEs. A
+  network's first layer, whose input is not in the IARAMs, thus fills them ``pe_cols`` words
+  per cycle: at 8 x 8 PEs of F = I = 4 the one-word stream spent 5-15% of the benchmark
+  layers' cycles at full density (12-26% pruned) on the load, where a dense array gets a row of
+  activations per cycle at its edge. A lane per column rather than per PE: ``pe_cols`` lanes are as
+  wide as the dense array's edge for the same multipliers (8 x 4 = 32 values at the paper's point
+  against 32), every PE still takes at most one ACT word per cycle (its decoder is unchanged; a PE
+  reads its column's lane) and the host balances nothing (tiles are alike, so columns carry about
+  the same number of words). Ungrouped, every column's WGT lane carries the same word (one weight
+  word per cycle for the whole array): a weight entry serves every activation row of its channel in
+  each PE, so it costs the input nothing while channels have several rows per PE, but with one row
+  (the 2 x 2 tiles of 13 x 13 and 14 x 14 planes on 8 x 8 PEs) the WGT words bound compute
   (``sparsegen bench scnn``), which column groups relieve. Cost, by ``sparsegen synth scnn``
   (2 x 2 PEs, sky130hd), with the one broadcast WGT word of before: the array's own logic
   (the lane multiplexers and valid decode) 3,296 um^2 and 421 cells, against 2,798 um^2 and
@@ -137,8 +137,9 @@ from .sram import sync_memory
 __all__ = [
     "Cmd", "ScnnPEConfig", "ScnnConfig", "ScnnPE", "Scnn", "RUN_BITS",
     "pe_input_layout", "array_input_layout", "pe_output_layout", "halo_layout", "plane_pitch",
-    "WEIGHT_ENTRY_DELAY", "PRODUCT_LATENCY", "DRAIN_LATENCY", "walk_cycles", "OARAM_WRITE_LATENCY", "ram_banks",
-    "MAX_GRID", "gated_registers",
+    "WEIGHT_ENTRY_DELAY", "PRODUCT_LATENCY", "DRAIN_LATENCY", "walk_cycles",
+    "OARAM_WRITE_LATENCY", "ram_banks",
+    "MAX_GRID", "gated_registers", "gcols_code",
 ]
 
 RUN_BITS = 4
@@ -579,6 +580,12 @@ def walk_cycles(kc: int, ht: int, r: int) -> int:
 
 def _log2(n: int) -> int:
     return n.bit_length() - 1
+
+
+def gcols_code(group_cols: int | None) -> int:
+    """The CONFIG word's ``gcols`` for column groups ``group_cols`` PE columns wide (a power of
+    two), or for no grouping (``None``): 0 ungrouped, else ``log2(group_cols) + 1``."""
+    return 0 if group_cols is None else _log2(group_cols) + 1
 
 
 class _State(enum.Enum, shape=2):
@@ -1999,10 +2006,10 @@ class ScnnPE(wiring.Component):
     multipliers) and loads into the crossbar :data:`PRODUCT_LATENCY` cycles after its issue,
     unless the crossbar's older register still holds products that lost arbitration (a
     conflict stall, see :class:`_Crossbar`; the product stage then holds its pair, and the row
-    stage and the issue wait). A weight entry meets every activation row of its channel (an empty channel
-    is one row of zeros), then leaves the FIFO. CONFIG is accepted once the decoder, the FIFO
-    and the product stage are empty and the crossbar empties this cycle; DRAIN as CONFIG and,
-    in addition, once the previous group's row walk has ended. From the cycle after DRAIN the
+    stage and the issue wait). A weight entry meets every activation row of its channel (an
+    empty channel is one row of zeros), then leaves the FIFO. CONFIG is accepted once the decoder,
+    the FIFO and the product stage are empty and the crossbar empties this cycle; DRAIN as CONFIG
+    and, in addition, once the previous group's row walk has ended. From the cycle after DRAIN the
     row walk of the group runs on one accumulator half (:func:`walk_cycles`): ``2 kc x
     (Ht+R-1)`` cycles of horizontal halo exchange, ``2 kc x (R-1)`` of vertical exchange, then
     ``kc x (Ht+R-1)`` drain cycles (one frame row each; halo rows are cleared without output);

@@ -39,6 +39,7 @@ from ..hw.scnn import (
     Cmd,
     Scnn,
     ScnnConfig,
+    gcols_code,
     plane_pitch,
     walk_cycles,
 )
@@ -488,7 +489,7 @@ def build_program(config, ifmap, filters, pad: int = 0, relu: bool = False, *,
                                    if x // cols == g // rounds]))
         for g in range(kgroups)}
     mask = (0, config.pe_rows * ht, 0, cols * wt) if link is None else link.mask
-    gcols = 0 if groups == 1 else (cols.bit_length() - 1) + 1
+    gcols = gcols_code(None if groups == 1 else cols)
     geom = (wt, ht, r, s, int(relu), 0, s if link is None else link.s_out, *mask, gcols)
     words, drains, keys = [], [], []
     work = _PairWork(config.banks, entries, members)
