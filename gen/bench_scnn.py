@@ -13,9 +13,9 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
   pruned point w 0.35 / a 0.45; operands from ``tensors`` of sim/workloads.py), each point
   in the output-channel column grouping with the fewest model cycles
   (:func:`~..sim.scnn.plan_groups`: 1, 2, 4 or 8 groups of PE columns, each tiling the whole
-  plane; the ``grid`` column), with the cycle breakdown (compute, conflict stalls, load, halo, drain: the model's
-  timeline, :func:`_timeline`), energy and per-area
-  columns and issue #12's targets. The model results are cached by content
+  plane; the ``grid`` column), with the cycle breakdown (compute, conflict stalls, load,
+  halo, drain: the model's timeline, :func:`_timeline`), energy and per-area columns and
+  issue #12's targets. The model results are cached by content
   (:func:`model_point`, ``$SPARSEGEN_CACHE_DIR/bench-scnn``). Energy of the 8x8 point: action
   counts from the model run (pairs, live products, ACT words, weight pushes: exact) and the
   accumulator banks' walk accesses at the 2x2 RTL run's rate per accumulator (density 1.0),
@@ -67,15 +67,21 @@ __all__ = ["run", "print_table", "area_split", "model_point", "LAYER", "DENSITIE
 
 LAYER = dict(c=32, k=32, h=14, w=14, r=3, s=3, pad=1)
 DENSITIES = (1.0, 0.8, 0.5, 0.3, 0.1)
-#: The PE of both arrays: F=I=4, A=32 banks, kc=8, tiles up to 8 x 8, 512 activation rows
-#: (all 32 channels of a dense 8 x 8 tile, so the layer runs in one pass), 16 weight FIFO
-#: entries. The FIFO decouples the PEs, which take the broadcast weights in lock step but
-#: spend different numbers of cycles on a channel (their tiles hold different numbers of
-#: non-zeros): at w 0.35 / a 0.45 on GoogLeNet 3a (4x4 tiles) the 8x8 point runs 2.63x the
-#: dense array with 4 entries, 2.88x with 8, 3.00x with 16 and 3.07x with the paper's 50 (cycle
-#: model); 16 takes most of it for a third of the 50 entries' flip-flops.
+#: The PE of both arrays: F=I=4, A=32 banks, kc=8, tiles up to 8 x 8, 16 weight FIFO entries and
+#: 816 activation rows per RAM, sized as the paper sizes its activation RAM: 1 MB for the 64 PEs
+#: (a summary of the paper: study.space, "SCNN: An accelerator for compressed-sparse
+#: convolutional neural networks"), 16 KB per PE, 8 KB each for the IARAM and the OARAM, which in
+#: the paper's format (a 16-bit value and a 4-bit zero run per non-zero) hold 3,276 non-zeros:
+#: 819 rows of i = 4, rounded down to a multiple of the 4 banks. With 512 rows VGG-16 conv5_2's
+#: 512 channels overflowed a PE at every grouping but the 2x2 tiles and were reloaded in chunks
+#: (8x4 x2 at w 0.35 / a 0.45: 1.59x the dense array; with 816 rows 2.96x, cycle model). The
+#: FIFO decouples the PEs, which take the broadcast weights in lock step but spend different
+#: numbers of cycles on a channel (their tiles hold different numbers of non-zeros): at w 0.35 /
+#: a 0.45 on GoogLeNet 3a (4x4 tiles) the 8x8 point runs 2.63x the dense array with 4 entries,
+#: 2.88x with 8, 3.00x with 16 and 3.07x with the paper's 50 (cycle model, 512 rows); 16 takes
+#: most of it for a third of the 50 entries' flip-flops.
 PE_PARAMS = dict(f=4, i=4, banks=32, bank_depth=32, kc=8, max_tile_w=8, max_tile_h=8,
-                 max_r=3, max_s=3, act_depth=512, wt_depth=16, data_width=16, acc_width=24)
+                 max_r=3, max_s=3, act_depth=816, wt_depth=16, data_width=16, acc_width=24)
 #: Where each figure comes from (the README's vocabulary): ``measured`` on the RTL (Verilator
 #: runs and their action counts, Yosys, OpenSTA), ``model`` from an RTL-validated model (the
 #: cycle model for the 8x8 point and the 32x32 dense array; energy: RTL-counted actions x the
@@ -117,10 +123,10 @@ _CATEGORIES = (("multipliers", "multipliers"), ("crossbar", "crossbar"),
 #: The paper's networks (constraints/workloads.toml names each shape's source): AlexNet conv3
 #: (13x13, 256->384), GoogLeNet inception (4a) 3x3 (14x14, 96->208) and (3a) 3x3 (28x28,
 #: 96->128), VGG-16 conv5_2 (14x14, 512->512). Stride-1 3x3 layers whose activations fit a PE's
-#: 512 activation rows in one chunk at 8x8 PEs; the 28x28 one gives every PE a 4x4 tile, the
-#: others 2x2. Left out: the 5x5 ones (the PE is built for 3x3: ``max_r``), the 56x56+ ones
-#: (VGG conv1-3: several spatial passes, minutes of model per density) and the 7x7 ones (most of
-#: the 8x8 PEs idle).
+#: 816 activation rows in one chunk at 8x8 PEs ungrouped; the 28x28 one gives every PE a 4x4
+#: tile, the others 2x2. Left out: the 5x5 ones (the PE is built for 3x3: ``max_r``), the
+#: 56x56+ ones (VGG conv1-3: several spatial passes, minutes of model per density) and the 7x7
+#: ones (most of the 8x8 PEs idle).
 PAPER_LAYERS = ("alexnet.conv3", "googlenet.inception4a_3x3", "googlenet.inception3a_3x3",
                 "vgg16.conv5_2")
 #: (weight density, activation density): w = a from 1.0 to 0.1, and the typical pruned point
