@@ -27,9 +27,9 @@ together over {1.0, 0.8, 0.5, 0.3, 0.1}:
   exactly the configuration simulated (:data:`PE_PARAMS`): multipliers, crossbar (product
   register, arbitration, scatter), accumulator banks, buffers in flip-flops (weight FIFO,
   activation row-end bits, small memories), SRAM (memories of at least
-  ``hw.sram.MACRO_MIN_BITS`` bits, declared as macros: the 512 x 92 activation buffer, priced by
-  the OpenRAM-fitted model of ``gen/sram.py``) and the rest (decoders, halo/drain datapath,
-  control). Logic and SRAM areas are reported apart.
+  ``hw.sram.MACRO_MIN_BITS`` bits, declared as macros: the two activation RAMs of 816 rows,
+  4 banks of 204 x 92 bits each, priced by the OpenRAM-fitted model of ``gen/sram.py``) and the
+  rest (decoders, halo/drain datapath, control). Logic and SRAM areas are reported apart.
 """
 
 
