@@ -74,12 +74,18 @@ Design choices.
   walk. The drain knows each output's (y, x) by counting (no divider): a gearbox packs the
   in-mask non-zeros of each frame row after the carry of the previous ones into rows of
   ``i``, a channel's last row marked (its last complete row waits in the carry until the
-  channel goes on). Values are saturated to ``data_width``; ``pos`` is the frame offset of the
+  channel goes on). Beside each bank, a row-end bit per row marks a channel's last row: the
+  Cartesian sequencer reads it combinationally to choose the next row without waiting for the
+  RAM's read. The bits are flip-flops in clock-gated groups of at most 32 consecutive rows
+  (:func:`_row_ends`), a group loaded only when a row of it is written (its word with that
+  row's bit replaced): as a memory of enable flip-flops they saw every clock edge, 1,632 of
+  them per PE at the ``bench scnn`` configuration (816 rows, 4 banks, two RAMs; 56 groups).
+  Values are saturated to ``data_width``; ``pos`` is the frame offset of the
   next layer (``S_out`` of the CONFIG word). The output mask of a CONFIG word zeroes outputs
   outside the plane, which are the next layer's zero padding. The last layer's result leaves
   on ``o`` (every layer's does), so the host reads and checks it there.
-* Every memory is synchronous (SRAM-ready): the activation RAMs (1R1W, plus a flip-flop
-  row-end bit per row) and the accumulator banks (1R1W each, a pipelined read-modify-write
+* Every memory is synchronous (SRAM-ready): the activation RAMs (1R1W, plus the gated
+  row-end bits) and the accumulator banks (1R1W each, a pipelined read-modify-write
   with a forwarding register for back-to-back hits on one row). The halo exchange takes two
   cycles per row, horizontally and vertically: a send read, then the receiving
   read-modify-write of the partial sums, which the receiving PE registers at its boundary (as
@@ -94,8 +100,10 @@ Design choices.
   crossbar's product registers once per pair, the weight decoder's stages and the weight FIFO
   entries (:class:`_Queue`) once per WGT word, each bank's registered request and
   forwarding register once per bank write, the drain row register once per drained frame row,
-  the gearbox's stages and the output queue's entries once per own row. :func:`gated_registers`
-  lists them for the energy model, which prices them by these actions' counts.
+  the gearbox's stages and the output queue's entries once per own row, and a group of an
+  activation RAM bank's row-end bits once per row written into it (an ACT row into the IARAM,
+  a drained row into the OARAM). :func:`gated_registers` lists them for the energy model,
+  which prices them by these actions' counts.
 * The accumulators are double-buffered as in SCNN: two sets of ``banks`` banks (``half0``,
   ``half1``), each bank a 1R1W memory with its own read-modify-write. DRAIN flips them: the row
   walk of the finished group (halo exchange, drain, clear) runs on one set while the next
@@ -124,9 +132,8 @@ Design choices.
 import dataclasses
 import math
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .gate import gated_register, parts
@@ -459,7 +466,10 @@ def gated_registers(cfg) -> dict[str, list[int]]:
       taken is one entry pushed);
     * ``drain_row``: the drain row register (every frame row the walk drains);
     * ``drain_push``: the gearbox's two stages and the output queue's entry (every own row,
-      i.e. not a halo row, that enters the drain).
+      i.e. not a halo row, that enters the drain);
+    * ``act_write``: the group of row-end bits (:func:`_end_groups`) of the activation RAM
+      bank a row is written into (an ACT row into the IARAM, a drained row into the OARAM):
+      one gate, listed at the bank's widest group (the groups differ by at most one bit).
     """
     n, row = cfg.f * cfg.i, _act_row_layout(cfg).size
     went = _weight_entry_layout(cfg).size
@@ -474,11 +484,12 @@ def gated_registers(cfg) -> dict[str, list[int]]:
     st = parts(1 + _bits(most) + (most + 1) * cfg.i * entry)
     queue = parts(pe_output_layout(cfg).size)
     drain_row = parts(_drain_row_layout(cfg).size)
+    ends = _end_groups(math.ceil(cfg.act_depth / ram_banks(cfg)))
     return {"pair": pair + staged, "bank_write": bank, "wgt_push": s1 + s2 + parts(went),
-            "drain_row": drain_row, "drain_push": g1 + st + queue,
+            "drain_row": drain_row, "drain_push": g1 + st + queue, "act_write": [max(ends)],
             "all": 2 * pair + staged + 2 * cfg.banks * bank + s1 + s2
             + max(cfg.wt_depth, 2) * parts(went) + drain_row + g1 + st
-            + _Drain.DEPTH * queue}
+            + _Drain.DEPTH * queue + 2 * ram_banks(cfg) * ends}
 
 
 def _product_bits(cfg) -> int:
@@ -872,8 +883,11 @@ class _ActBuffer(wiring.Component):
     """The two activation RAMs of a PE, IARAM and OARAM: each ``depth`` rows of ``i`` decoded
     non-zeros, interleaved over ``banks`` synchronous 1R1W memories (row ``a`` in bank ``a mod
     banks``; ``ram<n>_<b>``: SRAM macros where large), beside a flip-flop bit per row
-    (``ends<n>_<b>``) that marks a channel's final row, read combinationally by the Cartesian
-    sequencer to choose the next row without waiting for the read. ``sel`` says which RAM is
+    (``ends<n>_<b>``, :func:`_row_ends`) that marks a channel's final row, read
+    combinationally by the Cartesian sequencer to choose the next row without waiting for the
+    read. The bits are clock-gated registers of at most 32 consecutive rows each
+    (:func:`_end_groups`; a bank of one row is one flip-flop), a group loaded only when the
+    bank is written in one of its rows. ``sel`` says which RAM is
     the IARAM; ``swap`` flips it (ping-pong: the rows a layer drained into its OARAM are the
     next layer's input, no copy).
 
@@ -917,27 +931,47 @@ class _ActBuffer(wiring.Component):
             iaram = sel == n
             for b in range(nb):
                 mem, m.submodules[f"ram{n}_{b}"] = sync_memory(platform, rows, self._layout.size)
-                # At least two rows: a one-row memory would have a 0-bit address (a lint error).
-                m.submodules[f"ends{n}_{b}"] = ends = Memory(shape=1, depth=max(rows, 2), init=[])
-                end_rd = ends.read_port(domain="comb")
-                end_wr = ends.write_port()
                 here = r_bank == b
                 act_w = self.w_en & iaram & (w_bank == b)
                 out_w = self.o_w[b].en & ~iaram
+                row = Signal.like(w_row, name=f"w_row{n}_{b}")
                 m.d.comb += [
                     mem.r_addr.eq(r_row), mem.r_en.eq(self.read.en & iaram & here),
-                    mem.w_en.eq(act_w | out_w),
-                    mem.w_addr.eq(Mux(iaram, w_row, self.o_w[b].row)),
+                    mem.w_en.eq(act_w | out_w), row.eq(Mux(iaram, w_row, self.o_w[b].row)),
+                    mem.w_addr.eq(row),
                     mem.w_data.eq(Mux(iaram, self.w_data, self.o_w[b].data)),
-                    end_rd.addr.eq(r_row),
-                    end_wr.addr.eq(Mux(iaram, w_row, self.o_w[b].row)),
-                    end_wr.data.eq(Mux(iaram, self.w_last, self.o_w[b].last)),
-                    end_wr.en.eq(act_w | out_w),
                 ]
+                ends = _row_ends(m, platform, f"ends{n}_{b}", rows, act_w | out_w, row,
+                                 Mux(iaram, self.w_last, self.o_w[b].last))
                 data = data | Mux((r_sel_q == n) & (r_bank_q == b), mem.r_data, 0)
-                last = last | (iaram & here & end_rd.data)
+                last = last | (iaram & here & ends.bit_select(r_row, 1))
         m.d.comb += [self.read.data.eq(data), self.read.last.eq(last)]
         return m
+
+
+def _end_groups(rows: int) -> list[int]:
+    """Rows of each clock-gated group of a RAM bank's row-end bits (:func:`_row_ends`):
+    consecutive rows split as a gated register's parts (:func:`sparsegen.hw.gate.parts`, at
+    most ``PART`` each, near-equal: 204 rows are 30 + 6 x 29)."""
+    return parts(rows)
+
+
+def _row_ends(m, platform, name, rows, en, row, bit) -> Value:
+    """The row-end bits of one activation RAM bank of ``rows`` rows: ``bit`` written into row
+    ``row`` at the edge when ``en``; returns the ``rows`` bits (row ``r`` is bit ``r``), read
+    combinationally. Each group of :func:`_end_groups` is a clock-gated register
+    (``<name>_<k>_g0``) loaded only when a row of its group is written: its word with the
+    written row's bit replaced."""
+    groups, lo = [], 0
+    for k, width in enumerate(_end_groups(rows)):
+        hits = Signal(width, name=f"{name}_{k}_hit")     # the written row, one-hot in the group
+        q = Signal(width, name=f"{name}_{k}_q")
+        m.d.comb += hits.eq(Cat(row == lo + j for j in range(width)))
+        d = Cat(Mux(hits[j], bit, q[j]) for j in range(width))
+        m.d.comb += q.eq(gated_register(m, platform, f"{name}_{k}", d, en & hits.any()))
+        groups.append(q)
+        lo += width
+    return Cat(*groups)
 
 
 def _prefix_positions(m, cursor, word, lanes, width, name):
@@ -2226,9 +2260,9 @@ class Scnn(wiring.Component):
         ``bank_count`` (accumulator bank memories per PE: ``banks`` in each of the two halves),
         ``wgt_entry_bits`` (a weight FIFO entry), ``product_bits`` (a crossbar transfer),
         ``requesters`` (crossbar inputs per bank), ``gated_registers`` (the PE's clock-gated
-        pipeline registers and weight FIFO entries, :func:`gated_registers`). Every memory
-        reads only when asked (a read register loads, and its clock gate opens, once per probed
-        read)."""
+        pipeline registers, weight FIFO entries and row-end bits, :func:`gated_registers`).
+        Every memory reads only when asked (a read register loads, and its clock gate opens,
+        once per probed read)."""
         return {"act": (math.ceil(cfg.act_depth / ram_banks(cfg)), _act_row_layout(cfg).size),
                 "act_banks": 2 * ram_banks(cfg),
                 "bank": (cfg.bank_depth, cfg.acc_width), "bank_count": 2 * cfg.banks,

@@ -87,8 +87,9 @@ act_read        activation buffer row reads (one per pair)                      
 act_write       activation RAM row writes (ACT words, drained rows into the OARAM)  memory write
 reg_bit_write   bits loaded into the gated registers (``Scnn.memories``'         reg_bit_write
                 ``gated_registers``): per pair, bank write, weight push
-                (``wgt_push``), drained frame row (``drain_row``) and own row
-                (``drain_push``), its registers' bits
+                (``wgt_push``), drained frame row (``drain_row``), own row
+                (``drain_push``) and activation RAM row write (``act_write``:
+                its bank's row-end group, at the widest), its registers' bits
 reg_bit_hold    flops x cycles - the gated memories' and registers' flops x       reg_bit_hold
                 cycles - bits written into flip-flop memories not gated
 icg_open        clock gates passing the clock: of the gated memories, a row       icg_open
@@ -112,10 +113,11 @@ request), so a read register's gate opens once per counted read (``bank_read`` i
 read enables, ``act_read`` the activation RAM's reads) and its flip-flops are never priced as
 held. The gated registers (``hw/gate.py``: the Cartesian stages', the crossbar's product
 registers, the banks' request and forwarding registers, the weight decoder's stages and FIFO
-entries, the drain row register, the gearbox's stages and the output queue's entries) load on
-enables that are exactly a probed action (:func:`scnn_gated_registers`; a pair, a bank write,
-a weight push, a drained row, an own row: tests/test_gate.py counts the enables in an RTL
-run), one
+entries, the drain row register, the gearbox's stages, the output queue's entries and the
+activation RAMs' row-end bits, in groups of at most 32 rows) load on enables that are exactly a
+probed action (:func:`scnn_gated_registers`; a pair, a bank write, a weight push, a drained
+row, an own row, an activation RAM row write: tests/test_gate.py counts the enables in an RTL
+run; a row write loads one group, priced at the bank's widest, at most a bit over), one
 gate per part of at most ``hw.gate.PART`` bits (checked against the synthesized netlist's
 ICGs); a 24-bit gated register's model is 1.000x OpenSTA with its gate shut and 1.016x open.
 Not priced: the decoders, the control, the drain's

@@ -14,7 +14,8 @@ from sparsegen.gen.energy import energy_table
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
 from sparsegen.hw.gate import GatedRegister, gated_name, parts
-from sparsegen.hw.scnn import Scnn, ScnnConfig, ScnnPEConfig, gated_registers
+from sparsegen.hw.scnn import (Scnn, ScnnConfig, ScnnPEConfig, _ram_write_layout,
+                               gated_registers, ram_banks)
 from sparsegen.sim import energy as sim_energy
 from sparsegen.sim import scnn as host
 from sparsegen.sim.golden import scnn as gs
@@ -52,15 +53,19 @@ def test_scnn_gated_registers_by_hand():
     second (end, a 2-bit row count, 3 + 1 rows of one 12-bit (value, pos): 51 in two parts)
     and an output queue entry (2 x (16 + 4 + 1) + last: 43 in two parts). In all: two product
     registers, the two stages, 2 x 4 banks, the weight stages, 4 FIFO entries, the drain row,
-    the gearbox's stages and 3 queue entries."""
+    the gearbox's stages and 3 queue entries. Per activation RAM row written: the 4 row-end
+    bits of its bank (16 rows over 4 banks: one group of 4 rows per bank of each RAM, 8 in
+    all)."""
     gated = gated_registers(TINY_PE)
     assert gated["pair"] == [20, 13, 25]
     assert gated["bank_write"] == [20, 16]
     assert gated["wgt_push"] == [14, 14, 13]
     assert gated["drain_row"] == [20, 19]
     assert gated["drain_push"] == [23, 26, 25, 22, 21]
+    assert gated["act_write"] == [4]
     assert sorted(gated["all"]) == sorted([20, 20, 13, 25] + 8 * [20, 16] + [14, 14]
-                                          + 4 * [13] + [20, 19, 23, 26, 25] + 3 * [22, 21])
+                                          + 4 * [13] + [20, 19, 23, 26, 25] + 3 * [22, 21]
+                                          + 8 * [4])
     assert Scnn.memories(ScnnConfig(pe_rows=1, pe_cols=1, f=1, i=1, banks=4, kc=1,
                                     max_tile_w=2, max_tile_h=2, max_r=2, max_s=2,
                                     bank_depth=3, act_depth=16, data_width=8,
@@ -70,11 +75,12 @@ def test_scnn_gated_registers_by_hand():
 def test_gated_register_energy_hand_sum():
     """Probe counts of 2 PEs: each action opens its parts' gates and writes their bits."""
     gated = gated_registers(TINY_PE)
-    probes = {"pair": 7, "bank_write": 12, "wgt_push": 3, "drain_row": 4, "drain_push": 2}
+    probes = {"pair": 7, "bank_write": 12, "wgt_push": 3, "drain_row": 4, "drain_push": 2,
+              "act_write": 5}
     got = sim_energy.scnn_gated_registers(gated, probes, 2)
-    assert got == {"icgs": 2 * 37, "bits": 2 * 688,
-                   "opened": 7 * 3 + 12 * 2 + 3 * 3 + 4 * 2 + 2 * 5,
-                   "written": 7 * 58 + 12 * 36 + 3 * 41 + 4 * 39 + 2 * (23 + 51 + 43)}
+    assert got == {"icgs": 2 * (37 + 8), "bits": 2 * (688 + 8 * 4),
+                   "opened": 7 * 3 + 12 * 2 + 3 * 3 + 4 * 2 + 2 * 5 + 5 * 1,
+                   "written": 7 * 58 + 12 * 36 + 3 * 41 + 4 * 39 + 2 * (23 + 51 + 43) + 5 * 4}
 
 
 def _gated_verilog(width: int, name: str) -> str:
@@ -97,14 +103,16 @@ def test_a_gated_register_gets_one_clock_gate():
     assert plain.cell_types.get("sky130_fd_sc_hd__edfxtp_1") == 20
 
 
-#: A small array: one PE of f = i = 2 (a small Verilator build).
-ARRAY = ScnnConfig(pe_rows=1, pe_cols=1, f=2, i=2, kc=2, max_tile_w=4, max_tile_h=4)
+#: A small array: one PE of f = i = 2 (a small Verilator build), with 160 activation rows: 40
+#: per RAM bank, so each bank's row-end bits are two gated groups of 20 rows.
+ARRAY = ScnnConfig(pe_rows=1, pe_cols=1, f=2, i=2, kc=2, max_tile_w=4, max_tile_h=4,
+                   act_depth=160)
 _INSTANCE = re.compile(r"^\s*\\(\S+?)\.gated_reg_\d+\s+(\S+)\s*\(", re.M)
 _MODULE = re.compile(r"^module \\?(\S+?)\s*\(", re.M)
 #: Which action loads the gated registers of each block (by its path in the PE).
 ACTION_OF = (("crossbar", "pair"), ("cartesian", "pair"),
              ("accumulators.banks.half", "bank_write"), ("accumulators", "drain_row"),
-             ("weights", "wgt_push"), ("drain", "drain_push"))
+             ("weights", "wgt_push"), ("drain", "drain_push"), ("activations", "act_write"))
 
 
 def _gate_enables(text: str, top: str) -> dict[str, list[str]]:
@@ -128,22 +136,32 @@ def test_rtl_gate_enables_equal_the_priced_actions():     # check the gated RTL 
     """A conv on one PE on Verilator, counting besides ``Scnn.probes`` every gated
     register's enable (found in the generated Verilog, not from ``gated_registers``): per
     action, the enables that were on equal the action's count times its gates, and the PE has
-    as many gated registers as ``gated_registers`` lists."""
+    as many gated registers as ``gated_registers`` lists. The input fills more than 80 IARAM
+    rows, so the ACT writes reach both row-end groups of every bank (a write that opened both
+    would count twice). The row-end groups' enables are held to the RAM writes of the same
+    cycles (the IARAM's, and the drain's OARAM write ports): ``act_write`` counts a drained
+    row a cycle before its write (``Scnn.probes``), and the last frame row's rows may be
+    written after the last result, when the harness no longer counts."""
     design = get_design("scnn")
     generated = generate(design, ARRAY)
     enables = _gate_enables(generated.verilog, generated.top)
     gated = gated_registers(ARRAY)
     assert sum(len(v) for v in enables.values()) == len(gated["all"])
     rng = np.random.default_rng(3)
-    ifmap = random_operands(rng, (3, 4, 4), 16, 0.5)
-    filters = random_operands(rng, (4, 3, 3, 3), 16, 0.4)
+    ifmap = random_operands(rng, (20, 4, 4), 16, 0.9)
+    filters = random_operands(rng, (4, 20, 3, 3), 16, 0.4)
     program = host.build_program(ARRAY, ifmap, filters, 1)
+    assert host.act_words(program) > 80        # IARAM rows written: past bank row 20
     payload, n = host.payload_of(program, with_pe=True)
     words = pack_many(generated.metadata["layouts"]["i__payload"], payload, n)
     model, _ = host.model_cycles(program)
     probes = Scnn.probes(ARRAY)
     for action, terms in enables.items():
         probes[f"en_{action}"] = [f"pe0_0.{t}" for t in terms]
+    port = _ram_write_layout(ARRAY.pe)
+    enable = port.elem_shape.size, port.elem_shape["en"].offset
+    probes["oaram_write"] = [f"pe0_0.drain.o_ram[{b * enable[0] + enable[1]}]"
+                             for b in range(ram_banks(ARRAY.pe))]
     played = play(generated, words, expect=program.transfers, timeout_cycles=4 * model + 1000,
                   probes=probes)
     assert played.cycles == model
@@ -151,6 +169,11 @@ def test_rtl_gate_enables_equal_the_priced_actions():     # check the gated RTL 
         assert played.probes[action] > 0
         assert played.probes[f"en_{action}"] == played.probes[action] * len(gated[action]), \
             action
+    got = played.probes
+    assert len(gated["act_write"]) == 1 and got["oaram_write"] > 0
+    assert got["en_act_write"] == host.act_words(program) + got["oaram_write"]
+    assert got["act_write"] == host.act_words(program) + host.oaram_rows(program)
+    assert 0 <= host.oaram_rows(program) - got["oaram_write"] <= ram_banks(ARRAY.pe)
     # The same run's output is the convolution (a gated register that loaded too rarely
     # would break it).
     assert np.array_equal(host.decode_outputs(program, _rows(generated, played)),

@@ -43,9 +43,10 @@ def test_small_memories_are_shared_register_file_modules():
     one module per size, named for clock gating, and the flow gates exactly those: the
     ``clockgate`` step goes in before the flip-flop mapping only for such designs."""
     verilog = generate(get_design("scnn-pe"), TINY_PE).verilog
-    # Besides, the PE's gated registers (hw/gate.py, tests/test_gate.py), one module per width.
+    # Besides, the PE's gated registers (hw/gate.py, tests/test_gate.py), one module per width
+    # (sorted as text: the row-end groups' 4 last).
     assert synth.gated_modules(verilog) == [
-        *(f"scnn_pe.gated_reg_{w}" for w in (13, 14, 16, 19, 20, 21, 22, 23, 25, 26)),
+        *(f"scnn_pe.gated_reg_{w}" for w in (13, 14, 16, 19, 20, 21, 22, 23, 25, 26, 4)),
         "scnn_pe.regfile_1r1w_3x16", "scnn_pe.regfile_1r1w_4x12"]
     # Each declared once and instantiated by two halves of 4 banks and by two activation
     # RAMs (IARAM, OARAM) of 4 banks.
@@ -107,8 +108,9 @@ def test_gated_memory_flops_are_not_charged_as_held(monkeypatch):
     register. Gated flip-flops per PE: 8 x 5 x 12 = 480 (activation RAMs, rows and read
     register) + 8 x 4 x 16 = 512 (the banks' rows and read registers: a bank reads only when
     asked, so its read register is gated too); ICGs per PE: 8 x 5 + 8 x 4 = 72. Besides, the
-    gated registers (tests/test_gate.py): 688 flip-flops and 37 ICGs per PE; a pair opens 3
-    gates, a bank write 2, a weight push 3, a drained row 2, an own row 5."""
+    gated registers (tests/test_gate.py): 688 + 8 x 4 = 720 flip-flops (the row-end bits
+    among them) and 37 + 8 = 45 ICGs per PE; a pair opens 3 gates, a bank write 2, a weight
+    push 3, a drained row 2, an own row 5, an activation row write 1 (its 4 row-end bits)."""
     config = ScnnConfig(pe_rows=1, pe_cols=2, **{f.name: getattr(TINY_PE, f.name)
                                                  for f in dataclasses.fields(TINY_PE)})
     memories = Scnn.memories(config)
@@ -117,9 +119,9 @@ def test_gated_memory_flops_are_not_charged_as_held(monkeypatch):
     assert "read_always" not in memories
     assert sim_energy.scnn_gated_memories(memories, 2) == {"icgs": 144, "bits": 1984}
     other = 300                      # flip-flops outside the memories, both PEs
-    flops = 1984 + 2 * 688 + other
+    flops = 1984 + 2 * 720 + other
     pj = _priced(monkeypatch, config, {"sky130_fd_sc_hd__dfxtp_1": flops,
-                                        "sky130_fd_sc_hd__dlclkp_1": 144 + 2 * 37})
+                                        "sky130_fd_sc_hd__dlclkp_1": 144 + 2 * 45})
     probes = {"pair": 7, "mul": 5, "grant": 5, "bank_read": 20, "bank_write": 12,
               "act_write": 9, "wgt_push": 3, "drain_row": 4, "drain_push": 2}
     cycles = 50
@@ -128,12 +130,14 @@ def test_gated_memory_flops_are_not_charged_as_held(monkeypatch):
     # Held: the flip-flops outside the gated memories and registers, every cycle.
     assert counts["reg_bit_hold"] == other * cycles
     # Opened: each activation row written and read, each bank row written and read, and the
-    # gated registers' gates of every pair, bank write and weight push.
-    assert counts["icg_open"] == 9 + 7 + 12 + 20 + (7 * 3 + 12 * 2 + 3 * 3 + 4 * 2 + 2 * 5)
-    assert counts["icg_idle"] == (144 + 74) * cycles - counts["icg_open"]
+    # gated registers' gates of every pair, bank write, weight push, drained and own row and
+    # activation row write.
+    assert counts["icg_open"] == 9 + 7 + 12 + 20 + (7 * 3 + 12 * 2 + 3 * 3 + 4 * 2 + 2 * 5
+                                                    + 9 * 1)
+    assert counts["icg_idle"] == (144 + 90) * cycles - counts["icg_open"]
     # Written: the gated registers' bits (58 per pair, 36 per bank write, 41 per push, 39 per
-    # drained row, 117 per own row).
-    assert counts["reg_bit_write"] == 7 * 58 + 12 * 36 + 3 * 41 + 4 * 39 + 2 * 117
+    # drained row, 117 per own row, 4 per activation row write).
+    assert counts["reg_bit_write"] == 7 * 58 + 12 * 36 + 3 * 41 + 4 * 39 + 2 * 117 + 9 * 4
     assert e.energy_breakdown["reg_bit_write"] == pytest.approx(
         counts["reg_bit_write"] * pj["reg_bit_write"], abs=1e-3)
     assert e.energy_breakdown["icg_idle"] == pytest.approx(counts["icg_idle"] * pj["icg_idle"],
@@ -158,7 +162,7 @@ def test_scnn_pe_netlist_has_the_gates_the_energy_model_counts():
     assert result.modules["scnn_pe.regfile_1r1w_4x12"]["instances"] == 8
     modelled = sim_energy.scnn_gated_memories(Scnn.memories(TINY_PE), 1)
     registers = len(Scnn.memories(TINY_PE)["gated_registers"]["all"])     # tests/test_gate.py
-    assert energy.icg_count(result.cell_types) == modelled["icgs"] + registers == 72 + 37
+    assert energy.icg_count(result.cell_types) == modelled["icgs"] + registers == 72 + 45
     assert "sky130_fd_sc_hd__edfxtp_1" in result.cell_types     # other enable flops stay
 
 
