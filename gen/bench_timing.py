@@ -10,14 +10,11 @@ block, timed by whatever registers its user puts around it): shown, marked ``com
 held to the rule.
 
 What the ratios measure: each design is mapped towards the tech's default clock (10 ns on
-sky130hd), and ABC recovers area on every path shorter than that, so a path's delay below the
-target depends on the RTL's phrasing and on what else shares the network, not only on its
-logic depth. Measured 2026-12-02: with the systolic core decoding the cells' sum control once,
-dense-array 8/32 maps at 5.580 ns (10.705 as it is), HighLight's identical cell path at 7.80 ns,
-and writing the cell's ``acc + total`` twice instead of once gives 10.758 ns. Mapped towards
-6.975 ns (1.25 x 5.580), with that decode s2ta reaches 8.200 ns (a path to its output port)
-and HighLight 7.247 ns, and dense-pe (which it does not touch) 9.912 ns. Timing every design
-at a common tight target is the next step for this rule.
+sky130hd) by ``constraints/synth.ys``, whose ``synth -noabc`` keeps Yosys' Brent-Kung carry
+trees for ABC's timing-driven mapping. Before (2026-12-02) an area-only ABC pass inside
+``synth`` turned accumulators with an enable or a clear into ripple carries, so the same
+32-bit accumulate measured 4.80-10.50 ns by its phrasing and the ratios compared phrasings:
+dense-array 8/32 10.705 ns then, 5.430 ns now, dense-pe 10.177 -> 4.951 ns.
 """
 
 from rich.table import Table
