@@ -22,38 +22,58 @@
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.
 
-Where the hierarchical/flat difference comes from (measured 2026-12-02 on sky130hd, the flow of
-``constraints/synth.ys``, Yosys 0.70). Not from the boundaries: no instance of a shared module
-has a port tied to a constant, and Yosys' own cross-boundary optimizer (``synth -hieropt``,
-i.e. ``opt_hier``: constants, unused and tied-together ports) changes nothing in the cells of
-the three designs (dense-array and highlight 4x4 keep their areas to the 0.1 um^2; in s2ta it
-only touches the one output DAP). The cells' outputs are their own registers, which they use
-themselves, so the last column's and last row's unused outputs remove nothing either: both
-netlists hold the same flip-flops. The difference lies inside the cells. With every block but
-the cell flattened (``cells kept``), s2ta aw 8x8 is still 1.0303 of flat (hier 1.0311),
-dense-array 8x8 1.0158 (1.0154). Highlight 4x4 is the exception, 1.0083 (1.0137): there the
-columns' drain muxes (an R:1 mux of the sums per column, on the shared ``sel``) map to mux
-cells in each column module and to AND-OR gates flat (hier - flat: muxes +16,610 um^2, other
-logic -10,770; cells kept - flat: +1,374 and -777). Attributing each mapped gate to the
-registers it feeds, flat s2ta aw 8x8's cells map 27,696 um^2 (3.6%) smaller than 64 times the
-one cell (multipliers 363,759 against 378,598, +4.1%; accumulators 171,743 against 183,213,
-+6.7%); outside the cells hier is 947 um^2 the smaller. Before the mapper the two are the same
-logic: s2ta aw 4x4's AIG after ``&fraig -x; dc2`` has 38,324 nodes summed over the modules
-against 38,189 flat (-0.35%), yet ``&dch -f; &nf`` maps it 2.0% smaller flat. ABC's mapping of
-a cell depends on what else is in the network and on the order of its text (a second Yosys
-round trip of the cells-kept s2ta aw 8x8 Verilog maps it 0.14% smaller: 886,280 against 887,540
-um^2; 16 unconnected copies of the s2ta cell: hier/flat 0.9992; the same copies sharing the
-cells' reset, step and sum-control inputs, as in the array: 1.0107) and is unstable under its
-options: over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with ``-C
-32``, ``-E 10`` or ``-F 8 -A 4`` (and ``-p`` on s2ta), the hier/flat ratio of the logic ABC
-maps (flip-flops apart) ranges from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233
-on dense-array 4x4, no option within 1% on both. The two closest, whole flow with OpenSTA:
-``dch -f`` in place of ``&dch -f``, dense-array 4x4 1.0109 (112,639 um^2 hier, -0.25%), s2ta aw
-4x4 1.0112 (216,403, -3.1%, critical path 5.81 -> 9.49 ns); no ``&dch``, 1.0105 (113,339,
-+0.37%) and 1.0056 (214,454, -4.0%, 5.81 -> 9.01 ns). Both trade the paths ``&dch``'s choices
-keep short for area and move every design's figures without reaching 1%, so the project keeps
-its script and reports the difference, with the cells-kept split and the breakdown by kind of
-cell.
+Where the hierarchical/flat difference came from, and what remains (measured 2026-12-02 on
+sky130hd, the flow of ``constraints/synth.ys``, Yosys 0.70; hier / flat area as this bench
+prints it). Not from the boundaries: no instance of a shared module has a port tied to a
+constant, ``synth -hieropt`` changes nothing in the cells, and both netlists hold the same
+flip-flops. It came from control decoded inside every cell: each cell computed its
+accumulator's restart and its result register's enable from its anti-diagonal's ``valid`` and
+``last``, gates (and buffer trees over every accumulator bit) whose inputs all came from
+control shared by the cells of an anti-diagonal, which a flattened netlist merges across them
+and a hierarchical one maps once per cell. Sixteen copies of the old ``dense-array`` cell: 1.0064
+sharing nothing but the clock, 1.0100 sharing the sum control (reset alone 1.0065, ``i_step``
+alone 1.0071, all three 1.0093). HighLight's columns added their drain muxes (an R:1 mux of the
+sums on the binary ``sel``: mux cells in each column, AND-OR gates flat, 0.54 points of its
+1.37). The core now decodes, once per anti-diagonal, ``add`` and ``capture`` = ``valid & last``
+(:func:`~sparsegen.hw.systolic.control_layout`) and keeps the drain row as a one-hot register,
+so no cell or column decodes shared control; one named adder feeds the accumulator and the
+result register. Before -> after: dense-array 4x4 1.0146 -> 1.0034, s2ta aw 4x4 1.0138 ->
+0.9980, highlight 4x4 1.0137 -> 1.0100, dense-array 8x8 1.0154 -> 1.0084, s2ta aw 8x8 1.0311
+-> 1.0110. Every default configuration got smaller and faster (``sparsegen synth --json``):
+dense-array 450,741 -> 437,968 um^2 and 10.705 -> 5.580 ns, s2ta 384,357 -> 377,714 and
+9.041 -> 8.346 ns, highlight 494,368 -> 492,078 and 8.477 -> 7.804 ns, sod 462,142 -> 449,609
+and 10.668 -> 5.580 ns.
+
+What remains is ABC's mapping, which depends on what else is in the network and on the
+order of its text. Equivalent rewrites of the same cell move the ratios by whole points:
+writing ``acc + total`` twice instead of one named adder gave dense-array 4x4 0.9937, s2ta aw
+4x4 1.0200 and 8x8 1.0282, and a dense-array default critical path of 10.758 ns instead of
+5.580. The flat netlists are also slower than the hierarchical ones (critical paths, flat
+against hier: dense-array 4x4 11.129 against 5.676 ns, 8x8 11.177 against 5.720, highlight 4x4
+9.021 against 7.228, s2ta aw 4x4 6.559 against 5.611): mapped as one network, the cells' adders
+come out smaller and slower, so the two areas are not at equal timing. In the figures above:
+highlight 4x4 loses 2,664 um^2 (0.55%) around the cells (hier - cells kept), nearly all in the
+rank-1 select (R x S H1max:1 muxes on the sequencer's block indices, one instance: its mux cells
+come back, 28,082 um^2 of muxes against 12,892, when it alone is kept a module beside the
+cells), and 2,143 (0.44%) inside them; s2ta aw 8x8 loses 10,324 um^2 inside its cells (cells
+kept - flat: adder cells +15,136, buffers -5,062, inverters +2,496, other logic -1,674) and
+the blocks around them map 970 um^2 smaller in hier. Flattened with only the output DAP
+kept a module, s2ta aw 8x8 maps to 863,720 um^2 (hier / that 0.9933): its cells come out
+smaller flat only when the DAP (comparators on the drained sums, combinational to the output)
+shares their ABC network, so that residue is ABC's context too, not logic shared across a
+boundary.
+
+Two rejected alternatives: cells without any domain reset (reset folded into the decoded
+control) gave 0.9976, 1.0297, 1.0057, 1.0030 and 1.0344 (the five points in the order above),
+but their registers became enable flip-flops whose enables (512 bits per default s2ta TPE) ABC
+never buffers, as it does not see flip-flop pins: the default s2ta's critical path went 9.041
+-> 24.341 ns; keeping the reset only on the product and result registers (reset reaching the
+accumulators as a decoded restart) gave dense-array 4x4 1.0349. ABC's options do not close
+the gap either: over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with
+``-C 32``, ``-E 10`` or ``-F 8 -A 4``, the old cells' hier/flat ratio of the logic ABC maps
+ranged from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233 on dense-array 4x4, and
+every option moved every design's figures, so the project keeps its script and prints the
+difference with the cells-kept split and the breakdown by kind of cell.
 """
 
 import contextlib

@@ -16,20 +16,24 @@ Control along anti-diagonals: a step reaches every cell with r + c = k at the sa
 cells of an anti-diagonal share its step's ``valid`` and ``last``. One chain of R + C stages in
 the core carries them, and each cell reads its anti-diagonal's taps, instead of every cell
 registering its own copies (4 flip-flops per cell that a flattening synthesis merges anyway,
-and a hierarchical one cannot).
+and a hierarchical one cannot). The core also decodes, once per tap, what the cells do with
+them (:func:`control_layout`: ``add``, and ``capture`` = ``valid & last``), so no cell holds a
+gate that decodes the shared control.
 
 Hierarchy: :class:`SystolicCore` (skew, control chain, drain control) holds C identical
 :class:`SystolicColumn` blocks, each a stack of R identical :class:`SystolicCell` blocks with
-its column's R:1 drain mux. Both are registered through :func:`~.hier.shared`, so generated
-Verilog holds one cell module and one column module (instantiated R and C times) and
-synthesis maps each once. Columns rather than a flat R x C grid of cells (as Gemmini groups PEs
-into the tiles of a mesh): the core then wires C blocks, not R x C, and only the row tokens
-cross between them, while the column tokens and all sums but the selected one stay inside a
-column; that keeps the netlist the core holds, and the time to generate it, small.
+its column's drain select (an AND-OR of the R sums on a one-hot row select, which the core
+keeps as a one-hot register, so no column decodes it). Both are registered through
+:func:`~.hier.shared`, so generated Verilog holds one cell module and one column module
+(instantiated R and C times) and synthesis maps each once. Columns rather than a flat R x C
+grid of cells (as Gemmini groups PEs into the tiles of a mesh): the core then wires C blocks,
+not R x C, and only the row tokens cross between them, while the column tokens and all sums but
+the selected one stay inside a column; that keeps the netlist the core holds, and the time to
+generate it, small.
 
 Drain and stalls: when every cell has captured a tile, the result rows leave through ``o``, one
-row of C sums per transfer, top row first (an R:1 mux per column). A tile's ``last`` step is
-not accepted while the previous tile is still draining, so result registers are never
+row of C sums per transfer, top row first (an R:1 selection per column). A tile's ``last``
+step is not accepted while the previous tile is still draining, so result registers are never
 overwritten before they are read; all other steps are always accepted.
 """
 
@@ -87,8 +91,11 @@ def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
 
 
 def control_layout() -> data.StructLayout:
-    """The control of one step on one anti-diagonal: ``valid`` and ``last`` (of the tile)."""
-    return data.StructLayout({"valid": 1, "last": 1})
+    """A cell's sum-stage control, decoded once per anti-diagonal by the core (see the module
+    docs): ``add``, the anti-diagonal's step is valid: the accumulator adds the products;
+    ``capture``, it is the tile's last step: the result register takes the sum and the
+    accumulator restarts from zero."""
+    return data.StructLayout({"add": 1, "capture": 1})
 
 
 def core_latency(rows: int, cols: int) -> int:
@@ -130,10 +137,17 @@ class SystolicCell(wiring.Component):
         The tokens in ``o_row``/``o_col`` are a step: multiply them (its anti-diagonal's
         ``valid``, from the array).
     i_sum : In(control_layout())
-        ``valid``: the product registers hold a step, add them to the sum; ``last``: it is the
-        tile's last step (the anti-diagonal's control one edge after ``i_step``).
+        The anti-diagonal's control one edge after ``i_step``, decoded by the core: ``add``
+        (the product registers hold a step: add them to the sum), ``capture`` (it is the
+        tile's last step: ``o_sum`` takes the sum, the accumulator restarts from zero).
     o_sum : Out(signed(acc_width))
         Sum of the last finished tile; it holds until the next tile's ``last`` step.
+
+    No gate of the cell decodes control that every cell of an anti-diagonal shares: the core
+    decodes ``i_sum`` once per anti-diagonal (:class:`SystolicCore`). When each cell decoded
+    ``valid & last`` itself, a flattening synthesis merged those gates (and the buffers of
+    their fan-out to every accumulator bit) across the cells of an anti-diagonal, which a
+    hierarchical one, mapping the cell once, cannot (see :mod:`sparsegen.gen.bench_tools`).
 
     Timing
     ------
@@ -174,19 +188,20 @@ class SystolicCell(wiring.Component):
         (the cell instance's hierarchical path, ending in ``.``). A harness adds up the true
         expressions of each probe every cycle:
 
-        * ``step``: the sum stage takes a step (``i_sum.valid``): one accumulator add, and the
+        * ``step``: the sum stage takes a step (``i_sum.add``): one accumulator add, and the
           ``kind.multipliers`` lanes' multiplies of the step (the products registered one edge
           before) and their operand selections;
-        * ``last``: ... and it is the tile's last step: ``o_sum`` is written;
+        * ``last``: ... and it is the tile's last step (``i_sum.capture``): ``o_sum`` is
+          written;
         * ``gated`` (``zvcg`` only): one term per lane, true when that step's lane had a zero
           operand, so its product register was held (``gated<j>``) and no multiply was done;
         * ``idle`` (``zvcg`` only): one term per output, true when every lane of that output
           was gated, so its accumulator adds zero and keeps its value.
         """
         layout = control_layout()
-        valid = f"{path}i_sum[{layout['valid'].offset}]"
-        last = f"{path}i_sum[{layout['last'].offset}]"
-        probes = {"step": [valid], "last": [f"{valid} & {last}"]}
+        valid = f"{path}i_sum[{layout['add'].offset}]"
+        last = f"{path}i_sum[{layout['capture'].offset}]"
+        probes = {"step": [valid], "last": [last]}
         if zvcg:
             probes["gated"] = [f"{valid} & {path}gated{j}" for j in range(kind.multipliers)]
             per = kind.multipliers // kind.outputs
@@ -225,11 +240,14 @@ class SystolicCell(wiring.Component):
 
     def _accumulate(self, m, total, result, name):
         acc = Signal(signed(self._acc_width), name=name)
-        with m.If(self.i_sum.valid):
-            with m.If(self.i_sum.last):
-                m.d.sync += [result.eq(acc + total), acc.eq(0)]
-            with m.Else():
-                m.d.sync += acc.eq(acc + total)
+        value = Signal(signed(self._acc_width), name=f"{name}_next")    # one adder, both uses
+        m.d.comb += value.eq(acc + total)
+        with m.If(self.i_sum.capture):
+            m.d.sync += acc.eq(0)
+        with m.Elif(self.i_sum.add):
+            m.d.sync += acc.eq(value)
+        with m.If(self.i_sum.capture):
+            m.d.sync += result.eq(value)
 
 
 def _sums_shape(outputs: int, acc_width: int):
@@ -273,12 +291,15 @@ class SystolicColumn(wiring.Component):
         The row tokens leaving to the right, each one edge after it entered, as ``i_row``.
     i_col : In(kind.col)
         The column token entering the top cell; it moves one cell down per edge.
-    i_valid, i_last : In(rows + 1)
-        Taps of the array's control chain: bit j is the ``valid`` / ``last`` of the step that
-        reaches the column's row-j cell now (for j = rows, row rows - 1 one edge later).
-    sel : In(range(max(rows * kind.out_rows, 2)))
-        The output row whose sums ``o_sum`` shows: row ``a`` of cell ``r`` is
-        ``r * kind.out_rows + a``.
+    i_step : In(rows)
+        Taps of the array's control chain: bit j is the ``valid`` of the step that reaches the
+        column's row-j cell now (its ``i_step``).
+    i_sum : In(ArrayLayout(control_layout(), rows))
+        Element j: the sum control of the row-j cell (its anti-diagonal's, one edge after its
+        ``i_step``), decoded by the core.
+    sel : In(rows * kind.out_rows)
+        The output row whose sums ``o_sum`` shows, one-hot (decoded once by the core): row
+        ``a`` of cell ``r`` is bit ``r * kind.out_rows + a``; no bit set shows zeros.
     o_sum : Out(kind.out_cols * acc_width)
         The ``kind.out_cols`` sums of output row ``sel`` (``signed(acc_width)`` when it is one).
 
@@ -290,7 +311,8 @@ class SystolicColumn(wiring.Component):
     ------
     Cell r samples ``i_row[r]`` at the edge where the column token that entered ``i_col`` r
     edges earlier reaches it; each cell's sum follows as in :class:`SystolicCell`. ``o_sum`` is
-    combinational from ``sel`` (an R:1 mux of ``acc_width`` bits, off the cells' paths).
+    combinational from ``sel`` (an AND-OR of R terms of ``acc_width`` bits, off the cells'
+    paths).
     """
 
     def __init__(self, kind: CellKind, rows: int, data_width: int, acc_width: int,
@@ -302,9 +324,9 @@ class SystolicColumn(wiring.Component):
             "i_row": In(self._tokens.size),
             "o_row": Out(self._tokens.size),
             "i_col": In(kind.col),
-            "i_valid": In(rows + 1),
-            "i_last": In(rows + 1),
-            "sel": In(range(max(rows * kind.out_rows, 2))),
+            "i_step": In(rows),
+            "i_sum": In(data.ArrayLayout(control_layout(), rows)),
+            "sel": In(rows * kind.out_rows),
             "o_sum": Out(signed(acc_width) if kind.outputs == 1
                          else unsigned(kind.out_cols * acc_width)),
         })
@@ -330,9 +352,8 @@ class SystolicColumn(wiring.Component):
                 cell.i_row.eq(i_row[r]),
                 o_row[r].eq(cell.o_row),
                 cell.i_col.eq(above),
-                cell.i_step.eq(self.i_valid[r]),
-                cell.i_sum.valid.eq(self.i_valid[r + 1]),
-                cell.i_sum.last.eq(self.i_last[r + 1]),
+                cell.i_step.eq(self.i_step[r]),
+                cell.i_sum.eq(self.i_sum[r]),
             ]
             if kind.outputs == 1:
                 m.d.comb += sums[r].eq(cell.o_sum)
@@ -341,7 +362,10 @@ class SystolicColumn(wiring.Component):
                     m.d.comb += sums[r * out_rows + a].eq(
                         Cat(*(cell.o_sum[a * out_cols + c] for c in range(out_cols))))
             above = cell.o_col
-        m.d.comb += self.o_sum.eq(sums[self.sel])
+        selected = 0
+        for n in range(self._rows * out_rows):
+            selected = selected | Mux(self.sel[n], Value.cast(sums[n]), 0)
+        m.d.comb += self.o_sum.eq(selected)
         return m
 
 
@@ -426,6 +450,9 @@ class SystolicCore(wiring.Component):
                      last_regs.eq(Cat(step.last, last_regs[:-1]))]
         valid = Cat(step_valid, valid_regs)
         last = Cat(step.last, last_regs)
+        # Each tap's sum control (control_layout), decoded here once for the cells of its
+        # anti-diagonal.
+        control = [Cat(valid[k], valid[k] & last[k]) for k in range(rows + cols + 1)]
 
         # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
         # a layout-typed signal costs far more to elaborate, and there are R(R-1)/2 + C(C-1)/2.
@@ -440,7 +467,7 @@ class SystolicCore(wiring.Component):
 
         # -- the columns: row tokens pass from each column to the next
         drain_rows = rows * kind.out_rows
-        row_sel = Signal(range(max(drain_rows, 2)))     # range(1) would be a 0-bit signal
+        row_sel = Signal(drain_rows, name="drain_row")  # one-hot: the row draining now
         tokens = Cat(*row_in)
         column_sums = []
         for c in range(cols):
@@ -454,8 +481,8 @@ class SystolicCore(wiring.Component):
             m.d.comb += [
                 column.i_row.eq(tokens),
                 column.i_col.eq(value),
-                column.i_valid.eq(valid[c + 1:c + rows + 2]),
-                column.i_last.eq(last[c + 1:c + rows + 2]),
+                column.i_step.eq(valid[c + 1:c + rows + 1]),
+                column.i_sum.eq(Cat(*control[c + 2:c + rows + 2])),
                 column.sel.eq(row_sel),
             ]
             tokens = column.o_row
@@ -469,14 +496,14 @@ class SystolicCore(wiring.Component):
         with m.If(take & self.i.payload.last):
             m.d.sync += pending.eq(1)
         with m.If(captured):
-            m.d.sync += [draining.eq(1), row_sel.eq(0)]
+            m.d.sync += [draining.eq(1), row_sel.eq(1)]
         m.d.comb += self.o.valid.eq(draining)
         if kind.outputs == 1:
             m.d.comb += [self.o.payload[c].eq(column_sums[c]) for c in range(cols)]
         else:
             m.d.comb += self.o.payload.as_value().eq(Cat(*column_sums))
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += row_sel.eq(row_sel + 1)
-            with m.If(row_sel == drain_rows - 1):
+            m.d.sync += row_sel.eq(row_sel << 1)
+            with m.If(row_sel[-1]):
                 m.d.sync += [draining.eq(0), pending.eq(0)]
         return m
