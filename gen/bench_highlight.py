@@ -133,7 +133,7 @@ def _cell_areas(tech, progress):
     rows = []
     for patterns in PATTERN_SETS:
         row = {"patterns": patterns}
-        kinds = (("hss", HighLight._kind_of(HighLightConfig(patterns=patterns))),
+        kinds = (("hss", HighLight.cell_kind(HighLightConfig(patterns=patterns))),
                  ("flat", _flat_kind(patterns)))
         for label, kind in kinds:
             if progress:

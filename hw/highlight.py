@@ -55,7 +55,7 @@ from .hss import (
     parse_pattern_set,
 )
 from .params import Config, check_config, param
-from .systolic import CellKind, SystolicCore, core_latency, token_bits
+from .systolic import CellKind, SystolicCore, core_latency, lane_sum_bits, token_bits
 
 __all__ = ["HighLightConfig", "HighLight", "Rank1Select", "highlight_input_layout",
            "pattern_text", "row_token_layout", "column_pairs_layout", "lane_step_layout"]
@@ -237,7 +237,8 @@ class HighLight(wiring.Component):
     def __init__(self, config: HighLightConfig):
         check_config(self, config, HighLightConfig)
         self._config = config
-        self.LATENCY = core_latency(config.rows, config.cols) + self.SEQUENCER_STAGES
+        self.LATENCY = (core_latency(self.cell_kind(config), config.rows, config.cols)
+                        + self.SEQUENCER_STAGES)
         super().__init__({
             "pattern": In(range(len(config.pattern_set))),
             "i": In(stream.Signature(highlight_input_layout(config))),
@@ -249,9 +250,10 @@ class HighLight(wiring.Component):
         return self._config
 
     @staticmethod
-    def _kind_of(cfg: HighLightConfig) -> CellKind:
+    def cell_kind(cfg: HighLightConfig) -> CellKind:
         """The cell: lane j multiplies offset[j] of block j // min G0 of the row token (an
-        H0:1 mux) by value[j]."""
+        H0:1 mux) by value[j]; its L lanes feed one output, so the cell registers their sum
+        before accumulating it (four stages when L > 1, :attr:`~.systolic.CellKind.stages`)."""
         return CellKind("hss-lanes", row_token_layout(cfg), lane_step_layout(cfg), cfg.lanes,
                         lambda a, w: [(a[j // cfg.g0_min][w.offset[j]], w.value[j])
                                       for j in range(cfg.lanes)])
@@ -261,19 +263,22 @@ class HighLight(wiring.Component):
         """Energy probes of every cell (:meth:`~.systolic.SystolicCell.probes`: ``step``,
         ``last`` and, with ``zvcg``, ``gated`` and ``idle``), for a layer harness to count;
         paths are relative to this design's top module."""
-        return SystolicCore.probes(HighLight._kind_of(cfg), cfg.rows, cfg.cols, cfg.zvcg,
+        return SystolicCore.probes(HighLight.cell_kind(cfg), cfg.rows, cfg.cols, cfg.zvcg,
                                    "core.")
 
     @staticmethod
     def cell_actions(cfg: HighLightConfig) -> dict:
         """What one cell step costs besides its multiplies and add: ``lanes``, ``token_bits``,
-        ``selections`` ((ways, bits) per step: the L H0:1 lane muxes), ``edge_selections``
-        (per core step, once for the array: the R x S H1max:1 block muxes of
+        ``lane_sum_bits`` (the lane-sum register, written every step), ``selections`` ((ways,
+        bits) per step: the L H0:1 lane muxes), ``edge_selections`` (per core step, once for
+        the array: the R x S H1max:1 block muxes of
         :class:`Rank1Select`), ``dap`` (none), ``steps_per_transfer``: T(pattern) core steps
         per rank-1 group, for the run-time ``pattern``; ``k_per_step``: ``None`` (a step's
         lanes cover the pattern's listed blocks, not a fixed K span; the host counts ZVCG's
         idle steps from the encoding)."""
-        return {"lanes": cfg.lanes, "token_bits": token_bits(HighLight._kind_of(cfg)),
+        kind = HighLight.cell_kind(cfg)
+        return {"lanes": cfg.lanes, "token_bits": token_bits(kind),
+                "lane_sum_bits": lane_sum_bits(kind, cfg.data_width, cfg.acc_width),
                 "selections": [(cfg.h0, cfg.data_width)] * cfg.lanes,
                 "edge_selections": [(cfg.h1_max, cfg.h0 * cfg.data_width)]
                 * (cfg.rows * cfg.slots),
@@ -288,7 +293,7 @@ class HighLight(wiring.Component):
             hss_plan(cfg), shared=(_blocks_layout(cfg, cfg.g1_max),
                                    _blocks_layout(cfg, cfg.slots)))
         m.submodules.rank1 = rank1 = Rank1Select(cfg)
-        m.submodules.core = core = SystolicCore(self._kind_of(cfg), cfg.rows, cfg.cols,
+        m.submodules.core = core = SystolicCore(self.cell_kind(cfg), cfg.rows, cfg.cols,
                                                 cfg.data_width, cfg.acc_width, cfg.zvcg)
         m.d.comb += [
             seq.pattern.eq(self.pattern),

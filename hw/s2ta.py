@@ -50,7 +50,14 @@ from amaranth.lib.wiring import In, Out
 from .actdbb import DrainDAP, act_dbb_output_layout
 from .dbb import weight_slot_layout
 from .params import Config, check_config, param
-from .systolic import CellKind, SystolicCore, core_latency, step_layout, token_bits
+from .systolic import (
+    CellKind,
+    SystolicCore,
+    core_latency,
+    lane_sum_bits,
+    step_layout,
+    token_bits,
+)
 
 __all__ = [
     "DenseArrayConfig", "S2TAConfig", "DenseArray", "S2TA", "array_input_layout",
@@ -277,7 +284,7 @@ class DenseArray(wiring.Component):
     def __init__(self, config: DenseArrayConfig):
         check_config(self, config, DenseArrayConfig)
         self._config = config
-        self.LATENCY = core_latency(config.rows, config.cols)
+        self.LATENCY = core_latency(self.cell_kind(config), config.rows, config.cols)
         super().__init__({
             "i": In(stream.Signature(array_input_layout(config))),
             "o": Out(stream.Signature(data.ArrayLayout(signed(config.acc_width), config.cols))),
@@ -286,6 +293,11 @@ class DenseArray(wiring.Component):
     @property
     def config(self) -> DenseArrayConfig:
         return self._config
+
+    @staticmethod
+    def cell_kind(cfg: DenseArrayConfig) -> CellKind:
+        """The cells' kind: one MAC (three stages, :attr:`~.systolic.CellKind.stages`)."""
+        return _dense_kind(cfg.data_width)
 
     @staticmethod
     def probes(cfg: DenseArrayConfig) -> dict[str, list[str]]:
@@ -302,8 +314,8 @@ class DenseArray(wiring.Component):
         (core steps per input transfer: 1), ``k_per_step`` (K elements a step's lanes
         cover: 1)."""
         kind = _dense_kind(cfg.data_width)
-        return {"lanes": 1, "token_bits": token_bits(kind), "selections": [], "dap": None,
-                "steps_per_transfer": 1, "k_per_step": 1}
+        return {"lanes": 1, "token_bits": token_bits(kind), "lane_sum_bits": 0,
+                "selections": [], "dap": None, "steps_per_transfer": 1, "k_per_step": 1}
 
     def elaborate(self, platform):
         m = Module()
@@ -354,7 +366,8 @@ class S2TA(wiring.Component):
         }
         if config.act_dbb:
             members["nnz_a"] = In(range(1, config.nnz_max + 1), init=config.nnz_max)
-        self.LATENCY = core_latency(config.rows, config.cols) + self.front_end_stages(config)
+        self.LATENCY = (core_latency(self.cell_kind(config), config.rows, config.cols)
+                        + self.front_end_stages(config))
         super().__init__(members)
 
     @classmethod
@@ -366,6 +379,13 @@ class S2TA(wiring.Component):
     @property
     def config(self) -> S2TAConfig:
         return self._config
+
+    @staticmethod
+    def cell_kind(cfg: S2TAConfig) -> CellKind:
+        """The TPE kind (see the module docs' table): four stages when an output has more
+        than one lane (``lanes_per_output`` > 1: the lane sum is registered), else three
+        (:attr:`~.systolic.CellKind.stages`)."""
+        return _s2ta_kind(cfg)
 
     @staticmethod
     def probes(cfg: S2TAConfig) -> dict[str, list[str]]:
@@ -394,7 +414,9 @@ class S2TA(wiring.Component):
         selections = [] if ways is None else [(ways, width)] * kind.multipliers
         k_per_step = {"dense": cfg.tpe_k, "w": cfg.tpe_k * bz}.get(cfg.variant)
         return {"lanes": kind.multipliers, "outputs": kind.outputs,
-                "token_bits": token_bits(kind), "selections": selections,
+                "token_bits": token_bits(kind),
+                "lane_sum_bits": lane_sum_bits(kind, cfg.data_width, cfg.acc_width),
+                "selections": selections,
                 "dap": (cfg.out_blocks, bz) if cfg.has_out_dap else None,
                 "steps_per_transfer": 1, "k_per_step": k_per_step}
 

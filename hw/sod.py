@@ -256,8 +256,8 @@ class Sod(wiring.Component):
     def __init__(self, config: SodConfig):
         check_config(self, config, SodConfig)
         self._config = config
-        self.LATENCY = (core_latency(config.rows, config.cols) + self.front_end_stages(config)
-                        + config.block_size - 1)
+        self.LATENCY = (core_latency(self.cell_kind(config), config.rows, config.cols)
+                        + self.front_end_stages(config) + config.block_size - 1)
         super().__init__({
             "i": In(stream.Signature(sod_input_layout(config))),
             "o": Out(stream.Signature(data.ArrayLayout(signed(config.acc_width), config.cols))),
@@ -271,6 +271,11 @@ class Sod(wiring.Component):
     @property
     def config(self) -> SodConfig:
         return self._config
+
+    @staticmethod
+    def cell_kind(cfg: SodConfig) -> CellKind:
+        """The cells' kind: the dense array's MAC (three stages)."""
+        return _dense_kind(cfg.data_width)
 
     @staticmethod
     def probes(cfg: SodConfig) -> dict[str, list[str]]:

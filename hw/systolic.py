@@ -47,7 +47,7 @@ from amaranth.lib.wiring import In, Out
 from .hier import shared
 
 __all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "step_layout",
-           "control_layout", "core_latency", "token_bits"]
+           "control_layout", "core_latency", "token_bits", "lane_sum_width", "lane_sum_bits"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +64,9 @@ class CellKind:
     ``multipliers`` pairs grouped by output (output o = row * out_cols + column, each output's
     ``multipliers / outputs`` lanes together), and each output has its own accumulator.
     ``adder_tree`` sums an output's lanes with a balanced tree instead of a chain.
+
+    A cell's register stages (:attr:`stages`) follow from the kind, and every depth above the
+    cell (:func:`core_latency`, the cycle models) is read from here.
     """
 
     name: str
@@ -80,6 +83,23 @@ class CellKind:
         """Outputs per row of the cell's output block."""
         return self.outputs // self.out_rows
 
+    @property
+    def lanes_per_output(self) -> int:
+        """Multiplier lanes summed into each output."""
+        return self.multipliers // self.outputs
+
+    @property
+    def lane_sum(self) -> bool:
+        """The cell registers each output's lane sum before accumulating it: it has more than
+        one lane per output, whose adder would otherwise share the accumulator's cycle."""
+        return self.lanes_per_output > 1
+
+    @property
+    def stages(self) -> int:
+        """Register stages of a cell: tokens, products, the lane sum (only with
+        :attr:`lane_sum`), accumulate: 3 or 4."""
+        return 4 if self.lane_sum else 3
+
 
 def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
     """One aligned step: a row token per row, a column token per column, and ``last``."""
@@ -90,24 +110,45 @@ def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
     })
 
 
-def control_layout() -> data.StructLayout:
+def control_layout(kind: CellKind) -> data.StructLayout:
     """A cell's sum-stage control, decoded once per anti-diagonal by the core (see the module
-    docs): ``add``, the anti-diagonal's step is valid: the accumulator adds the products;
+    docs): ``add``, the anti-diagonal's step is valid: the accumulator adds the (lane) sum;
     ``capture``, it is the tile's last step: the result register takes the sum and the
-    accumulator restarts from zero."""
-    return data.StructLayout({"add": 1, "capture": 1})
+    accumulator restarts from zero; with the kind's lane-sum stage (:attr:`CellKind.lane_sum`)
+    also ``lanes``, the step one tap earlier, whose products the lane-sum registers take."""
+    fields = {"add": 1, "capture": 1}
+    if kind.lane_sum:
+        fields["lanes"] = 1
+    return data.StructLayout(fields)
 
 
-def core_latency(rows: int, cols: int) -> int:
+def core_latency(kind: CellKind, rows: int, cols: int) -> int:
     """Edges from accepting a tile's ``last`` step to its first result row leaving through
-    ``o`` (with ``o.ready`` high): step register 1, skew r, cell input c + 1, product 1,
-    result 1, output 1 -> rows + cols + 2 for the bottom-right cell."""
-    return rows + cols + 2
+    ``o`` (with ``o.ready`` high): step register 1, skew r, cell input c + 1, products 1, lane
+    sum 1 (kinds with :attr:`CellKind.lane_sum` only), result 1, output 1 -> rows + cols +
+    ``kind.stages`` - 1 for the bottom-right cell (rows + cols + 2, or + 3 with the lane
+    sum)."""
+    return rows + cols + kind.stages - 1
 
 
 def token_bits(kind: CellKind) -> int:
     """Bits of a cell's token registers (``o_row`` and ``o_col``), written every edge."""
     return Shape.cast(kind.row).width + Shape.cast(kind.col).width
+
+
+def lane_sum_width(kind: CellKind, data_width: int, acc_width: int) -> int:
+    """Bits of one output's lane-sum register (kinds with :attr:`CellKind.lane_sum`): the sum
+    of its lanes' ``2 * data_width``-bit products, no wider than the accumulator it feeds
+    (which wraps at ``acc_width`` anyway)."""
+    growth = (kind.lanes_per_output - 1).bit_length()
+    return min(2 * data_width + growth, acc_width)
+
+
+def lane_sum_bits(kind: CellKind, data_width: int, acc_width: int) -> int:
+    """Bits of a cell's lane-sum registers, written on every step (0 without the stage)."""
+    if not kind.lane_sum:
+        return 0
+    return kind.outputs * lane_sum_width(kind, data_width, acc_width)
 
 
 class SystolicCell(wiring.Component):
@@ -136,10 +177,13 @@ class SystolicCell(wiring.Component):
     i_step : In(1)
         The tokens in ``o_row``/``o_col`` are a step: multiply them (its anti-diagonal's
         ``valid``, from the array).
-    i_sum : In(control_layout())
-        The anti-diagonal's control one edge after ``i_step``, decoded by the core: ``add``
-        (the product registers hold a step: add them to the sum), ``capture`` (it is the
-        tile's last step: ``o_sum`` takes the sum, the accumulator restarts from zero).
+    i_sum : In(control_layout(kind))
+        The anti-diagonal's control ``kind.stages`` - 2 edges after ``i_step`` (one, or two
+        with the lane-sum stage), decoded by the core: ``add`` (the product registers, or the
+        lane-sum registers, hold a step: add it to the sum), ``capture`` (it is the tile's last
+        step: ``o_sum`` takes the sum, the accumulator restarts from zero) and, with the
+        lane-sum stage, ``lanes`` (the control one edge earlier, one edge after ``i_step``:
+        the product registers hold a step, the lane-sum registers take its sums).
     o_sum : Out(signed(acc_width))
         Sum of the last finished tile; it holds until the next tile's ``last`` step.
 
@@ -151,13 +195,18 @@ class SystolicCell(wiring.Component):
 
     Timing
     ------
-    Three register stages: the tokens (``o_row``/``o_col``), the lanes' products, the sum. A
-    step whose tokens are sampled at edge E has its products registered at E + 1 and added at
-    E + 2; with ``last`` the tile's sum is on ``o_sum`` after E + 2 and the accumulator
-    restarts from zero at the same edge, so tiles follow each other without a gap. The clock is
-    limited by the product stage: the kind's operand selection (S2TA's BZ:1 muxes, HighLight's
-    block and lane muxes) in series with a ``data_width`` x ``data_width`` multiplier; the sum
-    stage is an adder over the lanes' products plus the ``acc_width`` accumulator adder.
+    ``kind.stages`` register stages (:attr:`CellKind.stages`). A kind with one lane per output
+    (the dense MAC) has three: the tokens (``o_row``/``o_col``), the lanes' products, the sum.
+    A step whose tokens are sampled at edge E has its products registered at E + 1 and added
+    at E + 2; with ``last`` the tile's sum is on ``o_sum`` after E + 2 and the accumulator
+    restarts from zero at the same edge, so tiles follow each other without a gap. A kind with
+    more lanes per output (:attr:`CellKind.lane_sum`: S2TA's TPEs, HighLight's cells) has four:
+    each output's lanes are summed (``_chain``/``_tree``: a carry-save tree, then a carry tree)
+    into a lane-sum register at E + 2, which the accumulator adds at E + 3 (``o_sum`` after
+    E + 3); the lane adder and the ``acc_width`` accumulator adder in one cycle set the clock
+    at 1.50x the dense cell's (sky130hd). The clock is then limited by the product stage (the
+    kind's operand selection, S2TA's BZ:1 muxes or HighLight's block and lane muxes, in series
+    with a ``data_width`` x ``data_width`` multiplier) or the accumulator's adder.
     """
 
     def __init__(self, kind: CellKind, data_width: int, acc_width: int, zvcg: bool = False):
@@ -169,7 +218,7 @@ class SystolicCell(wiring.Component):
             "o_row": Out(kind.row),
             "o_col": Out(kind.col),
             "i_step": In(1),
-            "i_sum": In(control_layout()),
+            "i_sum": In(control_layout(kind)),
             "o_sum": Out(_sums_shape(kind.outputs, acc_width)),
         })
 
@@ -188,25 +237,32 @@ class SystolicCell(wiring.Component):
         (the cell instance's hierarchical path, ending in ``.``). A harness adds up the true
         expressions of each probe every cycle:
 
-        * ``step``: the sum stage takes a step (``i_sum.add``): one accumulator add, and the
-          ``kind.multipliers`` lanes' multiplies of the step (the products registered one edge
-          before) and their operand selections;
+        * ``step``: the sum stage takes a step (``i_sum.add``): one accumulator add per output,
+          and the ``kind.multipliers`` lanes' multiplies of the step (the products registered
+          ``kind.stages`` - 2 edges before) and their operand selections; with the lane-sum
+          stage also the step's lane-sum registers, written one edge before;
         * ``last``: ... and it is the tile's last step (``i_sum.capture``): ``o_sum`` is
           written;
         * ``gated`` (``zvcg`` only): one term per lane, true when that step's lane had a zero
           operand, so its product register was held (``gated<j>``) and no multiply was done;
         * ``idle`` (``zvcg`` only): one term per output, true when every lane of that output
-          was gated, so its accumulator adds zero and keeps its value.
+          was gated, so its accumulator adds zero and keeps its value (with the lane-sum
+          stage: its lane-sum register takes zero, which the accumulator adds one edge later).
+
+        ``gated`` and ``idle`` are seen where the ``gated<j>`` flags are the step's: at the sum
+        stage (``i_sum.add``), or at the lane-sum stage (``i_sum.lanes``) for kinds that have
+        it. Every step passes both stages, so a run counts each step once either way.
         """
-        layout = control_layout()
+        layout = control_layout(kind)
         valid = f"{path}i_sum[{layout['add'].offset}]"
         last = f"{path}i_sum[{layout['capture'].offset}]"
         probes = {"step": [valid], "last": [last]}
         if zvcg:
-            probes["gated"] = [f"{valid} & {path}gated{j}" for j in range(kind.multipliers)]
-            per = kind.multipliers // kind.outputs
-            probes["idle"] = [" & ".join([valid, *(f"{path}gated{j}"
-                                                   for j in range(o * per, (o + 1) * per))])
+            products = (f"{path}i_sum[{layout['lanes'].offset}]" if kind.lane_sum else valid)
+            probes["gated"] = [f"{products} & {path}gated{j}" for j in range(kind.multipliers)]
+            per = kind.lanes_per_output
+            probes["idle"] = [" & ".join([products, *(f"{path}gated{j}"
+                                                      for j in range(o * per, (o + 1) * per))])
                               for o in range(kind.outputs)]
         return probes
 
@@ -228,14 +284,20 @@ class SystolicCell(wiring.Component):
                 with m.If(self.i_step):
                     m.d.sync += prod.eq(x * y)
                 products.append(prod)
-        if kind.outputs == 1:
-            self._accumulate(m, _chain(products), self.o_sum, "acc")
-            return m
-        per = kind.multipliers // kind.outputs
+        per = kind.lanes_per_output
         for o in range(kind.outputs):
             lanes = products[o * per:(o + 1) * per]
             total = _tree(lanes) if kind.adder_tree else _chain(lanes)
-            self._accumulate(m, total, self.o_sum[o], f"acc{o}")
+            suffix = "" if kind.outputs == 1 else str(o)
+            if kind.lane_sum:
+                # Its own stage: the lanes' adder and the accumulator's would set the clock.
+                lane_sum = Signal(signed(lane_sum_width(kind, width, self._acc_width)),
+                                  name=f"lane_sum{suffix}")
+                with m.If(self.i_sum.lanes):
+                    m.d.sync += lane_sum.eq(total)
+                total = lane_sum
+            result = self.o_sum if kind.outputs == 1 else self.o_sum[o]
+            self._accumulate(m, total, result, f"acc{suffix}")
         return m
 
     def _accumulate(self, m, total, result, name):
@@ -294,9 +356,9 @@ class SystolicColumn(wiring.Component):
     i_step : In(rows)
         Taps of the array's control chain: bit j is the ``valid`` of the step that reaches the
         column's row-j cell now (its ``i_step``).
-    i_sum : In(ArrayLayout(control_layout(), rows))
-        Element j: the sum control of the row-j cell (its anti-diagonal's, one edge after its
-        ``i_step``), decoded by the core.
+    i_sum : In(ArrayLayout(control_layout(kind), rows))
+        Element j: the sum control of the row-j cell (its anti-diagonal's, ``kind.stages`` - 2
+        edges after its ``i_step``), decoded by the core.
     sel : In(rows * kind.out_rows)
         The output row whose sums ``o_sum`` shows, one-hot (decoded once by the core): row
         ``a`` of cell ``r`` is bit ``r * kind.out_rows + a``; no bit set shows zeros.
@@ -325,7 +387,7 @@ class SystolicColumn(wiring.Component):
             "o_row": Out(self._tokens.size),
             "i_col": In(kind.col),
             "i_step": In(rows),
-            "i_sum": In(data.ArrayLayout(control_layout(), rows)),
+            "i_sum": In(data.ArrayLayout(control_layout(kind), rows)),
             "sel": In(rows * kind.out_rows),
             "o_sum": Out(signed(acc_width) if kind.outputs == 1
                          else unsigned(kind.out_cols * acc_width)),
@@ -443,16 +505,22 @@ class SystolicCore(wiring.Component):
             m.d.sync += step.eq(self.i.payload)
 
         # -- control chain: bit k of `valid`/`last` is the step that reaches anti-diagonal
-        # r + c = k - 1 now (cell (r, c) samples its tokens at tap r + c + 1).
-        valid_regs = Signal(rows + cols, name="diag_valid")
-        last_regs = Signal(rows + cols, name="diag_last")
+        # r + c = k - 1 now (cell (r, c) samples its tokens at tap r + c + 1, and its sum
+        # stage takes them at tap r + c + kind.stages - 1: the chain ends at the bottom-right
+        # cell's).
+        taps = rows + cols + kind.stages - 3
+        valid_regs = Signal(taps, name="diag_valid")
+        last_regs = Signal(taps, name="diag_last")
         m.d.sync += [valid_regs.eq(Cat(step_valid, valid_regs[:-1])),
                      last_regs.eq(Cat(step.last, last_regs[:-1]))]
         valid = Cat(step_valid, valid_regs)
         last = Cat(step.last, last_regs)
         # Each tap's sum control (control_layout), decoded here once for the cells of its
-        # anti-diagonal.
-        control = [Cat(valid[k], valid[k] & last[k]) for k in range(rows + cols + 1)]
+        # anti-diagonal; the lane-sum stage's `lanes` is the tap before.
+        control = [Cat(valid[k], valid[k] & last[k],
+                       *([valid[k - 1]] if kind.lane_sum and k else []))
+                   for k in range(taps + 1)]
+        first = kind.stages - 1     # the tap of cell (0, 0)'s sum control
 
         # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
         # a layout-typed signal costs far more to elaborate, and there are R(R-1)/2 + C(C-1)/2.
@@ -482,16 +550,16 @@ class SystolicCore(wiring.Component):
                 column.i_row.eq(tokens),
                 column.i_col.eq(value),
                 column.i_step.eq(valid[c + 1:c + rows + 1]),
-                column.i_sum.eq(Cat(*control[c + 2:c + rows + 2])),
+                column.i_sum.eq(Cat(*control[c + first:c + rows + first])),
                 column.sel.eq(row_sel),
             ]
             tokens = column.o_row
             column_sums.append(column.o_sum)
 
-        # -- drain: the bottom-right cell adds the last step at tap rows + cols; at that edge
-        # its sum is final and the drain starts.
+        # -- drain: the bottom-right cell adds the last step at the chain's last tap; at that
+        # edge its sum is final and the drain starts.
         captured = Signal()
-        m.d.comb += captured.eq(valid[rows + cols] & last[rows + cols])
+        m.d.comb += captured.eq(valid[taps] & last[taps])
         draining = Signal()
         with m.If(take & self.i.payload.last):
             m.d.sync += pending.eq(1)

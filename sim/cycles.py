@@ -9,25 +9,25 @@ these models against the RTL cycle for cycle and against hand-derived counts.
 
 import math
 
-from ..hw.s2ta import S2TA
-from ..hw.systolic import core_latency
+from ..hw.s2ta import S2TA, DenseArray
+from ..hw.systolic import CellKind, core_latency
 
 __all__ = ["core_cycles", "tile_counts", "dense_cycles", "s2ta_steps_per_tile", "s2ta_cycles",
            "s2ta_ideal_speedup"]
 
 
-def core_cycles(steps_per_tile: list[int], rows: int, cols: int,
+def core_cycles(steps_per_tile: list[int], kind: CellKind, rows: int, cols: int,
                 drain_rows: int | None = None) -> int:
-    """Cycles of :class:`~sparsegen.hw.systolic.SystolicCore` for tiles of the given step
-    counts fed back to back; ``drain_rows`` result rows per tile (default ``rows``; tensor
-    cells drain rows x their output rows).
+    """Cycles of :class:`~sparsegen.hw.systolic.SystolicCore` of cells of ``kind`` for tiles
+    of the given step counts fed back to back; ``drain_rows`` result rows per tile (default
+    ``rows``; tensor cells drain rows x their output rows).
 
     Non-last steps are accepted every cycle. A tile's last step waits until the previous
     tile's final result row has left: with E the edge of the previous last step, its rows
-    leave at E + L ... E + L + D - 1 (L = core latency, D = drain rows), so the next last
-    step is accepted at max(start + S - 1, E + L + D).
+    leave at E + L ... E + L + D - 1 (L = :func:`~sparsegen.hw.systolic.core_latency` of the
+    kind, D = drain rows), so the next last step is accepted at max(start + S - 1, E + L + D).
     """
-    latency = core_latency(rows, cols)
+    latency = core_latency(kind, rows, cols)
     rows = rows if drain_rows is None else drain_rows
     last = None
     for steps in steps_per_tile:
@@ -45,7 +45,7 @@ def tile_counts(m: int, n: int, rows: int, cols: int) -> int:
 def dense_cycles(config, m: int, k: int, n: int) -> int:
     """Cycles of ``dense-array`` on O[M,N] = A[M,K] W[K,N]: one K step per cycle per tile."""
     tiles = tile_counts(m, n, config.rows, config.cols)
-    return core_cycles([k] * tiles, config.rows, config.cols)
+    return core_cycles([k] * tiles, DenseArray.cell_kind(config), config.rows, config.cols)
 
 
 def s2ta_steps_per_tile(config, k: int) -> int:
@@ -66,8 +66,8 @@ def s2ta_cycles(config, m: int, k: int, n: int) -> int:
     front end (:data:`~sparsegen.hw.s2ta.S2TA.front_end_stages`, none)."""
     tiles = tile_counts(m, n, config.tile_rows, config.tile_cols)
     return (S2TA.front_end_stages(config)
-            + core_cycles([s2ta_steps_per_tile(config, k)] * tiles, config.rows, config.cols,
-                          config.tile_rows))
+            + core_cycles([s2ta_steps_per_tile(config, k)] * tiles, S2TA.cell_kind(config),
+                          config.rows, config.cols, config.tile_rows))
 
 
 def s2ta_ideal_speedup(config) -> float:

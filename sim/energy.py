@@ -35,7 +35,8 @@ edge_mux        selections made once per core step for the whole array          
                 (HighLight's rank-1 block muxes): steps / cells x edge muxes
 dap_cmp         S2TA a/aw output DAP: drained rows x blocks per row x BZ(BZ-1)/2  cmp8 scaled
                 magnitude comparisons
-reg_bit_write   token register bits of each step, result register bits per tile  reg_bit_write
+reg_bit_write   token and lane-sum register bits of each step, result register    reg_bit_write
+                bits per tile
 reg_bit_hold    every other flip-flop-cycle: flops x cycles - the bits above     reg_bit_hold
                 and the product and accumulator registers the mul/add entries
                 already include
@@ -49,7 +50,12 @@ width (``add32 x bits/32``), a ways:1 mux of b bits as ``mux8x8 x (ways-1)/7 x b
 mux is ways-1 two-input muxes per bit), a comparison linearly (``cmp8 x w/8``).
 
 ``outputs`` (from ``cell_actions()``, default 1) is the accumulators of a cell: S2TA's tensor
-PEs (TPEs) hold tpe_rows x tpe_cols of them, each summing its lanes.
+PEs (TPEs) hold tpe_rows x tpe_cols of them, each summing its lanes. A cell with more than one
+lane per output registers each output's lane sum before the accumulator adds it
+(:attr:`~sparsegen.hw.systolic.CellKind.lane_sum`); those registers (``lane_sum_bits`` of
+``cell_actions()``, :func:`~sparsegen.hw.systolic.lane_sum_bits`) load on every step, the sum
+of zeros on a ZVCG idle step too, so each step writes them: priced per bit as
+``reg_bit_write``, as the token registers, and left out of ``reg_bit_hold``.
 
 Model counts (``sim --model``): the same actions in closed form from the operands (steps
 through the core, tiles, non-zero products of the multiplied operands for ZVCG, DAP blocks);
@@ -181,7 +187,7 @@ def no_energy(tech: str, reason: str) -> LayerEnergy:
 
 def _fixed(cell: dict, config) -> dict:
     return {"lanes": cell["lanes"], "outputs": cell.get("outputs", 1),
-            "token_bits": cell["token_bits"],
+            "token_bits": cell["token_bits"], "lane_sum_bits": cell.get("lane_sum_bits", 0),
             "selections": [tuple(s) for s in cell["selections"]], "dap": cell["dap"],
             "edge_selections": [tuple(s) for s in cell.get("edge_selections", [])],
             "data_width": config.data_width, "acc_width": config.acc_width,
@@ -203,7 +209,10 @@ def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
         # Every cell takes every core step once, so core steps = cell steps / cells.
         "edge_mux": steps // fixed["cells"] * len(fixed["edge_selections"]),
         "dap_cmp": 0,
-        "reg_bit_write": steps * fixed["token_bits"] + lasts * outputs * acc,
+        # Per step the token registers and the lane-sum registers (kinds with that stage);
+        # per tile the result registers.
+        "reg_bit_write": (steps * (fixed["token_bits"] + fixed["lane_sum_bits"])
+                          + lasts * outputs * acc),
     }
     if fixed["dap"] is not None:
         rows, bz = fixed["dap"]

@@ -200,8 +200,8 @@ def highlight_cycles(config: HighLightConfig, m: int, k: int, n: int) -> int:
     them: the sequencer stage plus the core fed ceil(K / (H1 * H0)) * T steps per tile."""
     steps = _groups(config, k) * config.steps(config.active)
     tiles = cycle_model.tile_counts(m, n, config.rows, config.cols)
-    return HighLight.SEQUENCER_STAGES + cycle_model.core_cycles([steps] * tiles, config.rows,
-                                                                config.cols)
+    return HighLight.SEQUENCER_STAGES + cycle_model.core_cycles(
+        [steps] * tiles, HighLight.cell_kind(config), config.rows, config.cols)
 
 
 def ideal_speedup(config: HighLightConfig) -> float:

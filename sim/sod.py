@@ -47,7 +47,8 @@ def sod_cycles(config, m: int, k: int, n: int) -> int:
     tiles = cycle_model.tile_counts(m, n, config.rows, config.cols)
     steps = math.ceil(k / config.block_size) * config.block_size
     return (Sod.front_end_stages(config)
-            + cycle_model.core_cycles([steps] * tiles, config.rows, config.cols))
+            + cycle_model.core_cycles([steps] * tiles, Sod.cell_kind(config), config.rows,
+                                      config.cols))
 
 
 SOD = GemmHost(

@@ -18,6 +18,9 @@ Output-stationary arrays (hw/systolic.py, ``SystolicCore`` Timing)
 Core latency L = R + C + 2 edges from accepting a tile's last step to its first result row:
 step register 1, row skew up to R - 1, cell input C + 1 (column skew and the cell's token
 register), product 1, result 1, output 1 (bottom-right cell: 1 + (R-1) + (C+1) + 1 + 1 + 1).
+Cells with more than one lane per output (``SystolicCell`` Timing: S2TA's TPEs when
+lanes/output = tpe_k (x nnz_w for ``w``) > 1, HighLight's cells of L_pe = 4 lanes) register
+each output's lane sum before the accumulator adds it, one edge more: L = R + C + 3.
 The D result rows (D = R for scalar cells; R * tpe_rows for S2TA's tensor PEs, R and C then
 counting TPEs) then leave on D consecutive edges. With S steps per tile, fed back to back,
 tile 1's last step is taken at edge S; a later tile's last step waits for the previous tile's
@@ -82,14 +85,14 @@ from sparsegen.sim import scnn
 DENSE_4x3 = dict(rows=4, cols=3, zvcg=True)                 # L = 9
 DENSE_2x5 = dict(rows=2, cols=5, data_width=16, acc_width=40)    # L = 9
 S2TA_DENSE = dict(variant="dense", rows=2, cols=2, tpe_rows=2, tpe_k=3, tpe_cols=1,
-                  zvcg=True)                                # L = 6, D = 4, tile 4 x 2
+                  zvcg=True)                                # L = 7, D = 4, tile 4 x 2
 S2TA_W = dict(variant="w", rows=3, cols=2, tpe_rows=1, tpe_k=1, tpe_cols=2, block_size=8,
-              nnz_w=4)                                      # L = 7, D = 3, tile 3 x 4
+              nnz_w=4)                                      # L = 8, D = 3, tile 3 x 4
 S2TA_A = dict(variant="a", rows=2, cols=1, tpe_rows=2, tpe_k=2, tpe_cols=3, block_size=8,
-              nnz_max=8)                                    # L = 5, D = 4, tile 4 x 3
+              nnz_max=8)                                    # L = 6, D = 4, tile 4 x 3
 S2TA_AW = dict(variant="aw", rows=2, cols=2, tpe_rows=2, tpe_k=1, tpe_cols=4, block_size=8,
                nnz_w=4, nnz_max=8)                          # L = 6, D = 4, tile 4 x 8
-HIGHLIGHT = dict(rows=2, cols=3)                            # L = 7
+HIGHLIGHT = dict(rows=2, cols=3)                            # L = 8
 SOD_3x4 = dict(rows=3, cols=4, block_size=2)                # L = 9 (tests/test_sod.py's build)
 
 GEMM_CASES = [
@@ -98,18 +101,18 @@ GEMM_CASES = [
     ("dense-4tiles", "dense-array", DENSE_4x3, (8, 20, 6), 92),       # 4*20 + 9 + 4 - 1
     ("dense-drain-bound", "dense-array", DENSE_4x3, (8, 3, 3), 28),   # 3 + 13 + 12
     ("dense-2x5", "dense-array", DENSE_2x5, (2, 7, 5), 17),           # 7 + 9 + 2 - 1
-    ("s2ta-dense-1tile", "s2ta", S2TA_DENSE, (4, 10, 2), 13),         # S=4: 4 + 6 + 4 - 1
-    ("s2ta-dense-4tiles", "s2ta", S2TA_DENSE, (8, 30, 4), 49),        # S=10: 4*10 + 6 + 4 - 1
-    ("s2ta-w-1tile", "s2ta", S2TA_W, (3, 37, 4), 14),                 # S=5: 5 + 7 + 3 - 1
-    ("s2ta-w-drain-bound", "s2ta", S2TA_W, (6, 16, 8), 41),           # S=2: 2 + 3*10 + 9
-    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (4, 16, 3), 12),   # S=2*2: 4 + 5 + 4 - 1
-    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (4, 16, 3), 10),   # S=2*1: 2 + 5 + 4 - 1
+    ("s2ta-dense-1tile", "s2ta", S2TA_DENSE, (4, 10, 2), 14),         # S=4: 4 + 7 + 4 - 1
+    ("s2ta-dense-4tiles", "s2ta", S2TA_DENSE, (8, 30, 4), 53),        # S=10: 10 + 3*11 + 10
+    ("s2ta-w-1tile", "s2ta", S2TA_W, (3, 37, 4), 15),                 # S=5: 5 + 8 + 3 - 1
+    ("s2ta-w-drain-bound", "s2ta", S2TA_W, (6, 16, 8), 45),           # S=2: 2 + 3*11 + 10
+    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (4, 16, 3), 13),   # S=2*2: 4 + 6 + 4 - 1
+    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (4, 16, 3), 11),   # S=2*1: 2 + 6 + 4 - 1
     ("s2ta-aw-1tile", "s2ta", dict(S2TA_AW, nnz_a=2), (4, 24, 8), 15),    # S=3*2: 6 + 6 + 4 - 1
     ("s2ta-aw-drain-bound", "s2ta", dict(S2TA_AW, nnz_a=2), (8, 8, 16), 41),  # 2 + 3*10 + 9
-    ("hl-dense", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (2, 16, 3), 13),  # 1+4+7+1
-    ("hl-4:6,2:4", "highlight", dict(HIGHLIGHT, pattern="4:6,2:4"), (2, 72, 3), 15),  # 1+6+8
-    ("hl-4:7,1:4", "highlight", dict(HIGHLIGHT, pattern="4:7,1:4"), (2, 84, 3), 12),  # 1+3+8
-    ("hl-4tiles", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (4, 64, 6), 73),  # 1+4*16+8
+    ("hl-dense", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (2, 16, 3), 14),  # 1+4+8+1
+    ("hl-4:6,2:4", "highlight", dict(HIGHLIGHT, pattern="4:6,2:4"), (2, 72, 3), 16),  # 1+6+9
+    ("hl-4:7,1:4", "highlight", dict(HIGHLIGHT, pattern="4:7,1:4"), (2, 84, 3), 13),  # 1+3+9
+    ("hl-4tiles", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (4, 64, 6), 74),  # 1+4*16+9
     ("sod-1tile", "sod", SOD_3x4, (3, 5, 4), 18),                     # 1 + 6 + 9 + 3 - 1
     ("sod-drain-bound", "sod", SOD_3x4, (6, 4, 8), 52),               # 1 + 4 + 3*12 + 11
 ]
@@ -118,19 +121,23 @@ GEMM_CASES = [
 * dense-array 4x3 (L = 9, L + R = 13): 17 = S + L + R - 1 with S = K = 5; 92 = 4 tiles of
   S = 20 >= 13: 4*20 + 12; 28 = 2 tiles of S = 3 < 13: 3 + 13 + 12. dense-array 2x5 (L = 9):
   17 = 7 + 9 + 1.
-* s2ta dense 2x2 TPEs of 2x3x1 (L = 2 + 2 + 2 = 6, D = 2*2 = 4, L + D = 10): K = 10 is
-  ceil(10/3) = 4 steps: 4 + 6 + 3 = 13; 2 x 2 tiles of K = 30 (S = 10 >= 10):
-  4*10 + 6 + 3 = 49.
-* s2ta w 3x2 TPEs of 1x1x2 (L = 7, D = 3, L + D = 10): K = 37 is 5 blocks (B = 1: S = 5),
-  5 + 7 + 2 = 14; K = 16 is S = 2 on 2 x 2 tiles: 2 + 3*10 + 9 = 41.
-* s2ta a 2x1 TPEs of 2x2x3 (L = 5, D = 4): K = 16 is 2 blocks; nnz_a = 3 takes ceil(3/2) = 2
-  steps per block, S = 4: 4 + 5 + 3 = 12; nnz_a = 1 takes 1, S = 2: 2 + 5 + 3 = 10.
-* s2ta aw 2x2 TPEs of 2x1x4 (L = 6, D = 4, L + D = 10): 3 blocks x nnz_a 2 = 6 steps:
-  6 + 6 + 3 = 15; 2 x 2 tiles of 1 block x 2 steps: 2 + 3*10 + 9 = 41.
-* highlight 2x3 (L = 7, L + R = 9): 4:4,4:4 has 16-value groups of T = 4 steps, K = 16 is one
-  group: 1 + 4 + 7 + 1 = 13; 4:6,2:4 has 24-value groups of T = 2, K = 72 is 3 groups:
-  1 + 6 + 8 = 15; 4:7,1:4 has 28-value groups of T = 1, K = 84 is 3 groups: 1 + 3 + 8 = 12;
-  4 tiles of K = 64 (4 groups x 4 = 16 steps >= 9): 1 + 4*16 + 8 = 73.
+* s2ta dense 2x2 TPEs of 2x3x1 (3 lanes per output, lane-sum stage: L = 2 + 2 + 3 = 7,
+  D = 2*2 = 4, L + D = 11): K = 10 is ceil(10/3) = 4 steps: 4 + 7 + 3 = 14; 2 x 2 tiles of
+  K = 30 (S = 10 < 11, drain bound since the lane-sum stage): 10 + 3*11 + 10 = 53.
+* s2ta w 3x2 TPEs of 1x1x2 (1 block x nnz_w 4 = 4 lanes per output: L = 3 + 2 + 3 = 8,
+  D = 3, L + D = 11): K = 37 is 5 blocks (B = 1: S = 5), 5 + 8 + 2 = 15; K = 16 is S = 2 on
+  2 x 2 tiles: 2 + 3*11 + 10 = 45.
+* s2ta a 2x1 TPEs of 2x2x3 (2 lanes per output: L = 2 + 1 + 3 = 6, D = 4): K = 16 is 2
+  blocks; nnz_a = 3 takes ceil(3/2) = 2 steps per block, S = 4: 4 + 6 + 3 = 13; nnz_a = 1
+  takes 1, S = 2: 2 + 6 + 3 = 11.
+* s2ta aw 2x2 TPEs of 2x1x4 (tpe_k = 1: one lane per output, no lane-sum stage:
+  L = 2 + 2 + 2 = 6, D = 4, L + D = 10): 3 blocks x nnz_a 2 = 6 steps: 6 + 6 + 3 = 15;
+  2 x 2 tiles of 1 block x 2 steps: 2 + 3*10 + 9 = 41.
+* highlight 2x3 (4 lanes per output: L = 2 + 3 + 3 = 8, L + R = 10): 4:4,4:4 has 16-value
+  groups of T = 4 steps, K = 16 is one group: 1 + 4 + 8 + 1 = 14; 4:6,2:4 has 24-value groups
+  of T = 2, K = 72 is 3 groups: 1 + 6 + 9 = 16; 4:7,1:4 has 28-value groups of T = 1, K = 84
+  is 3 groups: 1 + 3 + 9 = 13; 4 tiles of K = 64 (4 groups x 4 = 16 steps >= 10):
+  1 + 4*16 + 9 = 74.
 * sod 3x4, BZ = 2 (L = 9, L + R = 12): the decoders' block register is F = 1 (hw/sod.py,
   ``SodFrontEnd`` Timing: a block taken at edge E gives its first step at E + 1) and every
   block of BZ positions becomes BZ dense steps, so S = ceil(K / BZ) * BZ: K = 5 is 3 blocks,

@@ -150,7 +150,8 @@ def test_prune_makes_dense_weights_fit():
 def test_cycle_model_counts_groups_and_steps():
     cfg = HighLightConfig(rows=2, cols=2, pattern="4:6,2:4")     # 24 K per group, T = 2
     groups = -(-37 // 24)
-    assert highlight_cycles(cfg, 3, 37, 3) == 1 + cycles.core_cycles([groups * 2] * 4, 2, 2)
+    assert highlight_cycles(cfg, 3, 37, 3) == 1 + cycles.core_cycles(
+        [groups * 2] * 4, HighLight.cell_kind(cfg), 2, 2)
 
 
 # -- the array in the Amaranth simulator --------------------------------------------------------

@@ -259,8 +259,13 @@ def test_weight_dbb_violation_is_named(config):
 def test_cycle_model_blocks_on_draining_tiles():
     """Short tiles (fewer steps than fill + drain) are paced by the drain guard."""
     # Tile of 2 steps on a 4 x 4 core: a tile's last step waits for the previous drain.
-    assert cycles.core_cycles([2, 2], 4, 4) == 1 + (10 + 4) + 10 + 4
-    assert cycles.core_cycles([100], 4, 4) == 99 + 10 + 4
+    # Scalar MACs (three stages): L = 4 + 4 + 2 = 10.
+    mac = DenseArray.cell_kind(DenseArrayConfig())
+    assert cycles.core_cycles([2, 2], mac, 4, 4) == 1 + (10 + 4) + 10 + 4
+    assert cycles.core_cycles([100], mac, 4, 4) == 99 + 10 + 4
+    # TPEs of 2 lanes per output register their lane sum (four stages): L = 4 + 4 + 3 = 11.
+    tpe = S2TA.cell_kind(S2TAConfig(variant="dense", tpe_rows=1, tpe_k=2, tpe_cols=1))
+    assert cycles.core_cycles([2, 2], tpe, 4, 4) == 1 + (11 + 4) + 11 + 4
 
 
 # -- chained layers and bytes moved (fast player) ---------------------------------------------
