@@ -11,14 +11,19 @@ the next tile from zero, so the next tile's steps stream in while this tile drai
 The array itself never stalls: gaps between steps travel as bubbles. What a cell does with its
 tokens is a :class:`CellKind`: a list of (x, y) multiplier lanes built from the two tokens. The
 dense baseline has one lane (a * w); S2TA's cells mux their lanes' operands out of blocks.
+The kind also sets the cell's depth (:attr:`CellKind.stages`): tokens, products, accumulate,
+and, for kinds with more than one lane per output, a lane-sum register between the products
+and the accumulator, so the lanes' adder and the accumulator's do not share a cycle.
 
 Control along anti-diagonals: a step reaches every cell with r + c = k at the same edge, so all
 cells of an anti-diagonal share its step's ``valid`` and ``last``. One chain of R + C stages in
-the core carries them, and each cell reads its anti-diagonal's taps, instead of every cell
-registering its own copies (4 flip-flops per cell that a flattening synthesis merges anyway,
-and a hierarchical one cannot). The core also decodes, once per tap, what the cells do with
-them (:func:`control_layout`: ``add``, and ``capture`` = ``valid & last``), so no cell holds a
-gate that decodes the shared control.
+the core (R + C + 1 for cells with the lane-sum stage, whose last sum is one edge later)
+carries them, and each cell reads its anti-diagonal's taps, instead of every cell registering
+its own copies (4 flip-flops per cell that a flattening synthesis merges anyway, and a
+hierarchical one cannot). The core also decodes, once per tap, what the cells do with them
+(:func:`control_layout`: ``add``, ``capture`` = ``valid & last`` and, with the lane-sum stage,
+``lanes``, the previous tap's ``valid``), so no cell holds a gate or a flip-flop for the shared
+control.
 
 Hierarchy: :class:`SystolicCore` (skew, control chain, drain control) holds C identical
 :class:`SystolicColumn` blocks, each a stack of R identical :class:`SystolicCell` blocks with
@@ -203,10 +208,12 @@ class SystolicCell(wiring.Component):
     more lanes per output (:attr:`CellKind.lane_sum`: S2TA's TPEs, HighLight's cells) has four:
     each output's lanes are summed (``_chain``/``_tree``: a carry-save tree, then a carry tree)
     into a lane-sum register at E + 2, which the accumulator adds at E + 3 (``o_sum`` after
-    E + 3); the lane adder and the ``acc_width`` accumulator adder in one cycle set the clock
-    at 1.50x the dense cell's (sky130hd). The clock is then limited by the product stage (the
-    kind's operand selection, S2TA's BZ:1 muxes or HighLight's block and lane muxes, in series
-    with a ``data_width`` x ``data_width`` multiplier) or the accumulator's adder.
+    E + 3). In one cycle, the lane adder and the ``acc_width`` accumulator adder were the
+    critical path of the default ``s2ta`` and ``highlight`` (sky130hd, ``bench timing``: 7.74 ns
+    each against ``dense-array``'s 5.16; with the stage highlight 5.49 ns). The clock is then
+    limited by the product stage (the kind's operand selection, S2TA's BZ:1 muxes or index
+    match, HighLight's lane muxes, in series with a ``data_width`` x ``data_width``
+    multiplier) or the accumulator's adder, as in the dense cell.
     """
 
     def __init__(self, kind: CellKind, data_width: int, acc_width: int, zvcg: bool = False):
