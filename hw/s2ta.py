@@ -33,8 +33,9 @@ Output-path DAP (``out_dap``, variants ``a``/``aw``): each drained row of C*C' s
 requantized (``>> out_shift``, saturated to the positive ``data_width`` range) and compressed
 per block of BZ consecutive outputs to its top ``nnz_a`` (the run-time port) by
 :class:`~.actdbb.DrainDAP`, as mask + (value, index) slots: the next layer's compressed input.
-It is combinational on the drain path (the drain's row mux and the DAP feed the output port,
-which the consumer registers), so it adds no cycle. The raw sums leave beside it.
+It has one register stage, after the requantization (:class:`~.actdbb.DrainDAP` Timing), so
+results leave one edge later than without it (:meth:`S2TA.back_end_stages`). The raw sums leave
+beside the blocks.
 
 Ideal speedups over a dense array at equal multipliers (dense MAC slots over the slots the
 variant cannot skip): ``dense`` 1, ``w`` BZ/nnz_w, ``a``/``aw`` BZ/(B ceil(nnz_a/B)).
@@ -47,7 +48,7 @@ from amaranth import Module, Mux, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .actdbb import DrainDAP, act_dbb_output_layout
+from .actdbb import DrainDAP, drain_dap_output_layout
 from .dbb import weight_slot_layout
 from .params import Config, check_config, param
 from .systolic import (
@@ -250,11 +251,11 @@ def array_output_layout(config):
     struct of ``sum`` (that row, in the low bits) and ``act`` (its compressed blocks)."""
     if isinstance(config, DenseArrayConfig):
         return data.ArrayLayout(signed(config.acc_width), config.cols)
-    sums = data.ArrayLayout(signed(config.acc_width), config.tile_cols)
     if not config.has_out_dap:
-        return sums
-    block = act_dbb_output_layout(config.block_size, config.nnz_max, config.data_width)
-    return data.StructLayout({"sum": sums, "act": data.ArrayLayout(block, config.out_blocks)})
+        return data.ArrayLayout(signed(config.acc_width), config.tile_cols)
+    return drain_dap_output_layout(lanes=config.tile_cols, block_size=config.block_size,
+                                   nnz_max=config.nnz_max, data_width=config.data_width,
+                                   acc_width=config.acc_width)
 
 
 # -- components ------------------------------------------------------------------------------
@@ -352,9 +353,10 @@ class S2TA(wiring.Component):
 
     Timing
     ------
-    One step per cycle, no front end: :attr:`LATENCY` = :func:`~.systolic.core_latency` edges
-    from accepting a tile's last step to its first result row, then R*A rows on consecutive
-    edges (:class:`~.systolic.SystolicCore`). The output DAP is combinational (no edge).
+    One step per cycle, no front end: :attr:`LATENCY` = :func:`~.systolic.core_latency` (of
+    the TPE kind: one edge more when an output has more than one lane) + the output DAP's
+    stage (:meth:`back_end_stages`) edges from accepting a tile's last step to its first
+    result row, then R*A rows on consecutive edges (:class:`~.systolic.SystolicCore`).
     """
 
     def __init__(self, config: S2TAConfig):
@@ -367,7 +369,7 @@ class S2TA(wiring.Component):
         if config.act_dbb:
             members["nnz_a"] = In(range(1, config.nnz_max + 1), init=config.nnz_max)
         self.LATENCY = (core_latency(self.cell_kind(config), config.rows, config.cols)
-                        + self.front_end_stages(config))
+                        + self.front_end_stages(config) + self.back_end_stages(config))
         super().__init__(members)
 
     @classmethod
@@ -375,6 +377,13 @@ class S2TA(wiring.Component):
         """Register stages in front of the systolic core: none (the array takes compressed
         activations; the DAP sits on the output path). The cycle models read it here."""
         return 0
+
+    @classmethod
+    def back_end_stages(cls, config: S2TAConfig) -> int:
+        """Register stages behind the systolic core: the output DAP's
+        (:attr:`~.actdbb.DrainDAP.LATENCY`) when it is built, else none. The cycle models read
+        it here."""
+        return DrainDAP.LATENCY if config.has_out_dap else 0
 
     @property
     def config(self) -> S2TAConfig:
@@ -404,7 +413,8 @@ class S2TA(wiring.Component):
         bits) of each operand mux per step: ``w`` a BZ:1 activation mux per lane, ``a`` a BZ:1
         weight mux per lane, ``aw`` the nnz_w-way index match per lane, priced as an nnz_w:1
         mux), ``dap``: (blocks per drained row, BZ) of the output DAP, BZ(BZ-1)/2 magnitude
-        comparisons per block (:func:`~.actdbb.rank_keep`), else ``None``;
+        comparisons per block (:func:`~.actdbb.rank_keep`), else ``None``; ``dap_bits``: the
+        DAP stage's register bits loaded with each drained row (0 without the DAP);
         ``steps_per_transfer``: 1 (every transfer is a core step); ``k_per_step``: K elements
         one output's lanes cover per step (``dense`` B, ``w`` B*BZ, ``a``/``aw`` one kept
         activation: ``None``, not a fixed K range)."""
@@ -418,6 +428,10 @@ class S2TA(wiring.Component):
                 "lane_sum_bits": lane_sum_bits(kind, cfg.data_width, cfg.acc_width),
                 "selections": selections,
                 "dap": (cfg.out_blocks, bz) if cfg.has_out_dap else None,
+                "dap_bits": (DrainDAP.register_bits(lanes=cfg.tile_cols,
+                                                    data_width=cfg.data_width,
+                                                    acc_width=cfg.acc_width)
+                             if cfg.has_out_dap else 0),
                 "steps_per_transfer": 1, "k_per_step": k_per_step}
 
     def elaborate(self, platform):
@@ -432,12 +446,7 @@ class S2TA(wiring.Component):
         m.submodules.out_dap = dap = DrainDAP(
             lanes=cfg.tile_cols, block_size=cfg.block_size, nnz_max=cfg.nnz_max,
             data_width=cfg.data_width, acc_width=cfg.acc_width, shift=cfg.out_shift)
-        m.d.comb += [
-            self.o.valid.eq(core.o.valid),
-            core.o.ready.eq(self.o.ready),
-            self.o.payload.sum.eq(core.o.payload),
-            dap.sums.eq(core.o.payload),
-            dap.nnz_a.eq(self.nnz_a),
-            self.o.payload.act.eq(dap.blocks),
-        ]
+        m.d.comb += dap.nnz_a.eq(self.nnz_a)
+        wiring.connect(m, core.o, dap.i)
+        wiring.connect(m, dap.o, wiring.flipped(self.o))
         return m

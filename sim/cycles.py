@@ -63,11 +63,14 @@ def s2ta_steps_per_tile(config, k: int) -> int:
 def s2ta_cycles(config, m: int, k: int, n: int) -> int:
     """Cycles of ``s2ta`` (with its run-time ``nnz_a``) on O[M,N] = A[M,K] W[K,N]: tiles of
     R*A x C*C' outputs, :func:`s2ta_steps_per_tile` steps each, R*A drain rows, behind the
-    front end (:data:`~sparsegen.hw.s2ta.S2TA.front_end_stages`, none)."""
+    front end (:data:`~sparsegen.hw.s2ta.S2TA.front_end_stages`, none) and before the output
+    DAP's stage (:meth:`~sparsegen.hw.s2ta.S2TA.back_end_stages`: 1 with the DAP, else 0; it
+    never holds the drain while the output is not back-pressured)."""
     tiles = tile_counts(m, n, config.tile_rows, config.tile_cols)
     return (S2TA.front_end_stages(config)
             + core_cycles([s2ta_steps_per_tile(config, k)] * tiles, S2TA.cell_kind(config),
-                          config.rows, config.cols, config.tile_rows))
+                          config.rows, config.cols, config.tile_rows)
+            + S2TA.back_end_stages(config))
 
 
 def s2ta_ideal_speedup(config) -> float:

@@ -36,7 +36,7 @@ edge_mux        selections made once per core step for the whole array          
 dap_cmp         S2TA a/aw output DAP: drained rows x blocks per row x BZ(BZ-1)/2  cmp8 scaled
                 magnitude comparisons
 reg_bit_write   token and lane-sum register bits of each step, result register    reg_bit_write
-                bits per tile
+                bits per tile, S2TA's output DAP stage bits per drained row
 reg_bit_hold    every other flip-flop-cycle: flops x cycles - the bits above     reg_bit_hold
                 and the product and accumulator registers the mul/add entries
                 already include
@@ -189,6 +189,7 @@ def _fixed(cell: dict, config) -> dict:
     return {"lanes": cell["lanes"], "outputs": cell.get("outputs", 1),
             "token_bits": cell["token_bits"], "lane_sum_bits": cell.get("lane_sum_bits", 0),
             "selections": [tuple(s) for s in cell["selections"]], "dap": cell["dap"],
+            "dap_bits": cell.get("dap_bits", 0),
             "edge_selections": [tuple(s) for s in cell.get("edge_selections", [])],
             "data_width": config.data_width, "acc_width": config.acc_width,
             "zvcg": bool(getattr(config, "zvcg", False)), "cells": config.rows * config.cols}
@@ -210,9 +211,9 @@ def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
         "edge_mux": steps // fixed["cells"] * len(fixed["edge_selections"]),
         "dap_cmp": 0,
         # Per step the token registers and the lane-sum registers (kinds with that stage);
-        # per tile the result registers.
+        # per tile the result registers; per drained row the output DAP's stage.
         "reg_bit_write": (steps * (fixed["token_bits"] + fixed["lane_sum_bits"])
-                          + lasts * outputs * acc),
+                          + lasts * outputs * acc + blocks * fixed["dap_bits"]),
     }
     if fixed["dap"] is not None:
         rows, bz = fixed["dap"]

@@ -3,6 +3,7 @@
 The RTL-equals-model checks elsewhere (``cycles == model_cycles``) cannot see a pipeline depth
 that changes in both at once: the models read their depths from ``hw/`` (``core_latency``,
 ``S2TA.front_end_stages`` (0 since the DAP moved to the output path),
+``S2TA.back_end_stages`` (the output DAP's stage),
 ``HighLight.SEQUENCER_STAGES``, the HSS step count). Here every count is a number worked out
 from the Timing paragraphs of the ``hw/`` docstrings, written down, and compared with both the
 layer run on Verilator (``design.host.run``, the fast player) and the cycle model
@@ -32,10 +33,12 @@ e_T + L + D - 1:
 
 Front ends, in series with the core (every count above shifted by the front end's depth F):
 
-* ``dense-array`` and every ``s2ta`` variant: F = 0 (S2TA's DAP is on the output path and
-  combinational; the array takes compressed activations). Steps per tile (B = tpe_k):
-  ``dense-array`` S = K; ``s2ta`` ``dense`` S = ceil(K / B); ``w`` S = ceil(ceil(K / BZ) / B);
-  ``a``/``aw`` S = ceil(K / BZ) * ceil(nnz_a / B).
+* ``dense-array`` and every ``s2ta`` variant: F = 0 (the array takes compressed
+  activations). S2TA's output DAP (``a``/``aw`` with ``out_dap``, on in every case here) has
+  one register stage behind the core (``DrainDAP`` Timing), which never holds the drain while
+  the output is ready: every row leaves one edge later, so the count gains 1, once. Steps
+  per tile (B = tpe_k): ``dense-array`` S = K; ``s2ta`` ``dense`` S = ceil(K / B); ``w``
+  S = ceil(ceil(K / BZ) / B); ``a``/``aw`` S = ceil(K / BZ) * ceil(nnz_a / B).
 * ``sod``: the decoders' block register (1): F = 1; S = ceil(K / BZ) * BZ.
 * ``highlight``: the group sequencer's register (1), then the rank-1 block selection, which is
   combinational into the core's step register (no stage of its own): F = 1; each rank-1 group
@@ -105,10 +108,10 @@ GEMM_CASES = [
     ("s2ta-dense-4tiles", "s2ta", S2TA_DENSE, (8, 30, 4), 53),        # S=10: 10 + 3*11 + 10
     ("s2ta-w-1tile", "s2ta", S2TA_W, (3, 37, 4), 15),                 # S=5: 5 + 8 + 3 - 1
     ("s2ta-w-drain-bound", "s2ta", S2TA_W, (6, 16, 8), 45),           # S=2: 2 + 3*11 + 10
-    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (4, 16, 3), 13),   # S=2*2: 4 + 6 + 4 - 1
-    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (4, 16, 3), 11),   # S=2*1: 2 + 6 + 4 - 1
-    ("s2ta-aw-1tile", "s2ta", dict(S2TA_AW, nnz_a=2), (4, 24, 8), 15),    # S=3*2: 6 + 6 + 4 - 1
-    ("s2ta-aw-drain-bound", "s2ta", dict(S2TA_AW, nnz_a=2), (8, 8, 16), 41),  # 2 + 3*10 + 9
+    ("s2ta-a-nnz3", "s2ta", dict(S2TA_A, nnz_a=3), (4, 16, 3), 14),   # 4 + 6 + 4 - 1 + 1
+    ("s2ta-a-nnz1", "s2ta", dict(S2TA_A, nnz_a=1), (4, 16, 3), 12),   # 2 + 6 + 4 - 1 + 1
+    ("s2ta-aw-1tile", "s2ta", dict(S2TA_AW, nnz_a=2), (4, 24, 8), 16),    # 6 + 6 + 3 + 1
+    ("s2ta-aw-drain-bound", "s2ta", dict(S2TA_AW, nnz_a=2), (8, 8, 16), 42),  # 2+3*10+9+1
     ("hl-dense", "highlight", dict(HIGHLIGHT, pattern="4:4,4:4"), (2, 16, 3), 14),  # 1+4+8+1
     ("hl-4:6,2:4", "highlight", dict(HIGHLIGHT, pattern="4:6,2:4"), (2, 72, 3), 16),  # 1+6+9
     ("hl-4:7,1:4", "highlight", dict(HIGHLIGHT, pattern="4:7,1:4"), (2, 84, 3), 13),  # 1+3+9
@@ -127,12 +130,12 @@ GEMM_CASES = [
 * s2ta w 3x2 TPEs of 1x1x2 (1 block x nnz_w 4 = 4 lanes per output: L = 3 + 2 + 3 = 8,
   D = 3, L + D = 11): K = 37 is 5 blocks (B = 1: S = 5), 5 + 8 + 2 = 15; K = 16 is S = 2 on
   2 x 2 tiles: 2 + 3*11 + 10 = 45.
-* s2ta a 2x1 TPEs of 2x2x3 (2 lanes per output: L = 2 + 1 + 3 = 6, D = 4): K = 16 is 2
-  blocks; nnz_a = 3 takes ceil(3/2) = 2 steps per block, S = 4: 4 + 6 + 3 = 13; nnz_a = 1
-  takes 1, S = 2: 2 + 6 + 3 = 11.
+* s2ta a 2x1 TPEs of 2x2x3 (2 lanes per output: L = 2 + 1 + 3 = 6, D = 4; output DAP
+  stage + 1): K = 16 is 2 blocks; nnz_a = 3 takes ceil(3/2) = 2 steps per block, S = 4:
+  4 + 6 + 3 + 1 = 14; nnz_a = 1 takes 1, S = 2: 2 + 6 + 3 + 1 = 12.
 * s2ta aw 2x2 TPEs of 2x1x4 (tpe_k = 1: one lane per output, no lane-sum stage:
-  L = 2 + 2 + 2 = 6, D = 4, L + D = 10): 3 blocks x nnz_a 2 = 6 steps: 6 + 6 + 3 = 15;
-  2 x 2 tiles of 1 block x 2 steps: 2 + 3*10 + 9 = 41.
+  L = 2 + 2 + 2 = 6, D = 4, L + D = 10; output DAP stage + 1): 3 blocks x nnz_a 2 = 6 steps:
+  6 + 6 + 3 + 1 = 16; 2 x 2 tiles of 1 block x 2 steps: 2 + 3*10 + 9 + 1 = 42.
 * highlight 2x3 (4 lanes per output: L = 2 + 3 + 3 = 8, L + R = 10): 4:4,4:4 has 16-value
   groups of T = 4 steps, K = 16 is one group: 1 + 4 + 8 + 1 = 14; 4:6,2:4 has 24-value groups
   of T = 2, K = 72 is 3 groups: 1 + 6 + 9 = 16; 4:7,1:4 has 28-value groups of T = 1, K = 84
