@@ -210,10 +210,11 @@ class SystolicCell(wiring.Component):
     into a lane-sum register at E + 2, which the accumulator adds at E + 3 (``o_sum`` after
     E + 3). In one cycle, the lane adder and the ``acc_width`` accumulator adder were the
     critical path of the default ``s2ta`` and ``highlight`` (sky130hd, ``bench timing``: 7.74 ns
-    each against ``dense-array``'s 5.16; with the stage highlight 5.49 ns). The clock is then
-    limited by the product stage (the kind's operand selection, S2TA's BZ:1 muxes or index
-    match, HighLight's lane muxes, in series with a ``data_width`` x ``data_width``
-    multiplier) or the accumulator's adder, as in the dense cell.
+    each against ``dense-array``'s 5.16; with the stage highlight 5.49 ns and s2ta 6.29, in
+    the product stage, once its output DAP had a stage too). The clock is then limited by the
+    product stage (the kind's operand selection, S2TA's BZ:1 muxes or index match,
+    HighLight's lane muxes, in series with a ``data_width`` x ``data_width`` multiplier) or
+    the accumulator's adder, as in the dense cell.
     """
 
     def __init__(self, kind: CellKind, data_width: int, acc_width: int, zvcg: bool = False):
