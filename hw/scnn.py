@@ -934,11 +934,14 @@ class _ActBuffer(wiring.Component):
                 here = r_bank == b
                 act_w = self.w_en & iaram & (w_bank == b)
                 out_w = self.o_w[b].en & ~iaram
-                row = Signal.like(w_row, name=f"w_row{n}_{b}")
+                row = Mux(iaram, w_row, self.o_w[b].row)
+                if len(w_row):  # named; a one-row bank's row address has no bits (no signal)
+                    named = Signal.like(w_row, name=f"w_row{n}_{b}")
+                    m.d.comb += named.eq(row)
+                    row = named
                 m.d.comb += [
                     mem.r_addr.eq(r_row), mem.r_en.eq(self.read.en & iaram & here),
-                    mem.w_en.eq(act_w | out_w), row.eq(Mux(iaram, w_row, self.o_w[b].row)),
-                    mem.w_addr.eq(row),
+                    mem.w_en.eq(act_w | out_w), mem.w_addr.eq(row),
                     mem.w_data.eq(Mux(iaram, self.w_data, self.o_w[b].data)),
                 ]
                 ends = _row_ends(m, platform, f"ends{n}_{b}", rows, act_w | out_w, row,
