@@ -4,7 +4,7 @@
   peak RSS is its own) for ``dense-array`` and ``s2ta`` (aw) at 8x8, 32x32 and 64x64;
 * synthesis: cold sky130hd synthesis (Yosys + OpenSTA, a private cache) of the hierarchical
   Verilog sparsegen emits, against the same Verilog flattened first (the same script on both),
-  for three designs, with both areas, their ratio and the difference per kind of cell
+  for four designs, with both areas, their ratio and the difference per kind of cell
   (:func:`cell_groups`); and a control that has no boundary to optimize across:
   :data:`CONTROL_COPIES` unconnected copies of one ``dense-array`` cell (clock shared, every
   other port its own), once as one module instantiated, once flattened;
@@ -91,6 +91,7 @@ from rich.table import Table
 
 from ..hw.highlight import HighLightConfig
 from ..hw.s2ta import DenseArrayConfig, S2TAConfig
+from ..hw.sod import SodConfig
 from ..sim import fastplay
 from ..sim.golden.dbb import prune_activations
 from ..sim.player import HARNESS_ENV, HARNESSES
@@ -108,7 +109,8 @@ SYNTH_POINTS = [("dense-array", DenseArrayConfig(rows=4, cols=4)),
                 ("s2ta", S2TAConfig(variant="aw", rows=4, cols=4, **_SCALAR)),
                 ("highlight", HighLightConfig(rows=4, cols=4)),
                 ("dense-array", DenseArrayConfig(rows=8, cols=8)),
-                ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, **_SCALAR))]
+                ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, **_SCALAR)),
+                ("sod", SodConfig(rows=4, cols=4))]
 #: Design, config and GEMM (M, K, N) per harness of the simulation figures. The fast
 #: harness's GEMMs are 2,097,152 input steps, above ``LONG_RUN_STEPS`` (its -O2 model, as
 #: ``sparsegen sim`` builds it for such a layer); the cocotb harness's are 524,288 steps

@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from .arith import popcount
 from .dbb import index_width, weight_slot_layout
+from .hier import shared
 from .params import Config, check_config, param
 
 __all__ = ["ActDBBConfig", "ActDBB", "DrainDAP", "act_dbb_output_layout",
@@ -118,6 +119,44 @@ def drain_dap_output_layout(*, lanes: int, block_size: int, nnz_max: int, data_w
     })
 
 
+class _DapBlock(wiring.Component):
+    """One block of :class:`DrainDAP`: its ``n`` sums requantized, the top ``nnz_a`` kept
+    (:func:`rank_keep`), the keep mask and the values registered on ``load``, compacted behind
+    that register (:func:`compact_slots`). ``n`` < ``block_size`` for a short last block (its
+    missing values are zeros). A module of its own, one per size, shared by the blocks
+    (:func:`~.hier.shared`): the DAP's logic is per block, so a wide array's drain does not
+    elaborate and convert it once per block."""
+
+    def __init__(self, *, n: int, block_size: int, nnz_max: int, data_width: int,
+                 acc_width: int, shift: int):
+        self.n = n
+        self.key = (n, block_size, nnz_max, data_width, acc_width, shift)
+        super().__init__({
+            "sums": In(data.ArrayLayout(signed(acc_width), n)),
+            "nnz_a": In(range(1, nnz_max + 1), init=nnz_max),
+            "load": In(1),
+            "o": Out(act_dbb_output_layout(block_size, nnz_max, data_width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, block_size, nnz_max, width, _, shift = self.key
+        values = []
+        for i in range(n):
+            q = Signal(unsigned(width), name=f"q{i}")      # < 2^(width-1): non-negative
+            m.d.comb += q.eq(requantize(self.sums[i], shift, width))
+            values.append(q)
+        keep = rank_keep(m, values, self.nnz_a, width)
+        # The stage: the block's keep mask and values; compaction runs behind it.
+        kept = Signal(n, name="keep")
+        held = [Signal(unsigned(width), name=f"v{i}") for i in range(n)]
+        with m.If(self.load):
+            m.d.sync += [kept.eq(keep), *(h.eq(v) for h, v in zip(held, values))]
+        m.d.comb += [self.o.mask.eq(kept),
+                     self.o.slots.eq(compact_slots(m, kept, held, nnz_max, width, block_size))]
+        return m
+
+
 class DrainDAP(wiring.Component):
     """S2TA's DAP on an array's output path: a drained row of sums -> DBB-compressed
     activation blocks for the next layer, the sums passed on beside them.
@@ -155,7 +194,7 @@ class DrainDAP(wiring.Component):
     def __init__(self, *, lanes: int, block_size: int, nnz_max: int, data_width: int,
                  acc_width: int, shift: int):
         self._lanes, self._bz, self._nnz_max = lanes, block_size, nnz_max
-        self._width, self._shift = data_width, shift
+        self._width, self._acc_width, self._shift = data_width, acc_width, shift
         self.n_blocks = -(-lanes // block_size)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(signed(acc_width), lanes))),
@@ -167,7 +206,6 @@ class DrainDAP(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        bz, width = self._bz, self._width
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
         load = Signal()
@@ -176,22 +214,16 @@ class DrainDAP(wiring.Component):
             m.d.sync += self.o.valid.eq(self.i.valid)
         with m.If(load):
             m.d.sync += self.o.payload.sum.eq(self.i.payload)
-        values = []
-        for i in range(self._lanes):
-            q = Signal(unsigned(width), name=f"q{i}")      # < 2^(width-1): non-negative
-            m.d.comb += q.eq(requantize(self.i.payload[i], self._shift, width))
-            values.append(q)
+        # One module per block size (the last block may be short), instantiated per block.
         for b in range(self.n_blocks):
-            block = values[b * bz:(b + 1) * bz]         # the last one may be short
-            keep = rank_keep(m, block, self.nnz_a, width)
-            # The stage: the block's keep mask and values; compaction runs behind it.
-            kept = Signal(len(block), name=f"keep{b}")
-            held = [Signal(unsigned(width), name=f"v{b}_{i}") for i in range(len(block))]
-            with m.If(load):
-                m.d.sync += [kept.eq(keep), *(h.eq(v) for h, v in zip(held, block))]
-            slots = compact_slots(m, kept, held, self._nnz_max, width, bz)
-            m.d.comb += [self.o.payload.act[b].mask.eq(kept),
-                         self.o.payload.act[b].slots.eq(slots)]
+            lo = b * self._bz
+            block = _DapBlock(n=min(self._bz, self._lanes - lo), block_size=self._bz,
+                              nnz_max=self._nnz_max, data_width=self._width,
+                              acc_width=self._acc_width, shift=self._shift)
+            m.submodules[f"block{b}"] = shared(platform, block, name="dap_block", key=block.key)
+            m.d.comb += [*(block.sums[i].eq(self.i.payload[lo + i]) for i in range(block.n)),
+                         block.nnz_a.eq(self.nnz_a), block.load.eq(load),
+                         self.o.payload.act[b].eq(block.o)]
         return m
 
     @staticmethod

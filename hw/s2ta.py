@@ -33,9 +33,10 @@ Output-path DAP (``out_dap``, variants ``a``/``aw``): each drained row of C*C' s
 requantized (``>> out_shift``, saturated to the positive ``data_width`` range) and compressed
 per block of BZ consecutive outputs to its top ``nnz_a`` (the run-time port) by
 :class:`~.actdbb.DrainDAP`, as mask + (value, index) slots: the next layer's compressed input.
-It has one register stage, after the requantization (:class:`~.actdbb.DrainDAP` Timing), so
-results leave one edge later than without it (:meth:`S2TA.back_end_stages`). The raw sums leave
-beside the blocks.
+It has one register stage, between each block's top-``nnz_a`` selection and its compaction
+(:class:`~.actdbb.DrainDAP` Timing), so results leave one edge later than without it
+(:meth:`S2TA.back_end_stages`); each block is one shared module (one per block size). The raw
+sums leave beside the blocks.
 
 Ideal speedups over a dense array at equal multipliers (dense MAC slots over the slots the
 variant cannot skip): ``dense`` 1, ``w`` BZ/nnz_w, ``a``/``aw`` BZ/(B ceil(nnz_a/B)).

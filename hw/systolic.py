@@ -524,10 +524,16 @@ class SystolicCore(wiring.Component):
         valid = Cat(step_valid, valid_regs)
         last = Cat(step.last, last_regs)
         # Each tap's sum control (control_layout), decoded here once for the cells of its
-        # anti-diagonal; the lane-sum stage's `lanes` is the tap before.
-        control = [Cat(valid[k], valid[k] & last[k],
-                       *([valid[k - 1]] if kind.lane_sum and k else []))
-                   for k in range(taps + 1)]
+        # anti-diagonal into a signal of its own, which the columns slice (an expression would
+        # be emitted again, gates and all, in every column that reads it); the lane-sum
+        # stage's `lanes` is the tap before.
+        control = []
+        for k in range(taps + 1):
+            fields = Cat(valid[k], valid[k] & last[k],
+                         *([valid[k - 1]] if kind.lane_sum and k else []))
+            tap = Signal(len(fields), name=f"diag_ctl{k}")
+            m.d.comb += tap.eq(fields)
+            control.append(tap)
         first = kind.stages - 1     # the tap of cell (0, 0)'s sum control
 
         # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
