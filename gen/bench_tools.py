@@ -22,58 +22,43 @@
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.
 
-Where the hierarchical/flat difference came from, and what remains (measured 2026-12-02 on
-sky130hd, the flow of ``constraints/synth.ys``, Yosys 0.70; hier / flat area as this bench
-prints it). Not from the boundaries: no instance of a shared module has a port tied to a
-constant, ``synth -hieropt`` changes nothing in the cells, and both netlists hold the same
-flip-flops. It came from control decoded inside every cell: each cell computed its
-accumulator's restart and its result register's enable from its anti-diagonal's ``valid`` and
-``last``, gates (and buffer trees over every accumulator bit) whose inputs all came from
-control shared by the cells of an anti-diagonal, which a flattened netlist merges across them
-and a hierarchical one maps once per cell. Sixteen copies of the old ``dense-array`` cell: 1.0064
-sharing nothing but the clock, 1.0100 sharing the sum control (reset alone 1.0065, ``i_step``
-alone 1.0071, all three 1.0093). HighLight's columns added their drain muxes (an R:1 mux of the
-sums on the binary ``sel``: mux cells in each column, AND-OR gates flat, 0.54 points of its
-1.37). The core now decodes, once per anti-diagonal, ``add`` and ``capture`` = ``valid & last``
-(:func:`~sparsegen.hw.systolic.control_layout`) and keeps the drain row as a one-hot register,
-so no cell or column decodes shared control; one named adder feeds the accumulator and the
-result register. Before -> after: dense-array 4x4 1.0146 -> 1.0034, s2ta aw 4x4 1.0138 ->
-0.9980, highlight 4x4 1.0137 -> 1.0100, dense-array 8x8 1.0154 -> 1.0084, s2ta aw 8x8 1.0311
--> 1.0110. Every default configuration got smaller and faster (``sparsegen synth --json``):
-dense-array 450,741 -> 437,968 um^2 and 10.705 -> 5.580 ns, s2ta 384,357 -> 377,714 and
-9.041 -> 8.346 ns, highlight 494,368 -> 492,078 and 8.477 -> 7.804 ns, sod 462,142 -> 449,609
-and 10.668 -> 5.580 ns.
+Where the hierarchical/flat difference came from, and what remains (sky130hd, Yosys 0.70,
+hier / flat area as this bench prints it). Not from the boundaries: no instance of a shared
+module has a port tied to a constant, ``synth -hieropt`` changes nothing in the cells, and both
+netlists hold the same flip-flops. It came from control decoded inside every cell: each cell
+computed its accumulator's restart and its result register's enable from its anti-diagonal's
+``valid`` and ``last``, gates (and buffer trees over every accumulator bit) whose inputs all
+came from control shared by the cells of an anti-diagonal, which a flattened netlist merges
+across them and a hierarchical one maps once per cell (sixteen copies of that cell: 1.0064
+sharing nothing but the clock, 1.0100 sharing the sum control). The core now decodes, once per
+anti-diagonal, ``add`` and ``capture`` = ``valid & last`` into a signal per tap
+(:func:`~sparsegen.hw.systolic.control_layout`) and keeps the drain row one-hot, so no cell or
+column decodes shared control. With the flow of the time (before ``synth -noabc``), before ->
+after: dense-array 4x4 1.0146 -> 1.0034, s2ta aw 4x4 1.0138 -> 0.9980, highlight 4x4 1.0137
+-> 1.0100, dense-array 8x8 1.0154 -> 1.0084, s2ta aw 8x8 1.0311 -> 1.0110.
 
-What remains is ABC's mapping, which depends on what else is in the network and on the
-order of its text. Equivalent rewrites of the same cell move the ratios by whole points:
-writing ``acc + total`` twice instead of one named adder gave dense-array 4x4 0.9937, s2ta aw
-4x4 1.0200 and 8x8 1.0282, and a dense-array default critical path of 10.758 ns instead of
-5.580. The flat netlists are also slower than the hierarchical ones (critical paths, flat
-against hier: dense-array 4x4 11.129 against 5.676 ns, 8x8 11.177 against 5.720, highlight 4x4
-9.021 against 7.228, s2ta aw 4x4 6.559 against 5.611): mapped as one network, the cells' adders
-come out smaller and slower, so the two areas are not at equal timing. In the figures above:
-highlight 4x4 loses 2,664 um^2 (0.55%) around the cells (hier - cells kept), nearly all in the
-rank-1 select (R x S H1max:1 muxes on the sequencer's block indices, one instance: its mux cells
-come back, 28,082 um^2 of muxes against 12,892, when it alone is kept a module beside the
-cells), and 2,143 (0.44%) inside them; s2ta aw 8x8 loses 10,324 um^2 inside its cells (cells
-kept - flat: adder cells +15,136, buffers -5,062, inverters +2,496, other logic -1,674) and
-the blocks around them map 970 um^2 smaller in hier. Flattened with only the output DAP
-kept a module, s2ta aw 8x8 maps to 863,720 um^2 (hier / that 0.9933): its cells come out
-smaller flat only when the DAP (comparators on the drained sums, combinational to the output)
-shares their ABC network, so that residue is ABC's context too, not logic shared across a
-boundary.
+Measured 2026-12-02 at 391f7bc (``synth -noabc``, the cells' lane-sum stage, the DAP's
+blocks as one shared module): dense-array 4x4 1.0002, s2ta aw 4x4 0.9995, s2ta aw 8x8 1.0007,
+sod 4x4 1.0066, dense-array 8x8 1.0169, highlight 4x4 1.0319. What moves a ratio by a point
+or more is ABC's mapping, which depends on the network around a path and on the order of its
+text: naming the per-tap control signals (no gate changed) moved dense-array 8x8 from 1.0106
+to 1.0169 and s2ta aw 8x8 from 1.0100 to 1.0007, and sod 4x4's cells (the dense cell) from
+1.0066 to 1.0110 kept apart; dense-array 8x8's +2.28% is all in its adder cells, inside the
+cells (cells kept / flat 1.0168). HighLight's lies around its cells (cells kept / flat
+1.0052): its group sequencer, one instance, merges with its consumers when flattened. Kept a
+module of its own in an otherwise flat netlist it cost 14,570 um^2 (before the lane-sum stage:
+flat 479,690, flat but the sequencer 494,260, hierarchical 495,724; the rank-1 select kept
+alone cost 4,144, the core 6,623); the muxes make up the difference (+16,882 um^2 hier against
+flat). What would remove it: the sequencer's block steering and the rank-1 select in one
+module (not built).
 
-Two rejected alternatives: cells without any domain reset (reset folded into the decoded
-control) gave 0.9976, 1.0297, 1.0057, 1.0030 and 1.0344 (the five points in the order above),
-but their registers became enable flip-flops whose enables (512 bits per default s2ta TPE) ABC
-never buffers, as it does not see flip-flop pins: the default s2ta's critical path went 9.041
--> 24.341 ns; keeping the reset only on the product and result registers (reset reaching the
-accumulators as a decoded restart) gave dense-array 4x4 1.0349. ABC's options do not close
-the gap either: over ``&dch`` (without ``-f``), ``dch -f``, ``dch``, no ``&dch``, ``&nf`` with
-``-C 32``, ``-E 10`` or ``-F 8 -A 4``, the old cells' hier/flat ratio of the logic ABC maps
-ranged from 1.0069 to 1.0489 on s2ta aw 4x4 and from 1.0117 to 1.0233 on dense-array 4x4, and
-every option moved every design's figures, so the project keeps its script and prints the
-difference with the cells-kept split and the breakdown by kind of cell.
+Two rejected alternatives (measured with the flow before ``synth -noabc``): cells without any
+domain reset (reset folded into the decoded control) made their registers enable flip-flops
+whose enables ABC never buffers, as it does not see flip-flop pins (the default s2ta's critical
+path 9.041 -> 24.341 ns); and ABC's options (``&dch`` without ``-f``, ``dch -f``, ``dch``, no
+``&dch``, ``&nf`` with ``-C 32``, ``-E 10`` or ``-F 8 -A 4``) moved the old cells' ratios
+between 1.0069 and 1.0489 and every design's figures with them, so the project keeps its script
+and prints the difference with the cells-kept split and the breakdown by kind of cell.
 """
 
 import contextlib
