@@ -43,8 +43,9 @@ sod 4x4 1.0066, dense-array 8x8 1.0169, highlight 4x4 1.0319. What moves a ratio
 or more is ABC's mapping, which depends on the network around a path and on the order of its
 text: naming the per-tap control signals (no gate changed) moved dense-array 8x8 from 1.0106
 to 1.0169 and sod 4x4's cells (the dense cell, cells kept / flat) from 1.0066 to 1.0110, and
-with the DAP's blocks made one module too s2ta aw 8x8 went from 1.0100 to 1.0007; dense-array 8x8's +2.28% is all in its adder cells, inside the
-cells (cells kept / flat 1.0168). HighLight's lies around its cells (cells kept / flat
+with the DAP's blocks made one module too s2ta aw 8x8 went from 1.0100 to 1.0007;
+dense-array 8x8's +2.28% is all in its adder cells, inside the cells (cells kept / flat
+1.0168). HighLight's lies around its cells (cells kept / flat
 1.0052): its group sequencer, one instance, merges with its consumers when flattened. Kept a
 module of its own in an otherwise flat netlist it cost 14,570 um^2 (before the lane-sum stage:
 flat 479,690, flat but the sequencer 494,260, hierarchical 495,724; the rank-1 select kept
