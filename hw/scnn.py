@@ -2062,8 +2062,9 @@ class ScnnPE(wiring.Component):
     (2026-12-02, against ``dense-array`` 16/24's 6.390 ns) the default config 6.47 ns, its
     2 x 2 ``scnn`` 7.12 ns, the PE that ``bench scnn`` synthesizes (816 activation rows)
     7.217 ns and its 2 x 2 array 7.405 ns (``bench timing``, ``bench scnn``). Measured with the
-    earlier flow (against 16/24's 6.806 ns): at the default config 6.816 ns (1.00x), the product stage (the
-    registered row and entry through the multipliers into a crossbar product register; 6.961
+    earlier flow (against 16/24's 6.806 ns): at the default config 6.816 ns (1.00x), the
+    product stage (the registered row and entry through the multipliers into a crossbar
+    product register; 6.961
     ns before the pipeline registers were clock-gated, hw/gate.py); the 2 x 2 ``scnn``
     7.710 ns (1.13x), the PEs' conflict-stall counters into the array's sum (8.118 ns before
     the clock gating, from a crossbar register to another PE's tile geometry register; both
