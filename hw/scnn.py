@@ -467,7 +467,7 @@ def gated_registers(cfg) -> dict[str, list[int]]:
     * ``drain_row``: the drain row register (every frame row the walk drains);
     * ``drain_push``: the gearbox's two stages and the output queue's entry (every own row,
       i.e. not a halo row, that enters the drain);
-    * ``act_write``: the group of row-end bits (:func:`_end_groups`) of the activation RAM
+    * ``act_write``: the group of row-end bits (:func:`_row_ends`) of the activation RAM
       bank a row is written into (an ACT row into the IARAM, a drained row into the OARAM):
       one gate, listed at the bank's widest group (the groups differ by at most one bit).
     """
@@ -484,7 +484,7 @@ def gated_registers(cfg) -> dict[str, list[int]]:
     st = parts(1 + _bits(most) + (most + 1) * cfg.i * entry)
     queue = parts(pe_output_layout(cfg).size)
     drain_row = parts(_drain_row_layout(cfg).size)
-    ends = _end_groups(math.ceil(cfg.act_depth / ram_banks(cfg)))
+    ends = parts(math.ceil(cfg.act_depth / ram_banks(cfg)))
     return {"pair": pair + staged, "bank_write": bank, "wgt_push": s1 + s2 + parts(went),
             "drain_row": drain_row, "drain_push": g1 + st + queue, "act_write": [max(ends)],
             "all": 2 * pair + staged + 2 * cfg.banks * bank + s1 + s2
@@ -886,7 +886,7 @@ class _ActBuffer(wiring.Component):
     (``ends<n>_<b>``, :func:`_row_ends`) that marks a channel's final row, read
     combinationally by the Cartesian sequencer to choose the next row without waiting for the
     read. The bits are clock-gated registers of at most 32 consecutive rows each
-    (:func:`_end_groups`; a bank of one row is one flip-flop), a group loaded only when the
+    (:func:`_row_ends`; a bank of one row is one flip-flop), a group loaded only when the
     bank is written in one of its rows. ``sel`` says which RAM is
     the IARAM; ``swap`` flips it (ping-pong: the rows a layer drained into its OARAM are the
     next layer's input, no copy).
@@ -952,21 +952,15 @@ class _ActBuffer(wiring.Component):
         return m
 
 
-def _end_groups(rows: int) -> list[int]:
-    """Rows of each clock-gated group of a RAM bank's row-end bits (:func:`_row_ends`):
-    consecutive rows split as a gated register's parts (:func:`sparsegen.hw.gate.parts`, at
-    most ``PART`` each, near-equal: 204 rows are 30 + 6 x 29)."""
-    return parts(rows)
-
-
 def _row_ends(m, platform, name, rows, en, row, bit) -> Value:
     """The row-end bits of one activation RAM bank of ``rows`` rows: ``bit`` written into row
     ``row`` at the edge when ``en``; returns the ``rows`` bits (row ``r`` is bit ``r``), read
-    combinationally. Each group of :func:`_end_groups` is a clock-gated register
-    (``<name>_<k>_g0``) loaded only when a row of its group is written: its word with the
-    written row's bit replaced."""
+    combinationally. The rows are split as a gated register's parts
+    (:func:`sparsegen.hw.gate.parts`: at most ``PART`` each, near-equal, 204 rows are 30 + 6 x
+    29), each group a clock-gated register (``<name>_<k>_g0``) loaded only when a row of its
+    group is written: its word with the written row's bit replaced."""
     groups, lo = [], 0
-    for k, width in enumerate(_end_groups(rows)):
+    for k, width in enumerate(parts(rows)):
         hits = Signal(width, name=f"{name}_{k}_hit")     # the written row, one-hot in the group
         q = Signal(width, name=f"{name}_{k}_q")
         m.d.comb += hits.eq(Cat(row == lo + j for j in range(width)))

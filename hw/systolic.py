@@ -527,12 +527,14 @@ class SystolicCore(wiring.Component):
         # anti-diagonal into a signal of its own, which the columns slice (an expression would
         # be emitted again, gates and all, in every column that reads it); the lane-sum
         # stage's `lanes` is the tap before.
+        layout = control_layout(kind)
         control = []
         for k in range(taps + 1):
-            fields = Cat(valid[k], valid[k] & last[k],
-                         *([valid[k - 1]] if kind.lane_sum and k else []))
-            tap = Signal(len(fields), name=f"diag_ctl{k}")
-            m.d.comb += tap.eq(fields)
+            tap = Signal(layout.size, name=f"diag_ctl{k}")      # plain bits: no field aliases
+            fields = data.View(layout, tap)
+            m.d.comb += [fields.add.eq(valid[k]), fields.capture.eq(valid[k] & last[k])]
+            if kind.lane_sum and k:
+                m.d.comb += fields.lanes.eq(valid[k - 1])
             control.append(tap)
         first = kind.stages - 1     # the tap of cell (0, 0)'s sum control
 
