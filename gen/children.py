@@ -54,6 +54,10 @@ def run(command, *, capture_output: bool = False, timeout: float | None = None,
         with _lock:
             _live.add(process)
         try:
+            if _interrupted.is_set():
+                # interrupt() ran between the check above and the add: it set the flag before
+                # it read the live set, so either it saw this child or this check sees the flag
+                raise Interrupted(f"interrupted: ending {command[0]}")
             stdout, stderr = process.communicate(input, timeout=timeout)
         except BaseException:
             _end(process, grace=0.5)

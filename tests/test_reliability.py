@@ -224,6 +224,28 @@ def test_interrupt_ends_a_child_and_its_whole_group():
     assert children.run(["true"]).returncode == 0
 
 
+
+def test_interrupt_between_start_and_registration_still_ends_the_child(monkeypatch):
+    """An interrupt that lands after the child started but before run() registered it (the
+    race a loaded CI machine hit) must not leave run() waiting on the child."""
+    started = []
+
+    class LatePopen(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+            children.interrupt()                 # before run() adds us to its live set
+
+    monkeypatch.setattr(children.subprocess, "Popen", LatePopen)
+    try:
+        begin = time.monotonic()
+        with pytest.raises(children.Interrupted):
+            children.run(["sleep", "60"], timeout=10)
+        assert time.monotonic() - begin < 5
+        assert started and started[0].poll() is not None
+    finally:
+        children.reset()
+
 def _interrupt(args: list[str], wait_for_child: str, tmp_path: Path):
     """Start ``sparsegen args`` with fresh caches, wait until a child whose command line
     contains ``wait_for_child`` runs, send SIGINT to sparsegen alone (not its group, which
