@@ -78,7 +78,7 @@ from rich.table import Table
 from ..hw.highlight import HighLightConfig
 from ..hw.s2ta import DenseArrayConfig, S2TAConfig
 from ..hw.sod import SodConfig
-from ..sim import fastplay
+from ..sim import fastplay, reference
 from ..sim.golden.dbb import prune_activations
 from ..sim.player import HARNESS_ENV, HARNESSES
 from .generate import generate
@@ -86,9 +86,12 @@ from .registry import get_design
 from .synth import cell_areas, elaborated_verilog, synthesize
 
 __all__ = ["run", "print_table", "GEN_POINTS", "SYNTH_POINTS", "SIM_POINTS", "CONTROL_COPIES",
+           "REFERENCE_CYCLES", "REFERENCE_CHECK_CYCLES",
            "cell_groups", "copies_verilog"]
 
-_SCALAR = {"tpe_rows": 1, "tpe_cols": 1}    # s2ta of 1x1x1 TPEs: R x C multipliers, as dense
+#: s2ta of 1 x 2 x 1 TPEs (``tpe_k`` keeps its default, 2): one output per cell, as in the dense
+#: array, with two kept-activation lanes each, so R x C x 2 multipliers, twice the dense array's.
+_SCALAR = {"tpe_rows": 1, "tpe_cols": 1}
 GEN_POINTS = [("dense-array", {"rows": n, "cols": n}) for n in (8, 32, 64)] + [
     ("s2ta", {"variant": "aw", "rows": n, "cols": n, **_SCALAR}) for n in (8, 32, 64)]
 SYNTH_POINTS = [("dense-array", DenseArrayConfig(rows=4, cols=4)),
@@ -105,6 +108,10 @@ SIM_POINTS = [("dense-array", DenseArrayConfig(rows=8, cols=8),
                {"fast": (512, 512, 512), "cocotb": (256, 512, 256)}),
               ("s2ta", S2TAConfig(variant="aw", rows=8, cols=8, nnz_a=2, **_SCALAR),
                {"fast": (1024, 1024, 1024), "cocotb": (512, 1024, 512)})]
+#: Cycles of the machine's reference run (:mod:`~sparsegen.sim.reference`), and of its check
+#: against numpy.
+REFERENCE_CYCLES = 20_000_000
+REFERENCE_CHECK_CYCLES = 1_000
 #: Unconnected copies of one cell in the control synthesis (:func:`copies_verilog`).
 CONTROL_COPIES = 16
 
@@ -253,6 +260,7 @@ def _sim(name: str, config, shapes: dict) -> list[dict]:
                                f"{result.matches_golden}, cycles {result.cycles} vs model "
                                f"{result.model_cycles}")
         rows.append({"design": name, "config": config.as_dict(), "shape": list(shape),
+                     "multipliers": config.multipliers,
                      "harness": harness, "cycles": result.cycles,
                      "sim_seconds": round(result.sim_seconds, 4),
                      "cycles_per_second": round(result.cycles / result.sim_seconds),
@@ -269,6 +277,24 @@ def _sim(name: str, config, shapes: dict) -> list[dict]:
     return rows
 
 
+def _reference() -> dict:
+    """The machine's reference rate (:mod:`~sparsegen.sim.reference`): built (or found),
+    checked against numpy on a short run, then timed on :data:`REFERENCE_CYCLES`."""
+    check = reference.run(REFERENCE_CHECK_CYCLES)
+    expected = reference.expected_checksum(REFERENCE_CHECK_CYCLES)
+    if check["checksum"] != expected:
+        raise RuntimeError(f"the reference MAC array's checksum after "
+                           f"{REFERENCE_CHECK_CYCLES} cycles is {check['checksum']}, numpy "
+                           f"says {expected}")
+    timed = reference.run(REFERENCE_CYCLES)
+    return {"array": f"{reference.ROWS}x{reference.COLS}",
+            "multipliers": reference.ROWS * reference.COLS, "cycles": timed["cycles"],
+            "seconds": round(timed["seconds"], 4),
+            "cycles_per_second": round(timed["cycles"] / timed["seconds"]),
+            "cpu_cycles_per_second": round(timed["cycles"] / timed["cpu_seconds"])
+            if timed["cpu_seconds"] else None}
+
+
 def run(tech: str = "sky130hd", progress=None) -> dict:
     """Generation, synthesis and simulation speed (see the module docs)."""
     say = progress or (lambda message: None)
@@ -277,6 +303,8 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
     for name, params in GEN_POINTS:
         say(f"generating {name} {params}")
         gen_rows.append(_gen(name, params))
+    say("timing the machine's reference: a hand-written 8x8 MAC array")
+    ref = _reference()
     sim_rows = []
     for name, config, shapes in SIM_POINTS:
         say(f"simulating {name} {config.rows}x{config.cols} on both harnesses")
@@ -289,10 +317,17 @@ def run(tech: str = "sky130hd", progress=None) -> dict:
     say(f"synthesizing the control: {CONTROL_COPIES} unconnected dense-array cells ({tech})")
     control = _control(tech, areas)
     return {"tech": tech, "load_average": round(load, 2), "cpus": os.cpu_count(),
-            "generation": gen_rows, "simulation": sim_rows, "synthesis": synth_rows,
+            "generation": gen_rows, "simulation": sim_rows, "reference": ref,
+            "synthesis": synth_rows,
             "synthesis_control": control,
             "sources": {"generation": "measured", "simulation": "measured",
-                        "synthesis": "measured", "synthesis_control": "measured"}}
+                        "synthesis": "measured", "synthesis_control": "measured",
+                        "reference": "measured"}}
+
+
+def _multiplies(row: dict) -> float:
+    """Multiplies per second of a simulation row or the reference: cycles/s x multipliers."""
+    return row["cycles_per_second"] * row["multipliers"]
 
 
 def print_table(console, report):
@@ -310,13 +345,15 @@ def print_table(console, report):
                         "model): the clocked loop alone, and the whole harness run with its "
                         "one-time costs (process start, stimulus load, results read back)",
                   title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("design", "GEMM", "harness", "cycles", "loop s", "loop cycles/s",
+    for column in ("design", "multipliers", "GEMM", "harness", "cycles", "loop s",
+                   "loop cycles/s",
                    "loop cycles/s, CPU time", "whole run s", "whole-run cycles/s",
                    "build s (0: reused)", "stimulus pack s"):
         table.add_column(column, justify="left" if column in ("design", "harness")
                          else "right")
     for row in report["simulation"]:
-        table.add_row(row["design"], "x".join(map(str, row["shape"])), row["harness"],
+        table.add_row(row["design"], str(row["multipliers"]), "x".join(map(str, row["shape"])),
+                      row["harness"],
                       f"{row['cycles']:,}", f"{row['sim_seconds']:.3f}",
                       f"{row['cycles_per_second']:,}",
                       f"{row['cpu_cycles_per_second']:,}" if row["cpu_cycles_per_second"]
@@ -324,6 +361,15 @@ def print_table(console, report):
                       f"{row['harness_cycles_per_second']:,}", f"{row['build_seconds']:.1f}",
                       f"{row['pack_seconds']:.2f}")
     console.print(table)
+    ref = report["reference"]
+    console.print(f"machine reference (sim/reference.py, compiled like the fast harness's "
+                  f"long runs): a hand-written {ref['array']} MAC array, no stream, no harness, "
+                  f"{ref['multipliers']} multipliers, {ref['cycles_per_second']:,} cycles/s "
+                  f"({ref['cpu_cycles_per_second']:,} on CPU time); the fast harness's loop as a "
+                  f"share of it, in cycles and in multiplies: " + ", ".join(
+                      f"{row['design']} {row['cycles_per_second'] / ref['cycles_per_second']:.0%}"
+                      f" and {_multiplies(row) / _multiplies(ref):.0%}"
+                      for row in report["simulation"] if row["harness"] == "fast"))
     for row in report["simulation"]:
         if row.get("model_options"):
             console.print(f"[dim]{row['design']} on the fast harness: model compiled with "

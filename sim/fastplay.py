@@ -68,7 +68,7 @@ from .verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["HARNESS_TOP", "LONG_RUN_STEPS", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
            "player_rules", "dut_instance", "probe_rules", "probe_ports", "harness_verilog",
-           "main_cpp", "model_options", "FastModel", "build", "run"]
+           "main_cpp", "model_options", "verilator_arguments", "FastModel", "build", "run"]
 
 HARNESS_TOP = "sparsegen_fastplay"
 
@@ -638,6 +638,19 @@ def model_options(long_run: bool) -> tuple[str, ...]:
     return ("-O2", *_target()[0]) if long_run else ("-O1",)
 
 
+def verilator_arguments(long_run: bool) -> tuple[tuple[str, ...], str]:
+    """The Verilator arguments of a fast player build (:data:`_VERILATOR_ARGS` and
+    :func:`model_options`) and, for a build key, the toolchain they depend on: the Verilator
+    and C++ compiler versions and the target ``native`` resolves to. Shared with the machine's
+    reference build (:mod:`.reference`), so both are compiled alike."""
+    level, *flags = model_options(long_run)
+    arguments = (*_VERILATOR_ARGS, "-MAKEFLAGS", f"OPT_FAST={level}",
+                 *(("-CFLAGS", " ".join(flags)) if flags else ()))
+    toolchain = "\n".join([verilator_version(), _compiler_version(),
+                           _target()[1] if flags else ""])
+    return arguments, toolchain
+
+
 @dataclasses.dataclass(frozen=True)
 class FastModel:
     """A built fast player: the program and the ports it was generated for.
@@ -671,16 +684,13 @@ def build(generated, probes: dict | None = None, *, long_run: bool = False) -> F
     SimulationError
         Verilator or the C++ compiler failed (the message names the build log).
     """
-    level, *flags = model_options(long_run)
-    arguments = (*_VERILATOR_ARGS, "-MAKEFLAGS", f"OPT_FAST={level}",
-                 *(("-CFLAGS", " ".join(flags)) if flags else ()))
-    resolved = _target()[1] if flags else ""
+    arguments, toolchain = verilator_arguments(long_run)
     files = {f"{generated.top}.v": generated.verilog,
              f"{HARNESS_TOP}.v": harness_verilog(generated.metadata, probes),
              "main.cpp": main_cpp(generated.metadata, probes)}
     key = hashlib.sha256("\n".join([
         HARNESS_TOP, *(f"{n}\n{t}" for n, t in sorted(files.items())),
-        *arguments, *WAIVERS, verilator_version(), _compiler_version(), resolved,
+        *arguments, *WAIVERS, toolchain,
     ]).encode()).hexdigest()[:16]
 
     def make(folder: Path) -> None:

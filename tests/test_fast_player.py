@@ -21,7 +21,7 @@ import pytest
 from sparsegen.gen.cli import main
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
-from sparsegen.sim import fastplay, layer
+from sparsegen.sim import fastplay, layer, reference
 from sparsegen.sim.golden import gemm
 from sparsegen.sim.golden import scnn as gscnn
 from sparsegen.sim.highlight import random_hss_weights
@@ -459,3 +459,13 @@ def test_hex_lines_of_mixed_length_and_extra_bits():
     register of that width does)."""
     words = hex_to_words("1\nfff\n123456789abc\n", 36)
     assert words.tolist() == [[0x1, 0], [0xfff, 0], [0x56789abc, 0x4]]
+
+
+def test_machine_reference_computes_its_array():
+    """`bench tools`' reference MAC array (sim/reference.py) against its numpy model: the rate
+    it reports is that of an array that computes what its docs say."""
+    for cycles in (0, 1, 2, 37, 1_000):
+        out = reference.run(cycles)
+        assert out["cycles"] == cycles
+        assert out["checksum"] == reference.expected_checksum(cycles), cycles
+    assert reference.expected_checksum(1_000) != reference.expected_checksum(999)
