@@ -51,7 +51,8 @@ from amaranth.lib.wiring import In, Out
 
 from .hier import shared
 
-__all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "step_layout",
+__all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "DelayLine", "delayed",
+           "step_layout",
            "control_layout", "core_latency", "token_bits", "lane_sum_width", "lane_sum_bits"]
 
 
@@ -439,6 +440,48 @@ class SystolicColumn(wiring.Component):
         return m
 
 
+class DelayLine(wiring.Component):
+    """``depth`` registers in series (reset to 0): ``q`` is ``d`` as it was ``depth`` edges
+    ago. The core builds its edge skew from these (:func:`delayed`), one shared module per
+    (width, depth)."""
+
+    def __init__(self, width: int, depth: int):
+        self.key = (width, depth)
+        super().__init__({"d": In(width), "q": Out(width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        width, depth = self.key
+        value = self.d
+        for n in range(depth):
+            reg = Signal(width, name=f"stage{n + 1}")
+            m.d.sync += reg.eq(value)
+            value = reg
+        m.d.comb += self.q.eq(value)
+        return m
+
+
+def delayed(m: Module, platform, value, depth: int, name: str) -> Value:
+    """``value`` delayed by ``depth`` edges through :class:`DelayLine` submodules named
+    ``<name>_d<n>``, one per power of two n in ``depth`` (smallest first), each a shared module
+    per (width, n): R skewed rows are then O(R log R) instances of O(log R) distinct modules,
+    instead of R(R-1)/2 registers elaborated and emitted one by one in the core (half the
+    generation time of a 64 x 64 ``s2ta``). The registers are the same: ``depth`` of them in
+    series."""
+    value = Value.cast(value)
+    bit = 1
+    while bit <= depth:
+        if depth & bit:
+            line = DelayLine(len(value), bit)
+            m.submodules[f"{name}_d{bit}"] = shared(platform, line,
+                                                    name=f"delay{bit}_w{len(value)}",
+                                                    key=line.key)
+            m.d.comb += line.d.eq(value)
+            value = line.q
+        bit <<= 1
+    return value
+
+
 class SystolicCore(wiring.Component):
     """R x C output-stationary systolic array with edge skew and a row-by-row drain.
 
@@ -538,16 +581,10 @@ class SystolicCore(wiring.Component):
             control.append(tap)
         first = kind.stages - 1     # the tap of cell (0, 0)'s sum control
 
-        # -- skew: row r by r edges, column c by c edges. The registers are plain bit vectors:
-        # a layout-typed signal costs far more to elaborate, and there are R(R-1)/2 + C(C-1)/2.
-        row_in = []
-        for r in range(rows):
-            value = Value.cast(step.a[r])
-            for d in range(r):
-                reg = Signal(len(value), name=f"row{r}_skew{d + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
-            row_in.append(value)
+        # -- skew: row r by r edges, column c by c edges (shared delay lines, :func:`delayed`).
+        # The registers are plain bit vectors: a layout-typed signal costs far more to
+        # elaborate, and there are R(R-1)/2 + C(C-1)/2.
+        row_in = [delayed(m, platform, step.a[r], r, f"row{r}_skew") for r in range(rows)]
 
         # -- the columns: row tokens pass from each column to the next
         drain_rows = rows * kind.out_rows
@@ -557,14 +594,9 @@ class SystolicCore(wiring.Component):
         for c in range(cols):
             column = SystolicColumn(kind, rows, self._data_width, self._acc_width, self._zvcg)
             m.submodules[f"col{c}"] = shared(platform, column, name="column", key=column.key)
-            value = Value.cast(step.w[c])
-            for d in range(c):
-                reg = Signal(len(value), name=f"col{c}_skew{d + 1}")
-                m.d.sync += reg.eq(value)
-                value = reg
             m.d.comb += [
                 column.i_row.eq(tokens),
-                column.i_col.eq(value),
+                column.i_col.eq(delayed(m, platform, step.w[c], c, f"col{c}_skew")),
                 column.i_step.eq(valid[c + 1:c + rows + 1]),
                 column.i_sum.eq(Cat(*control[c + first:c + rows + first])),
                 column.sel.eq(row_sel),

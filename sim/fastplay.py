@@ -45,6 +45,19 @@ per second, ``s2ta`` aw 8x8 1.10 to 1.13 M and 1.06 to 1.09 M. On ``s2ta`` 95% o
 instructions are the design's (callgrind): the MACs with their index match, 8 x 1,000 per
 cycle for the eight columns, the columns' registers and output select 8 x 350, the output
 DAP and the front end about 1,000; the wrapper and Verilator's two ``eval()`` calls about 500.
+
+Rates are the host's: a later host of the same two-core kind ran the same models about half as
+fast, with the same instructions. There (2026-12-02, load 0.7, ``bench tools``): loop
+``dense-array`` 1.31 M and ``s2ta`` 0.45 M cycles per second, and the machine's reference, a
+hand-written 8x8 MAC array without stream or harness compiled alike (:mod:`.reference`),
+3.02 M; the same host's repeated runs of one model spread over +-15%. Instructions per cycle
+(cachegrind, exact and host-independent): ``s2ta`` aw 8x8 13,330 (the eight columns' logic
+87%: two lanes per cell of a four-way index match and a multiply, 128 multipliers; the output
+DAP about 5.5%; the wrapper and ``eval()`` about 3%), ``dense-array`` 8x8 5,554. The model
+reads 6.0 to 6.7 G instructions per second on that host, so ``s2ta`` aw 8x8 needs a host
+about twice as fast for 1 M cycles per second. Not taken: ``--threads 2`` on its two cores
+(0.33 to 0.37 M, against 0.52 to 0.54 M single-threaded in the same session: one cycle's work
+is too small for Verilator's per-cycle synchronisation).
 """
 
 import dataclasses
