@@ -4,10 +4,14 @@ synthesis of the same Verilog."""
 import re
 
 import pytest
+from amaranth import Elaboratable, Module, Signal
 
 from sparsegen.gen import bench_tools, synth
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
+from sparsegen.hw.systolic import delayed
+
+from helpers import simulate
 
 
 def _generated(name, **params):
@@ -67,6 +71,46 @@ def test_each_repeated_block_is_one_module(name, params, shared):
 def test_a_one_row_array_still_shares():
     generated = _generated("dense-array", rows=1, cols=4)
     assert _instances(generated.verilog, "dense_array.column") == 4
+
+
+def test_skew_is_shared_delay_lines():
+    """The edge skew: one delay-line module per (width, power of two), row r and column c
+    delayed through one instance per set bit of r and c, holding r and c registers."""
+    generated = _generated("dense-array", rows=9, cols=6)
+    modules = [m for m in _modules(generated.verilog) if ".delay" in m]
+    assert sorted(modules) == sorted(f"dense_array.delay{n}_w8" for n in (1, 2, 4, 8))
+    instances = {n: _instances(generated.verilog, f"dense_array.delay{n}_w8") for n in (1, 2, 4, 8)}
+    # rows 0..8 and columns 0..5: how many of them have each bit set
+    assert instances == {1: 4 + 3, 2: 4 + 2, 4: 4 + 2, 8: 1}
+    assert sum(n * k for n, k in instances.items()) == 9 * 8 // 2 + 6 * 5 // 2
+
+
+class _Delayed(Elaboratable):
+    def __init__(self, depth):
+        self.depth, self.x, self.y = depth, Signal(8), Signal(8)
+        self.ticks = Signal(8)          # a sync domain even at depth 0
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.y.eq(delayed(m, platform, self.x, self.depth, "t"))
+        m.d.sync += self.ticks.eq(self.ticks + 1)
+        return m
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 5, 6, 7, 8, 13])
+def test_delayed_is_depth_edges_late(depth):
+    dut = _Delayed(depth)
+    inputs = [(37 * n + 11) % 256 for n in range(24)]
+    seen = []
+
+    async def bench(ctx):
+        for value in inputs:
+            ctx.set(dut.x, value)
+            seen.append(ctx.get(dut.y))
+            await ctx.tick()
+
+    simulate(dut, bench)
+    assert seen == [0] * depth + inputs[:len(inputs) - depth]
 
 
 # -- flat vs hierarchical area ---------------------------------------------------------------
