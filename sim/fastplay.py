@@ -81,7 +81,8 @@ from .verilator import WAIVERS, verilator_env, verilator_version
 
 __all__ = ["HARNESS_TOP", "LONG_RUN_STEPS", "STREAM_PORTS", "SETTLE_MARGIN", "STATS", "extra_ports",
            "player_rules", "dut_instance", "probe_rules", "probe_ports", "harness_verilog",
-           "main_cpp", "model_options", "verilator_arguments", "FastModel", "build", "run"]
+           "main_cpp", "model_options", "verilator_arguments", "compile_program",
+           "PROGRAM", "FastModel", "build", "run"]
 
 HARNESS_TOP = "sparsegen_fastplay"
 
@@ -145,7 +146,8 @@ _X86_TARGET = ("-march=native", "-mno-avx512f")
 #: build 36 s against 24 s).
 LONG_RUN_STEPS = 1_000_000
 
-_BINARY = "fastplay"
+PROGRAM = "fastplay"
+"""File name of a built program in its folder (:func:`compile_program`)."""
 
 
 def _flat_ports(members: dict) -> list[dict]:
@@ -681,6 +683,42 @@ class FastModel:
     probes: tuple = ()
 
 
+def compile_program(name: str, files: dict[str, str], top: str, *, long_run: bool, what: str,
+                    salt: tuple[str, ...] = ()) -> Path:
+    """Verilate ``files`` (Verilog and a C++ ``main``) with top module ``top`` into the program
+    ``<folder>/fastplay``, with the fast player's options (:func:`verilator_arguments`), in the
+    cached folder ``<build_root>/sim/<name>-<key>``; the key hashes ``salt``, the files, the
+    options, the waivers and the toolchain. Returns the folder.
+
+    Raises
+    ------
+    SimulationError
+        Verilator or the C++ compiler failed: "``what`` failed", naming the build log.
+    """
+    arguments, toolchain = verilator_arguments(long_run)
+    key = hashlib.sha256("\n".join([
+        *salt, *(f"{n}\n{t}" for n, t in sorted(files.items())),
+        *arguments, *WAIVERS, toolchain,
+    ]).encode()).hexdigest()[:16]
+
+    def make(folder: Path) -> None:
+        for file, text in files.items():
+            (folder / file).write_text(text)
+        log = folder / "build.log"
+        command = ["verilator", "--cc", "--exe", "--build", *arguments, *WAIVERS,
+                   "-Mdir", str(folder), "--top-module", top, "--prefix", "Vdut",
+                   "-o", PROGRAM, *files]
+        with open(log, "w") as out:
+            out.write(" ".join(command) + "\n")
+            out.flush()
+            result = children.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
+                                    env=verilator_env())
+        if result.returncode != 0:
+            raise SimulationError(f"{what} failed (exit status {result.returncode}); see {log}")
+
+    return cached_build(name, key, make, check=lambda folder: (folder / PROGRAM).is_file())
+
+
 def build(generated, probes: dict | None = None, *, long_run: bool = False) -> FastModel:
     """Verilate and compile ``generated`` (a :class:`~sparsegen.gen.generate.Generated`) in
     the fast player's wrapper, with its ``main``; with ``long_run``, the model's per-cycle
@@ -697,34 +735,13 @@ def build(generated, probes: dict | None = None, *, long_run: bool = False) -> F
     SimulationError
         Verilator or the C++ compiler failed (the message names the build log).
     """
-    arguments, toolchain = verilator_arguments(long_run)
     files = {f"{generated.top}.v": generated.verilog,
              f"{HARNESS_TOP}.v": harness_verilog(generated.metadata, probes),
              "main.cpp": main_cpp(generated.metadata, probes)}
-    key = hashlib.sha256("\n".join([
-        HARNESS_TOP, *(f"{n}\n{t}" for n, t in sorted(files.items())),
-        *arguments, *WAIVERS, toolchain,
-    ]).encode()).hexdigest()[:16]
-
-    def make(folder: Path) -> None:
-        for name, text in files.items():
-            (folder / name).write_text(text)
-        log = folder / "build.log"
-        command = ["verilator", "--cc", "--exe", "--build", *arguments, *WAIVERS,
-                   "-Mdir", str(folder), "--top-module", HARNESS_TOP, "--prefix", "Vdut",
-                   "-o", _BINARY, *files]
-        with open(log, "w") as out:
-            out.write(" ".join(command) + "\n")
-            out.flush()
-            result = children.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
-                                    env=verilator_env())
-        if result.returncode != 0:
-            raise SimulationError(f"fast player build of `{generated.design}` failed "
-                                  f"(exit status {result.returncode}); see {log}")
-
-    folder = cached_build(f"{generated.design}-fast", key, make,
-                          check=lambda folder: (folder / _BINARY).is_file())
-    return FastModel(binary=folder / _BINARY, meta=generated.metadata,
+    folder = compile_program(f"{generated.design}-fast", files, HARNESS_TOP, long_run=long_run,
+                             what=f"fast player build of `{generated.design}`",
+                             salt=(HARNESS_TOP,))
+    return FastModel(binary=folder / PROGRAM, meta=generated.metadata,
                      probes=tuple(probes or ()))
 
 

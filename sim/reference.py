@@ -4,7 +4,7 @@ Simulation rates are wall-clock figures of the machine they ran on; two-core hos
 kind have run the same fast-player model 1.6 to 2 times apart. To make a layer simulation's
 rate readable anywhere, ``bench tools`` also runs this reference on the same machine, in the
 same run, compiled like the fast player's long-run models
-(:func:`~.fastplay.verilator_arguments`): an R x C array of multiply-accumulate cells in plain
+(:func:`~.fastplay.compile_program`): an R x C array of multiply-accumulate cells in plain
 Verilog, each passing its 8-bit signed activation right and its weight down and adding their
 product into a 32-bit accumulator, with no stream, no harness and no per-cycle input (the
 operands come from a 32-bit LFSR inside the top) and the accumulators XOR-folded into the one
@@ -16,23 +16,19 @@ it.
 reference computes what it says (``tests/test_fast_player.py``).
 """
 
-import hashlib
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
 from ..gen import children
-from .fastplay import verilator_arguments
-from .tb.runner import SimulationError, cached_build
-from .verilator import WAIVERS, verilator_env
+from . import fastplay
+from .tb.runner import SimulationError
 
 __all__ = ["ROWS", "COLS", "reference_verilog", "expected_checksum", "build", "run"]
 
 ROWS = COLS = 8
 _TOP = "mac_reference"
-_BINARY = "reference"
 _LFSR_TAPS = (31, 21, 1, 0)
 
 _CELL = """\
@@ -87,7 +83,7 @@ def reference_verilog(rows: int = ROWS, cols: int = COLS) -> str:
 
 
 _MAIN = r"""// The reference array clocked for CYCLES cycles; prints JSON.
-#include "Vref.h"
+#include "Vdut.h"
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
@@ -97,7 +93,7 @@ _MAIN = r"""// The reference array clocked for CYCLES cycles; prints JSON.
 int main(int argc, char** argv) {
     if (argc != 2) { std::fprintf(stderr, "usage: reference CYCLES\n"); return 2; }
     const uint64_t cycles = std::strtoull(argv[1], nullptr, 10);
-    Vref* dut = new Vref;
+    Vdut* dut = new Vdut;
     dut->clk = 0;
     dut->eval();
     const auto wall = std::chrono::steady_clock::now();
@@ -148,30 +144,10 @@ def expected_checksum(cycles: int, rows: int = ROWS, cols: int = COLS) -> int:
 def build() -> Path:
     """Verilate and compile the reference (cached like the fast player's builds, with the
     options of its long-run models); returns the program."""
-    arguments, toolchain = verilator_arguments(long_run=True)
     files = {f"{_TOP}.v": reference_verilog(), "main.cpp": _MAIN}
-    key = hashlib.sha256("\n".join([*(f"{n}\n{t}" for n, t in sorted(files.items())),
-                                    *arguments, *WAIVERS, toolchain]).encode()).hexdigest()[:16]
-
-    def make(folder: Path) -> None:
-        for name, text in files.items():
-            (folder / name).write_text(text)
-        log = folder / "build.log"
-        command = ["verilator", "--cc", "--exe", "--build", *arguments, *WAIVERS,
-                   "-Mdir", str(folder), "--top-module", _TOP, "--prefix", "Vref",
-                   "-o", _BINARY, *files]
-        with open(log, "w") as out:
-            out.write(" ".join(command) + "\n")
-            out.flush()
-            result = children.run(command, cwd=folder, stdout=out, stderr=subprocess.STDOUT,
-                                    env=verilator_env())
-        if result.returncode != 0:
-            raise SimulationError(f"reference build failed (exit status {result.returncode}); "
-                                  f"see {log}")
-
-    folder = cached_build("mac-reference", key, make,
-                          check=lambda folder: (folder / _BINARY).is_file())
-    return folder / _BINARY
+    folder = fastplay.compile_program("mac-reference", files, _TOP, long_run=True,
+                                      what="reference build")
+    return folder / fastplay.PROGRAM
 
 
 def run(cycles: int) -> dict:
