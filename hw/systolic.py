@@ -52,7 +52,7 @@ from amaranth.lib.wiring import In, Out
 from .hier import shared
 
 __all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "DelayLine", "delayed",
-           "step_layout",
+           "SHARED_DELAY", "step_layout",
            "control_layout", "core_latency", "token_bits", "lane_sum_width", "lane_sum_bits"]
 
 
@@ -440,10 +440,14 @@ class SystolicColumn(wiring.Component):
         return m
 
 
+SHARED_DELAY = 16
+"""The shortest delay :func:`delayed` takes from a shared :class:`DelayLine` (a power of two);
+shorter delays, and the remainder of longer ones, are registers in the caller's module."""
+
+
 class DelayLine(wiring.Component):
     """``depth`` registers in series (reset to 0): ``q`` is ``d`` as it was ``depth`` edges
-    ago. The core builds its edge skew from these (:func:`delayed`), one shared module per
-    (width, depth)."""
+    ago. One shared module per (width, depth) (:func:`delayed`)."""
 
     def __init__(self, width: int, depth: int):
         self.key = (width, depth)
@@ -462,14 +466,23 @@ class DelayLine(wiring.Component):
 
 
 def delayed(m: Module, platform, value, depth: int, name: str) -> Value:
-    """``value`` delayed by ``depth`` edges through :class:`DelayLine` submodules named
-    ``<name>_d<n>``, one per power of two n in ``depth`` (smallest first), each a shared module
-    per (width, n): R skewed rows are then O(R log R) instances of O(log R) distinct modules,
-    instead of R(R-1)/2 registers elaborated and emitted one by one in the core (half the
-    generation time of a 64 x 64 ``s2ta``). The registers are the same: ``depth`` of them in
-    series."""
+    """``value`` delayed by ``depth`` edges: ``depth`` mod :data:`SHARED_DELAY` registers in
+    ``m`` (``<name>1``, ``<name>2``, ...), then one :class:`DelayLine` submodule
+    ``<name>_d<n>`` per power of two n >= :data:`SHARED_DELAY` in ``depth``, each a shared
+    module per (width, n). The registers are the same, ``depth`` of them in series.
+
+    Why: an R x R array's edge skew is R(R-1) registers, which the core elaborated and emitted
+    one by one; at 64 x 64 they were half of ``gen s2ta``'s time (28.6 s, 388 MB). With the
+    long delays shared it took 14.5 s and 230 MB, and 32 x 32 10.1 -> 6.7 s (2026-12-02, a
+    two-core host on which the same runs took 1.5 to 2 times as long as on earlier ones).
+    Below :data:`SHARED_DELAY` an instance saves little, and arrays of up to 16 rows and
+    columns, every configuration the benches synthesize, keep the Verilog they had."""
     value = Value.cast(value)
-    bit = 1
+    for n in range(depth % SHARED_DELAY):
+        reg = Signal(len(value), name=f"{name}{n + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    bit = SHARED_DELAY
     while bit <= depth:
         if depth & bit:
             line = DelayLine(len(value), bit)
@@ -581,7 +594,8 @@ class SystolicCore(wiring.Component):
             control.append(tap)
         first = kind.stages - 1     # the tap of cell (0, 0)'s sum control
 
-        # -- skew: row r by r edges, column c by c edges (shared delay lines, :func:`delayed`).
+        # -- skew: row r by r edges, column c by c edges (:func:`delayed`: long delays from
+        # shared delay lines).
         # The registers are plain bit vectors: a layout-typed signal costs far more to
         # elaborate, and there are R(R-1)/2 + C(C-1)/2.
         row_in = [delayed(m, platform, step.a[r], r, f"row{r}_skew") for r in range(rows)]

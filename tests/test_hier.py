@@ -74,15 +74,28 @@ def test_a_one_row_array_still_shares():
 
 
 def test_skew_is_shared_delay_lines():
-    """The edge skew: one delay-line module per (width, power of two), row r and column c
-    delayed through one instance per set bit of r and c, holding r and c registers."""
-    generated = _generated("dense-array", rows=9, cols=6)
+    """The edge skew: delays of SHARED_DELAY (16) and more from one delay-line module per
+    (width, power of two), one instance per such bit of r and c, the rest registers in the
+    core; R(R-1)/2 + C(C-1)/2 registers in all."""
+    rows, cols = 40, 18
+    generated = _generated("dense-array", rows=rows, cols=cols)
     modules = [m for m in _modules(generated.verilog) if ".delay" in m]
-    assert sorted(modules) == sorted(f"dense_array.delay{n}_w8" for n in (1, 2, 4, 8))
-    instances = {n: _instances(generated.verilog, f"dense_array.delay{n}_w8") for n in (1, 2, 4, 8)}
-    # rows 0..8 and columns 0..5: how many of them have each bit set
-    assert instances == {1: 4 + 3, 2: 4 + 2, 4: 4 + 2, 8: 1}
-    assert sum(n * k for n, k in instances.items()) == 9 * 8 // 2 + 6 * 5 // 2
+    assert sorted(modules) == ["dense_array.delay16_w8", "dense_array.delay32_w8"]
+    lines = {n: _instances(generated.verilog, f"dense_array.delay{n}_w8") for n in (16, 32)}
+    assert lines == {16: (32 - 16) + (cols - 16), 32: rows - 32}
+    core = generated.verilog[generated.verilog.index("module \\dense_array.core"):]
+    core = core[:core.index("endmodule")]
+    inline = set(re.findall(r"\b((?:row|col)\d+_skew\d+)\b", core))
+    assert len(inline) == sum(r % 16 for r in range(rows)) + sum(c % 16 for c in range(cols))
+    assert len(inline) + 16 * lines[16] + 32 * lines[32] == (rows * (rows - 1) // 2
+                                                            + cols * (cols - 1) // 2)
+
+
+def test_small_arrays_keep_their_skew_registers():
+    """Up to 16 rows and columns no delay line is shared: the Verilog the benches synthesize
+    stayed as it was."""
+    assert not [m for m in _modules(_generated("dense-array", rows=16, cols=16).verilog)
+                if ".delay" in m]
 
 
 class _Delayed(Elaboratable):
@@ -97,10 +110,10 @@ class _Delayed(Elaboratable):
         return m
 
 
-@pytest.mark.parametrize("depth", [0, 1, 2, 3, 5, 6, 7, 8, 13])
+@pytest.mark.parametrize("depth", [0, 1, 2, 7, 15, 16, 17, 31, 32, 35, 50])
 def test_delayed_is_depth_edges_late(depth):
     dut = _Delayed(depth)
-    inputs = [(37 * n + 11) % 256 for n in range(24)]
+    inputs = [(37 * n + 11) % 256 for n in range(60)]
     seen = []
 
     async def bench(ctx):
