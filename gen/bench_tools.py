@@ -17,7 +17,12 @@
   against the cycle model; ``pack_seconds``, the wall time of packing the run's stimulus
   into the harness's words (:func:`~sparsegen.sim.tb.bits.pack_many`); and, for the fast
   harness, ``model_options``: the C++ options its model was compiled with
-  (:func:`~sparsegen.sim.fastplay.model_options`).
+  (:func:`~sparsegen.sim.fastplay.model_options`); each design's multipliers;
+* the machine's reference: a hand-written 8x8 MAC array with no stream and no harness,
+  Verilated and compiled like the fast harness's long runs and clocked from C++
+  (:mod:`~sparsegen.sim.reference`), checked against numpy on a short run and timed on
+  :data:`REFERENCE_CYCLES`. Rates are the host's (hosts of one kind have differed twofold);
+  each harness's loop is printed as a share of the reference, in cycles and in multiplies.
 
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.

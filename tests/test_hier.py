@@ -2,9 +2,11 @@
 synthesis of the same Verilog."""
 
 import re
+from io import StringIO
 
 import pytest
 from amaranth import Elaboratable, Module, Signal
+from rich.console import Console
 
 from sparsegen.gen import bench_tools, synth
 from sparsegen.gen.generate import generate
@@ -199,3 +201,37 @@ def test_flatten_keeping_one_module():
     with pytest.raises(ValueError, match="keep"):
         synth.elaborated_verilog(generated.verilog, generated.top, flatten=False,
                                  keep=("dense_array.cell",))
+
+
+def test_bench_tools_table_prints_every_section():
+    """`bench tools`' printout from a report of its shape (figures invented, not measured):
+    every section, the reference line with each fast harness's shares."""
+    groups = {"flip-flops": 10.0, "logic": 5.0}
+    synth_row = {"design": "dense-array", "config": {"rows": 4, "cols": 4},
+                 "hier_seconds": 1.0, "flat_seconds": 2.0, "hier_area_um2": 101.0,
+                 "flat_area_um2": 100.0, "area_ratio": 1.01, "hier_groups_um2": groups,
+                 "flat_groups_um2": groups, "cells_area_um2": 100.5, "cells_area_ratio": 1.005,
+                 "cells_groups_um2": groups}
+    control = {key: synth_row[key] for key in ("hier_seconds", "flat_seconds", "hier_area_um2",
+                                               "flat_area_um2", "area_ratio", "hier_groups_um2",
+                                               "flat_groups_um2")}
+    sim = {"design": "s2ta", "shape": [8, 8, 8], "multipliers": 128, "cycles": 100,
+           "sim_seconds": 1e-4, "cycles_per_second": 1_000_000,
+           "cpu_cycles_per_second": 1_000_000, "harness_seconds": 2e-4,
+           "harness_cycles_per_second": 500_000, "build_seconds": 1.0, "pack_seconds": 0.0}
+    report = {"tech": "sky130hd", "load_average": 0.5, "cpus": 2,
+              "generation": [{"design": "s2ta", "params": {"variant": "aw", "rows": 8, "cols": 8},
+                              "seconds": 1.0, "peak_mb": 100, "verilog_bytes": 1000}],
+              "simulation": [{**sim, "harness": "fast", "model_options": "-O2"},
+                             {**sim, "harness": "cocotb", "cpu_cycles_per_second": None,
+                              "model_options": None}],
+              "reference": {"array": "8x8", "multipliers": 64, "cycles": 10,
+                            "cycles_per_second": 4_000_000, "cpu_cycles_per_second": 4_000_000},
+              "synthesis": [synth_row],
+              "synthesis_control": {**control, "design": "16 unconnected dense_array.cell"}}
+    out = StringIO()
+    bench_tools.print_table(Console(file=out, width=400), report)
+    text = out.getvalue()
+    assert "4,000,000 cycles/s" in text
+    assert "s2ta 25% and 50%" in text               # 1 M of 4 M cycles; 128 of 64 multipliers
+    assert "1.0100" in text and "16 unconnected" in text
