@@ -27,6 +27,14 @@
 Every figure is measured in the run; the machine's load is printed with them because the
 times are wall-clock.
 
+Generation: the core's edge skew, R(R-1)/2 + C(C-1)/2 registers, was elaborated register by
+register and took half of a 64 x 64 ``s2ta``'s time; delays of 16 edges and more now come
+from shared delay lines (:func:`~sparsegen.hw.systolic.delayed`). On 2026-12-02's host (its
+runs 1.5 to 2 times as long as the previous host's, whose ``bench tools`` printed 4.08 s and
+12.27 s) ``gen s2ta`` aw 32x32 went 7.03 -> 6.70 s and 64x64 22.97 -> 14.70 s, 386 -> 225 MB
+(``bench tools`` before and after); a cold ``synth`` of the 32x32 took 182.6 s, 174.8 s of it
+Yosys and OpenSTA (99 s on the previous host).
+
 Where the hierarchical/flat difference came from, and what remains (sky130hd, Yosys 0.70,
 hier / flat area as this bench prints it). Not from the boundaries: no instance of a shared
 module has a port tied to a constant, ``synth -hieropt`` changes nothing in the cells, and both

@@ -47,10 +47,11 @@ cycle for the eight columns, the columns' registers and output select 8 x 350, t
 DAP and the front end about 1,000; the wrapper and Verilator's two ``eval()`` calls about 500.
 
 Rates are the host's: a later host of the same two-core kind ran the same models about half as
-fast, with the same instructions. There (2026-12-02, load 0.7, ``bench tools``): loop
-``dense-array`` 1.31 M and ``s2ta`` 0.45 M cycles per second, and the machine's reference, a
-hand-written 8x8 MAC array without stream or harness compiled alike (:mod:`.reference`),
-3.02 M; the same host's repeated runs of one model spread over +-15%. Instructions per cycle
+fast, with the same instructions. There (2026-12-02, two runs of ``bench tools`` at load 0.7
+and 0.9): loop ``dense-array`` 1.31 and 0.92 M and ``s2ta`` 0.45 and 0.56 M cycles per second,
+and the machine's reference, a hand-written 8x8 MAC array without stream or harness compiled
+alike (:mod:`.reference`), 3.02 and 2.99 M; one model's repeated runs there spread over
++-15%. Instructions per cycle
 (cachegrind, exact and host-independent): ``s2ta`` aw 8x8 13,330 (the eight columns' logic
 87%: two lanes per cell of a four-way index match and a multiply, 128 multipliers; the output
 DAP about 5.5%; the wrapper and ``eval()`` about 3%), ``dense-array`` 8x8 5,554. The model
