@@ -12,6 +12,7 @@ from sparsegen.gen import bench_tools, synth
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design, make_config
 from sparsegen.hw.systolic import delayed
+from sparsegen.sim.verilator import lint
 
 from helpers import simulate
 
@@ -75,7 +76,7 @@ def test_a_one_row_array_still_shares():
     assert _instances(generated.verilog, "dense_array.column") == 4
 
 
-def test_skew_is_shared_delay_lines():
+def test_skew_is_shared_delay_lines(tmp_path):
     """The edge skew: delays of SHARED_DELAY (16) and more from one delay-line module per
     (width, power of two), one instance per such bit of r and c, the rest registers in the
     core; R(R-1)/2 + C(C-1)/2 registers in all."""
@@ -91,6 +92,9 @@ def test_skew_is_shared_delay_lines():
     assert len(inline) == sum(r % 16 for r in range(rows)) + sum(c % 16 for c in range(cols))
     assert len(inline) + 16 * lines[16] + 32 * lines[32] == (rows * (rows - 1) // 2
                                                             + cols * (cols - 1) // 2)
+    path = tmp_path / f"{generated.top}.v"
+    path.write_text(generated.verilog)
+    lint(path, generated.top)                       # the shared lines are lint-clean too
 
 
 def test_small_arrays_keep_their_skew_registers():
