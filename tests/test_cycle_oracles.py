@@ -49,13 +49,14 @@ Front ends, in series with the core (every count above shifted by the front end'
 SCNN (hw/scnn.py, ``ScnnPE`` and ``Scnn`` Timing)
 ----------------------------------------------------
 One input transfer per cycle (the first, CONFIG, at cycle 0, i.e. edge 1); an ACT transfer
-carries up to one ACT word per PE column, every other transfer one broadcast word. A WGT word taken at
-cycle w goes through three decoder stages into the FIFO: its entry is issued at the earliest at
-w + 3. An issued (entry, activation row) pair spends a cycle in the row stage (the activation
-buffer's synchronous read into the product stage's register) and one in the product stage (the
-multipliers) and loads into the crossbar two cycles after its issue (PRODUCT_LATENCY = 2); the
-stages advance together, so with no conflict stall the next pair issues the cycle after. An entry meets
-every activation row of its channel, one row per cycle (an empty channel is one row of zeros).
+carries up to one ACT word per PE column, every other transfer one broadcast word. A WGT word
+taken at cycle w goes through three decoder stages into the FIFO: its entry is issued at the
+earliest at w + 3. An issued (entry, activation row) pair spends a cycle in the row stage (the
+activation buffer's synchronous read into the product stage's register) and one in the product
+stage (the multipliers) and loads into the crossbar two cycles after its issue
+(PRODUCT_LATENCY = 2); the stages advance together, so with no conflict stall the next pair
+issues the cycle after. An entry meets every activation row of its channel, one row per cycle
+(an empty channel is one row of zeros).
 A product is granted the cycle after its pair loads. CONFIG and DRAIN wait until the decoder,
 FIFO and product stage are empty and the crossbar empties in that cycle. After DRAIN (cycle d)
 the row walk takes kc(Ht+R-1) horizontal-halo rows and kc(R-1) vertical rows at two cycles each

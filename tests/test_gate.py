@@ -14,8 +14,14 @@ from sparsegen.gen.energy import energy_table
 from sparsegen.gen.generate import generate
 from sparsegen.gen.registry import get_design
 from sparsegen.hw.gate import GatedRegister, gated_name, parts
-from sparsegen.hw.scnn import (Scnn, ScnnConfig, ScnnPEConfig, _ram_write_layout,
-                               gated_registers, ram_banks)
+from sparsegen.hw.scnn import (
+    Scnn,
+    ScnnConfig,
+    ScnnPEConfig,
+    _ram_write_layout,
+    gated_registers,
+    ram_banks,
+)
 from sparsegen.sim import energy as sim_energy
 from sparsegen.sim import scnn as host
 from sparsegen.sim.golden import scnn as gs
