@@ -455,14 +455,19 @@ class DelayLine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        width, depth = self.key
-        value = self.d
-        for n in range(depth):
-            reg = Signal(width, name=f"stage{n + 1}")
-            m.d.sync += reg.eq(value)
-            value = reg
-        m.d.comb += self.q.eq(value)
+        m.d.comb += self.q.eq(_registers(m, self.d, self.key[1], "stage"))
         return m
+
+
+def _registers(m: Module, value, count: int, prefix: str) -> Value:
+    """``value`` through ``count`` registers in series in ``m`` (reset to 0), named
+    ``<prefix>1``, ``<prefix>2``, ..."""
+    value = Value.cast(value)
+    for n in range(count):
+        reg = Signal(len(value), name=f"{prefix}{n + 1}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
 
 
 def delayed(m: Module, platform, value, depth: int, name: str) -> Value:
@@ -477,11 +482,7 @@ def delayed(m: Module, platform, value, depth: int, name: str) -> Value:
     two-core host on which the same runs took 1.5 to 2 times as long as on earlier ones).
     Below :data:`SHARED_DELAY` an instance saves little, and arrays of up to 16 rows and
     columns, every configuration the benches synthesize, keep the Verilog they had."""
-    value = Value.cast(value)
-    for n in range(depth % SHARED_DELAY):
-        reg = Signal(len(value), name=f"{name}{n + 1}")
-        m.d.sync += reg.eq(value)
-        value = reg
+    value = _registers(m, value, depth % SHARED_DELAY, name)
     bit = SHARED_DELAY
     while bit <= depth:
         if depth & bit:
