@@ -26,4 +26,5 @@ set_output_delay 0 -clock clk [all_outputs]
 # wire-load model (sky130hd declares `Small` as the default) would otherwise add a fanout-based
 # wire capacitance and resistance; without placement that is a guess, and a wire-free figure is
 # the same kind of number for every tech and can be checked by hand against the liberty tables.
-set_load 0 [get_nets -hierarchical *]
+# gen/synth.py hands OpenSTA each liberty without its `default_wire_load` line (`_wire_free`),
+# so no net gets a model; nothing to set here.

@@ -232,10 +232,15 @@ def test_bench_tools_table_prints_every_section():
               "reference": {"array": "8x8", "multipliers": 64, "cycles": 10,
                             "cycles_per_second": 4_000_000, "cpu_cycles_per_second": 4_000_000},
               "synthesis": [synth_row],
-              "synthesis_control": {**control, "design": "16 unconnected dense_array.cell"}}
+              "synthesis_control": {**control, "design": "16 unconnected dense_array.cell"},
+              "large_synthesis": {"design": "s2ta", "params": {"variant": "aw", "rows": 32,
+                                                              "cols": 32},
+                                  "seconds": 123.45, "peak_mb": 2000, "synth_seconds": 111.0,
+                                  "area_um2": 1e7, "critical_path_ns": 9.2}}
     out = StringIO()
     bench_tools.print_table(Console(file=out, width=400), report)
     text = out.getvalue()
     assert "4,000,000 cycles/s" in text
     assert "s2ta 25% and 50%" in text               # 1 M of 4 M cycles; 128 of 64 multipliers
     assert "1.0100" in text and "16 unconnected" in text
+    assert "cold synthesis of s2ta aw 32x32" in text and "123.5 s wall, 111.0 s" in text

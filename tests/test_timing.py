@@ -9,7 +9,7 @@ import re
 import pytest
 from rich.console import Console
 
-from sparsegen.gen import bench_timing
+from sparsegen.gen import bench_timing, synth
 from sparsegen.gen.cli import main
 from sparsegen.gen.registry import DESIGNS, get_design, make_config
 from sparsegen.gen.synth import (
@@ -167,6 +167,75 @@ def test_known_circuit_matches_the_liberty_tables(tmp_path):
     assert timing["fmax_mhz"] == pytest.approx(1000 / timing["critical_path_ns"], abs=0.01)
     assert timing["critical_path"] == {"start": "first", "start_kind": "register",
                                        "end": "last", "end_kind": "register", "blocks": [""]}
+
+
+# A net with fanout: the first inverter drives four NAND2s, whose outputs meet in a NAND4 (a
+# statistical wire-load model prices a net by its fanout, so fanout is where it would show).
+_FANOUT = f"""\
+module fanout(clk, d, e0, e1, e2, e3, q);
+  input clk, d, e0, e1, e2, e3;
+  output q;
+  wire q1, n1, a0, a1, a2, a3, y;
+  {_PREFIX}dfxtp_1 first (.CLK(clk), .D(d), .Q(q1));
+  {_PREFIX}inv_1 g1 (.A(q1), .Y(n1));
+  {_PREFIX}nand2_1 h0 (.A(n1), .B(e0), .Y(a0));
+  {_PREFIX}nand2_1 h1 (.A(n1), .B(e1), .Y(a1));
+  {_PREFIX}nand2_1 h2 (.A(n1), .B(e2), .Y(a2));
+  {_PREFIX}nand2_1 h3 (.A(n1), .B(e3), .Y(a3));
+  {_PREFIX}nand4_1 g2 (.A(a0), .B(a1), .C(a2), .D(a3), .Y(y));
+  {_PREFIX}dfxtp_1 last (.CLK(clk), .D(y), .Q(q));
+endmodule
+"""
+
+
+def _sta_with(netlist, liberty, extra: str, tmp_path) -> dict:
+    """OpenSTA on `netlist` as `static_timing` runs it, but reading `liberty` and running the
+    Tcl `extra` after the constraints."""
+    clock, netlist, variables = synth._sta_design(netlist, "fanout", "sky130hd", 10.0, tmp_path)
+    template = tmp_path / f"sta_{len(extra)}.tcl"
+    template.write_text(synth._STA_SCRIPT.read_text().replace(
+        "source $load_design\n", f"source $load_design\n{extra}\n"))
+    text, errors, status = synth._run_sta(template, {**variables, "liberty": liberty},
+                                          tmp_path / "run.tcl", tmp_path / "sta.log")
+    assert not errors and status == 0
+    return synth._parse_report(text, clock)
+
+
+@requires_sta
+def test_wire_free_liberty_times_as_zero_net_loads(tmp_path):
+    """OpenSTA reads the liberty without its default wire-load model (`_wire_free`): the same
+    figure as the original liberty with `set_load 0` on every net (the flow's earlier way, slow
+    on big netlists), and not the figure the model gives."""
+    original = synth._liberty_files("sky130hd", synth._techs()["sky130hd"], tmp_path)
+    stripped = [synth._wire_free(path, tmp_path / "sta") for path in original]
+    assert stripped != original and b"default_wire_load :" in original[0].read_bytes()
+    assert b"default_wire_load :" not in stripped[0].read_bytes()
+    # Once per content: the second call finds the copy.
+    assert [synth._wire_free(path, tmp_path / "sta") for path in original] == stripped
+    netlist = tmp_path / "fanout.v"
+    netlist.write_text(_FANOUT)
+    flow = static_timing(netlist, "fanout", "sky130hd", 10.0, cache_dir=tmp_path)
+    zero = _sta_with(netlist, original, "set_load 0 [get_nets -hierarchical *]", tmp_path)
+    model = _sta_with(netlist, original, "", tmp_path)
+    assert flow["critical_path_ns"] == zero["critical_path_ns"]
+    assert flow["critical_path"] == zero["critical_path"]
+    # The model adds wire capacitance on every net: a longer path (this test would pass
+    # vacuously if the model were not active on the original liberty).
+    assert model["critical_path_ns"] > flow["critical_path_ns"] + 0.01
+
+
+def test_wire_free_leaves_a_liberty_without_a_default_alone(tmp_path):
+    plain = tmp_path / "plain.lib"
+    plain.write_text('library (x) {\n  default_wire_load_mode : top ;\n}\n')
+    assert synth._wire_free(plain, tmp_path / "sta") == plain
+    named = tmp_path / "named.lib"
+    named.write_text('library (x) {\n  default_wire_load : "Small" ;\n'
+                     '  default_wire_load_selection : "sel" ;\n  time_unit : "1ns" ;\n}\n')
+    copy = synth._wire_free(named, tmp_path / "sta")
+    # Each dropped line becomes a comment, so OpenSTA's line numbers still point into the file.
+    assert copy.read_text().splitlines() == [
+        "library (x) {", "/* dropped by sparsegen: no wire loads */",
+        "/* dropped by sparsegen: no wire loads */", '  time_unit : "1ns" ;', "}"]
 
 
 @pytest.mark.parametrize("value", [0, -1, "abc", math.nan, math.inf, 0.001, 1e6, True])
