@@ -109,8 +109,8 @@ from .generate import generate
 from .registry import get_design
 from .synth import cell_areas, elaborated_verilog, synthesize
 
-__all__ = ["run", "print_table", "GEN_POINTS", "SYNTH_POINTS", "SIM_POINTS", "CONTROL_COPIES",
-           "REFERENCE_CYCLES", "REFERENCE_CHECK_CYCLES",
+__all__ = ["run", "print_table", "GEN_POINTS", "SYNTH_POINTS", "LARGE_SYNTH", "SIM_POINTS",
+           "CONTROL_COPIES", "REFERENCE_CYCLES", "REFERENCE_CHECK_CYCLES",
            "cell_groups", "copies_verilog"]
 
 #: s2ta of 1 x 2 x 1 TPEs (``tpe_k`` keeps its default, 2): one output per cell, as in the dense
