@@ -43,7 +43,9 @@ Cold synthesis of that 32x32 (now printed by this bench, :data:`LARGE_SYNTH`): Y
 its default wire-load model instead (:func:`~sparsegen.gen.synth._wire_free`), which gives the
 same reports (byte for byte on four designs, and the same 9.2299 ns and area on this one):
 OpenSTA 79 s and 2.24 GB; ``sparsegen synth`` cold 205.4 -> 133.2 s wall (both beside another
-job on the two cores).
+job on the two cores). ``bench tools`` at e1123c8, alone on the machine (whose reference ran at
+2.23 M cycles/s, against 2.99-3.02 M earlier the same day): 145.3 s wall, 136.2 s of it Yosys
+and OpenSTA, peak 2,190 MB.
 
 Where the hierarchical/flat difference came from, and what remains (sky130hd, Yosys 0.70,
 hier / flat area as this bench prints it). Not from the boundaries: no instance of a shared

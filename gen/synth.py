@@ -588,8 +588,8 @@ def _wire_free(liberty: Path, folder: Path) -> Path:
     The same figures as the flow's earlier ``set_load 0`` on every net (which overrides the
     model's wire capacitance), checked equal on dense-array 8x8, s2ta aw 8x8, highlight and
     sod (critical path reports and ``report_power`` byte for byte), but without setting
-    1,969,868 net loads one at a time: on s2ta aw 32x32 that took OpenSTA 38 s of 134 s and
-    half of its 4.4 GB.
+    1,969,868 net loads one at a time: on s2ta aw 32x32, listing and setting them took 38-46 s
+    of OpenSTA's 134-141 s (two runs) and half of its 4.35 GB.
     """
     with open(liberty, "rb") as f:
         text = f.read()
