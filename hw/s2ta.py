@@ -57,6 +57,7 @@ from .systolic import (
     SystolicCore,
     core_latency,
     lane_sum_bits,
+    mac_kind,
     step_layout,
     token_bits,
 )
@@ -192,10 +193,6 @@ class S2TAConfig(Config):
 # -- cell kinds ------------------------------------------------------------------------------
 
 
-def _dense_kind(width):
-    return CellKind("mac", signed(width), signed(width), 1, lambda a, w: [(a, w)])
-
-
 def _tpe(name, cfg, row_op, col_op, lane):
     """A ``tpe_rows`` x ``tpe_k`` x ``tpe_cols`` TPE: row token ``tpe_rows`` x ``row_op``,
     column token ``tpe_cols`` x ``col_op``; ``lane(a_op, w_op)`` gives one output's lanes."""
@@ -243,7 +240,7 @@ def array_input_layout(config) -> data.StructLayout:
     """Payload of an array's input stream: one step (a row token per row, a column token per
     column, ``last``)."""
     if isinstance(config, DenseArrayConfig):
-        return step_layout(_dense_kind(config.data_width), config.rows, config.cols)
+        return step_layout(mac_kind(config.data_width), config.rows, config.cols)
     return step_layout(_s2ta_kind(config), config.rows, config.cols)
 
 
@@ -299,13 +296,13 @@ class DenseArray(wiring.Component):
     @staticmethod
     def cell_kind(cfg: DenseArrayConfig) -> CellKind:
         """The cells' kind: one MAC (three stages, :attr:`~.systolic.CellKind.stages`)."""
-        return _dense_kind(cfg.data_width)
+        return mac_kind(cfg.data_width)
 
     @staticmethod
     def probes(cfg: DenseArrayConfig) -> dict[str, list[str]]:
         """Energy probes of every cell (:meth:`~.systolic.SystolicCell.probes`), for a layer
         harness to count; paths are relative to this design's top module."""
-        return SystolicCore.probes(_dense_kind(cfg.data_width), cfg.rows, cfg.cols, cfg.zvcg,
+        return SystolicCore.probes(mac_kind(cfg.data_width), cfg.rows, cfg.cols, cfg.zvcg,
                                    "core.")
 
     @staticmethod
@@ -315,14 +312,14 @@ class DenseArray(wiring.Component):
         operand mux a step goes through: none here), ``dap`` (none), ``steps_per_transfer``
         (core steps per input transfer: 1), ``k_per_step`` (K elements a step's lanes
         cover: 1)."""
-        kind = _dense_kind(cfg.data_width)
+        kind = mac_kind(cfg.data_width)
         return {"lanes": 1, "token_bits": token_bits(kind), "lane_sum_bits": 0,
                 "selections": [], "dap": None, "steps_per_transfer": 1, "k_per_step": 1}
 
     def elaborate(self, platform):
         m = Module()
         cfg = self._config
-        m.submodules.core = core = SystolicCore(_dense_kind(cfg.data_width), cfg.rows,
+        m.submodules.core = core = SystolicCore(mac_kind(cfg.data_width), cfg.rows,
                                                 cfg.cols, cfg.data_width, cfg.acc_width,
                                                 cfg.zvcg)
         wiring.connect(m, wiring.flipped(self.i), core.i)

@@ -44,7 +44,7 @@ from amaranth.lib.wiring import In, Out
 from .hier import shared
 from .params import Config, check_config, param
 from .s2ta import DenseArray, DenseArrayConfig
-from .systolic import CellKind, SystolicCore, core_latency, step_layout
+from .systolic import CellKind, SystolicCore, core_latency, mac_kind, step_layout
 
 __all__ = ["SodConfig", "Sod", "BitmapDecoder", "SodFrontEnd", "block_layout",
            "sod_input_layout"]
@@ -92,10 +92,6 @@ def sod_input_layout(config: SodConfig) -> data.StructLayout:
         "w": data.ArrayLayout(block, config.cols),
         "last": 1,
     })
-
-
-def _dense_kind(width) -> CellKind:
-    return CellKind("mac", signed(width), signed(width), 1, lambda a, w: [(a, w)])
 
 
 class BitmapDecoder(wiring.Component):
@@ -189,7 +185,7 @@ class SodFrontEnd(wiring.Component):
         self._config = config
         super().__init__({
             "i": In(stream.Signature(sod_input_layout(config))),
-            "o": Out(stream.Signature(step_layout(_dense_kind(config.data_width),
+            "o": Out(stream.Signature(step_layout(mac_kind(config.data_width),
                                                   config.rows, config.cols))),
         })
 
@@ -275,7 +271,7 @@ class Sod(wiring.Component):
     @staticmethod
     def cell_kind(cfg: SodConfig) -> CellKind:
         """The cells' kind: the dense array's MAC (three stages)."""
-        return _dense_kind(cfg.data_width)
+        return mac_kind(cfg.data_width)
 
     @staticmethod
     def probes(cfg: SodConfig) -> dict[str, list[str]]:
@@ -294,7 +290,7 @@ class Sod(wiring.Component):
         m = Module()
         cfg = self._config
         m.submodules.front = front = SodFrontEnd(cfg)
-        m.submodules.core = core = SystolicCore(_dense_kind(cfg.data_width), cfg.rows,
+        m.submodules.core = core = SystolicCore(mac_kind(cfg.data_width), cfg.rows,
                                                 cfg.cols, cfg.data_width, cfg.acc_width,
                                                 cfg.zvcg)
         wiring.connect(m, wiring.flipped(self.i), front.i)

@@ -51,8 +51,8 @@ from amaranth.lib.wiring import In, Out
 
 from .hier import shared
 
-__all__ = ["CellKind", "SystolicCell", "SystolicColumn", "SystolicCore", "DelayLine", "delayed",
-           "SHARED_DELAY", "step_layout",
+__all__ = ["CellKind", "mac_kind", "SystolicCell", "SystolicColumn", "SystolicCore", "DelayLine",
+           "delayed", "SHARED_DELAY", "step_layout",
            "control_layout", "core_latency", "token_bits", "lane_sum_width", "lane_sum_bits"]
 
 
@@ -105,6 +105,12 @@ class CellKind:
         """Register stages of a cell: tokens, products, the lane sum (only with
         :attr:`lane_sum`), accumulate: 3 or 4."""
         return 4 if self.lane_sum else 3
+
+
+def mac_kind(width: int) -> CellKind:
+    """The plain multiply-accumulate cell: one signed ``width``-bit product per cycle, of the
+    dense array (``dense-array``) and of the dense core behind Sparse-on-Dense's decoders."""
+    return CellKind("mac", signed(width), signed(width), 1, lambda a, w: [(a, w)])
 
 
 def step_layout(kind: CellKind, rows: int, cols: int) -> data.StructLayout:
