@@ -144,22 +144,34 @@ REFERENCE_CHECK_CYCLES = 1_000
 CONTROL_COPIES = 16
 
 
+def _cli(verb: str, name: str, params: dict, *extra: str,
+         env: dict | None = None) -> tuple[float, int, str]:
+    """``sparsegen VERB NAME -p k=v ... EXTRA`` in a child process: its wall seconds, the peak
+    RSS in MB of its largest process (its own or a child's it waited for) and its standard
+    output."""
+    cmd = [sys.executable, "-m", "sparsegen.gen.cli", verb, name,
+           *(x for k, v in params.items() for x in ("-p", f"{k}={v}")), *extra]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=out, stderr=err,
+                                 env=None if env is None else {**os.environ, **env})
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if status != 0:
+            raise RuntimeError(f"sparsegen {verb} {name} {params} failed: "
+                               f"{err.read().decode(errors='replace').strip()}")
+        return seconds, round(usage.ru_maxrss / 1024), out.read().decode()
+
+
 def _gen(name: str, params: dict) -> dict:
     """``sparsegen gen`` in a child process: wall seconds and the child's peak RSS."""
     with tempfile.TemporaryDirectory(prefix="sparsegen-bench-") as out:
-        cmd = [sys.executable, "-m", "sparsegen.gen.cli", "gen", name,
-               *(x for k, v in params.items() for x in ("-p", f"{k}={v}")), "-o", out]
-        start = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        if status != 0:
-            raise RuntimeError(f"sparsegen gen {name} {params} failed: "
-                               f"{child.stderr.read().decode(errors='replace').strip()}")
-        child.stderr.close()
+        seconds, peak_mb, _ = _cli("gen", name, params, "-o", out)
         size = sum(p.stat().st_size for p in Path(out).iterdir())
     return {"design": name, "params": params, "seconds": round(seconds, 2),
-            "peak_mb": round(usage.ru_maxrss / 1024), "verilog_bytes": size}
+            "peak_mb": peak_mb, "verilog_bytes": size}
 
 
 #: Kinds of sky130hd cell by name (the first pattern that matches); anything else is "logic".
@@ -246,25 +258,13 @@ def _large_synth(tech: str) -> dict:
     own, as on a fresh machine (the liberty unpacked, Verilog generated, Yosys, OpenSTA): wall
     seconds, the child's peak RSS, and the run's area and critical path."""
     name, params = LARGE_SYNTH
-    with tempfile.TemporaryDirectory(prefix="sparsegen-bench-cold-") as folder:
-        cache, out, err = Path(folder) / "cache", Path(folder) / "out", Path(folder) / "err"
-        cmd = [sys.executable, "-m", "sparsegen.gen.cli", "synth", name,
-               *(x for k, v in params.items() for x in ("-p", f"{k}={v}")), "--tech", tech,
-               "--json"]
-        start = time.perf_counter()
-        with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            child = subprocess.Popen(cmd, stdout=stdout, stderr=stderr,
-                                     env={**os.environ, "SPARSEGEN_CACHE_DIR": str(cache)})
-            _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - start
-        if status != 0:
-            raise RuntimeError(f"sparsegen synth {name} {params} failed: "
-                               f"{err.read_text(errors='replace').strip()}")
-        result = json.loads(out.read_text())
+    with tempfile.TemporaryDirectory(prefix="sparsegen-bench-cold-") as cache:
+        seconds, peak_mb, out = _cli("synth", name, params, "--tech", tech, "--json",
+                                     env={"SPARSEGEN_CACHE_DIR": cache})
+    result = json.loads(out)
     return {"design": name, "params": params, "seconds": round(seconds, 2),
-            "peak_mb": round(usage.ru_maxrss / 1024), "synth_seconds": result["seconds"],
-            "area_um2": result["area_um2"],
-            "critical_path_ns": result["critical_path_ns"]}
+            "peak_mb": peak_mb, "synth_seconds": result["seconds"],
+            "area_um2": result["area_um2"], "critical_path_ns": result["critical_path_ns"]}
 
 
 def _control(tech: str, areas: dict) -> dict:
