@@ -58,8 +58,8 @@ of zeros on a ZVCG idle step too, so each step writes them: priced per bit as
 ``reg_bit_write``, as the token registers, and left out of ``reg_bit_hold``.
 
 Model counts (``sim --model``): the same actions in closed form from the operands (steps
-through the core, tiles, non-zero products of the multiplied operands for ZVCG, DAP blocks);
-tests/test_energy_layer.py holds them equal to the RTL counts.
+through the core, tiles, non-zero products of the multiplied operands for ZVCG, rows drained
+through the DAP); tests/test_energy_layer.py holds them equal to the RTL counts.
 
 ``gating_saving_pj`` (ZVCG designs) is what the gating saved in the same run: the gated lanes
 priced as multiplies minus as gated ones, plus the idle steps priced as adds minus as held
@@ -196,8 +196,9 @@ def _fixed(cell: dict, config) -> dict:
 
 
 def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
-            blocks: int) -> dict:
-    """Action counts from the per-cell event totals (summed over cells)."""
+            drained_rows: int) -> dict:
+    """Action counts from the per-cell event totals (summed over cells); ``drained_rows``
+    counts the result rows that pass the output DAP (its probe is ``block``)."""
     lanes, width, acc = fixed["lanes"], fixed["data_width"], fixed["acc_width"]
     outputs = fixed["outputs"]
     counts = {
@@ -213,11 +214,11 @@ def _counts(fixed: dict, *, steps: int, lasts: int, gated: int, idle: int,
         # Per step the token registers and the lane-sum registers (kinds with that stage);
         # per tile the result registers; per drained row the output DAP's stage.
         "reg_bit_write": (steps * (fixed["token_bits"] + fixed["lane_sum_bits"])
-                          + lasts * outputs * acc + blocks * fixed["dap_bits"]),
+                          + lasts * outputs * acc + drained_rows * fixed["dap_bits"]),
     }
     if fixed["dap"] is not None:
-        rows, bz = fixed["dap"]
-        counts["dap_cmp"] = blocks * rows * bz * (bz - 1) // 2
+        blocks_per_row, bz = fixed["dap"]
+        counts["dap_cmp"] = drained_rows * blocks_per_row * bz * (bz - 1) // 2
     # Register bits the mul / mul_gated / add entries include (product register, ZVCG flag,
     # accumulator), so the hold term does not price them again.
     counts["_covered_bits"] = ((counts["mul"] + gated) * 2 * width + gated
@@ -232,7 +233,7 @@ def counts_from_probes(cell: dict, config, probes: dict) -> dict:
     as declared, ``gated``, ``idle`` and ``block`` (see the module docs)."""
     return _counts(_fixed(cell, config), steps=probes["step"], lasts=probes["last"],
                    gated=probes.get("gated", 0), idle=probes.get("idle", 0),
-                   blocks=probes.get("block", 0))
+                   drained_rows=probes.get("block", 0))
 
 
 def counts_from_model(cell: dict, config, *, core_steps: int, tiles: int, transfers: int,
@@ -248,7 +249,7 @@ def counts_from_model(cell: dict, config, *, core_steps: int, tiles: int, transf
     return _counts(fixed, steps=steps, lasts=tiles * cells,
                    gated=steps * fixed["lanes"] - nonzero if zvcg else 0,
                    idle=steps * fixed["outputs"] - nonzero_steps if zvcg else 0,
-                   blocks=transfers)
+                   drained_rows=transfers)
 
 
 def nonzero_steps(a, w, k_per_step: int | None) -> int:
