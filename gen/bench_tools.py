@@ -45,7 +45,10 @@ same reports (byte for byte on four designs, and the same 9.2299 ns and area on 
 OpenSTA 79 s and 2.24 GB; ``sparsegen synth`` cold 205.4 -> 133.2 s wall (both beside another
 job on the two cores). ``bench tools`` at e1123c8, alone on the machine (whose reference ran at
 2.23 M cycles/s, against 2.99-3.02 M earlier the same day): 145.3 s wall, 136.2 s of it Yosys
-and OpenSTA, peak 2,190 MB.
+and OpenSTA, peak 2,190 MB. On a faster host that evening (reference 3.43 M cycles/s, load
+0.55, 7.7 min for the whole bench at 9956e84): ``gen s2ta`` aw 32x32 4.38 s, 64x64 10.09 s and
+225 MB, the cold 32x32 ``synth`` 95.5 s (90.4 s of it Yosys and OpenSTA), and the fast
+harness's loop 1.47 M (``dense-array`` 8x8) and 0.78 M (``s2ta`` aw 8x8) cycles/s.
 
 Where the hierarchical/flat difference came from, and what remains (sky130hd, Yosys 0.70,
 hier / flat area as this bench prints it). Not from the boundaries: no instance of a shared

@@ -56,9 +56,11 @@ alike (:mod:`.reference`), 3.02 and 2.99 M; one model's repeated runs there spre
 87%: two lanes per cell of a four-way index match and a multiply, 128 multipliers; the output
 DAP about 5.5%; the wrapper and ``eval()`` about 3%), ``dense-array`` 8x8 5,554. The model
 reads 6.0 to 6.7 G instructions per second on that host, so ``s2ta`` aw 8x8 needs a host
-about twice as fast for 1 M cycles per second. Not taken: ``--threads 2`` on its two cores
-(0.33 to 0.37 M, against 0.52 to 0.54 M single-threaded in the same session: one cycle's work
-is too small for Verilator's per-cycle synchronisation).
+about twice as fast for 1 M cycles per second; a third host that evening (``bench tools`` at
+9956e84, load 0.55) ran ``dense-array`` 1.47 M, ``s2ta`` 0.78 M and the reference 3.43 M
+cycles per second, so ``s2ta`` needed 1.28 times that host. Not taken: ``--threads 2`` on its
+two cores (0.33 to 0.37 M, against 0.52 to 0.54 M single-threaded in the same session: one
+cycle's work is too small for Verilator's per-cycle synchronisation).
 """
 
 import dataclasses
@@ -142,7 +144,9 @@ _X86_TARGET = ("-march=native", "-mno-avx512f")
 #: its build times. -O3 ran like -O2 and took 12.8 s against 5.5 s to build. Not taken:
 #: Verilator's ``-O3`` with ``--x-assign fast --x-initial fast`` (14,092 instructions per
 #: cycle at -O2), ``--flatten`` (13,660 at -O1), ``-O1`` with ``-fstrict-aliasing``,
-#: ``-fschedule-insns2`` or ``-finline-small-functions`` (no change), and compiling the fast
+#: ``-fschedule-insns2`` or ``-finline-small-functions`` (no change), GCC's profile-guided
+#: optimization (``-fprofile-use`` after a training run: about 3% on s2ta aw 8x8, for a second
+#: compile and a training run per model), and compiling the fast
 #: and slow halves apart (``VM_PARALLEL_BUILDS=1``: its precompiled headers made a cold
 #: build 36 s against 24 s).
 LONG_RUN_STEPS = 1_000_000
