@@ -141,11 +141,14 @@ from ..gen.sram import sram_model
 from ..hw.sram import MACRO_MIN_BITS
 
 __all__ = ["DEFAULT_TECH", "ACTIONS", "LayerEnergy", "counts_from_probes", "counts_from_model",
-           "nonzero_steps", "action_energy", "layer_energy", "no_energy", "SCNN_ACTIONS",
-           "scnn_gated_memories", "scnn_gated_registers", "scnn_layer_energy"]
+           "NONZERO_CHUNK", "nonzero_steps", "action_energy", "layer_energy", "no_energy",
+           "SCNN_ACTIONS", "scnn_gated_memories", "scnn_gated_registers", "scnn_layer_energy"]
 
 DEFAULT_TECH = "sky130hd"
 """The tech ``sparsegen sim`` prices energy on unless ``--tech`` says otherwise."""
+
+#: (m, step, n) entries :func:`nonzero_steps` holds at a time (4 bytes each).
+NONZERO_CHUNK = 1 << 22
 
 ACTIONS = ("mul", "mul_gated", "add", "add_idle", "lane_add", "mux", "edge_mux", "dap_cmp",
            "reg_bit_write", "reg_bit_hold")
@@ -254,15 +257,25 @@ def counts_from_model(cell: dict, config, *, core_steps: int, tiles: int, transf
 
 def nonzero_steps(a, w, k_per_step: int | None) -> int:
     """(m, n, step) triples whose step's ``k_per_step`` K elements hold a product with both
-    operands non-zero: the cell steps ZVCG does not leave idle (``None``: not counted, 0)."""
+    operands non-zero: the cell steps ZVCG does not leave idle (``None``: not counted, 0).
+
+    One K element per step counts in closed form (per step: the rows of ``a`` with a non-zero
+    times the columns of ``w`` with one); longer steps take batched products of the non-zero
+    masks, :data:`NONZERO_CHUNK` (m, step, n) entries at a time, so a ResNet-50-sized layer
+    needs tens of MB, not an (m, step, n) tensor of GBs."""
     if k_per_step is None:
         return 0
-    k = a.shape[1]
-    pad = -k % k_per_step
+    pad = -a.shape[1] % k_per_step
     a_nz = np.pad(a != 0, ((0, 0), (0, pad))).reshape(a.shape[0], -1, k_per_step)
     w_nz = np.pad(w != 0, ((0, pad), (0, 0))).reshape(-1, k_per_step, w.shape[1])
-    hits = np.einsum("mbk,bkn->mbn", a_nz.astype(np.int64), w_nz.astype(np.int64))
-    return int((hits > 0).sum())
+    if k_per_step == 1:
+        return int(a_nz[:, :, 0].sum(axis=0, dtype=np.int64)
+                   @ w_nz[:, 0, :].sum(axis=1, dtype=np.int64))
+    a_steps = a_nz.transpose(1, 0, 2).astype(np.float32)      # (step, m, k): exact, k <= 2^24
+    w_steps = w_nz.astype(np.float32)                         # (step, k, n)
+    per = max(1, NONZERO_CHUNK // (a.shape[0] * w.shape[1]))
+    return sum(int(np.count_nonzero(a_steps[s:s + per] @ w_steps[s:s + per]))
+               for s in range(0, a_steps.shape[0], per))
 
 
 def _entry(table: dict, name: str) -> float | None:

@@ -85,6 +85,24 @@ def test_rtl_counts_equal_model_counts(name, params):
 
 
 @needs_sta
+@pytest.mark.parametrize("k_per_step", [1, 2, 3, 8])
+def test_nonzero_steps_counts_each_step_with_a_nonzero_product(k_per_step, monkeypatch):
+    """Against a loop over every (m, step, n): the closed form (one K element per step) and the
+    chunked products (a chunk smaller than one step's m x n, and one holding every step)."""
+    rng = np.random.default_rng(k_per_step)
+    m, k, n = 7, 22, 5                      # 22 is no multiple of 3 or 8: a padded last step
+    a = rng.integers(-3, 4, (m, k)) * (rng.random((m, k)) < .5)
+    w = rng.integers(-3, 4, (k, n)) * (rng.random((k, n)) < .5)
+    expected = sum(any(a[i, j] != 0 and w[j, c] != 0
+                       for j in range(s, min(s + k_per_step, k)))
+                   for i in range(m) for c in range(n) for s in range(0, k, k_per_step))
+    assert 0 < expected < m * n * -(-k // k_per_step)
+    for chunk in (1, 1 << 22):
+        monkeypatch.setattr(layer_energy, "NONZERO_CHUNK", chunk)
+        assert layer_energy.nonzero_steps(a, w, k_per_step) == expected
+    assert layer_energy.nonzero_steps(a, w, None) == 0
+
+
 def test_both_harnesses_count_alike(monkeypatch):
     """The cocotb reference harness counts the same probes as the fast one (shared rules)."""
     design = get_design("dense-array")
