@@ -84,7 +84,6 @@ def test_rtl_counts_equal_model_counts(name, params):
     assert (counts["mux"] > 0) == (name != "dense-array")
 
 
-@needs_sta
 @pytest.mark.parametrize("k_per_step", [1, 2, 3, 8])
 def test_nonzero_steps_counts_each_step_with_a_nonzero_product(k_per_step, monkeypatch):
     """Against a loop over every (m, step, n): the closed form (one K element per step) and the
@@ -103,6 +102,7 @@ def test_nonzero_steps_counts_each_step_with_a_nonzero_product(k_per_step, monke
     assert layer_energy.nonzero_steps(a, w, None) == 0
 
 
+@needs_sta
 def test_both_harnesses_count_alike(monkeypatch):
     """The cocotb reference harness counts the same probes as the fast one (shared rules)."""
     design = get_design("dense-array")
