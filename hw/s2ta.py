@@ -205,13 +205,18 @@ def _tpe(name, cfg, row_op, col_op, lane):
                     out_rows=rows, adder_tree=True)
 
 
-def _match(slots, index, width):
-    """The value of the DBB slot whose index is ``index``, else 0. Slots with a non-zero value
-    have distinct indices (the encoder guarantees it), so OR-ing the matches selects one."""
-    match = 0
-    for slot in slots:
-        match = match | Mux(slot.index == index, slot.value.as_unsigned(), 0)
-    return match[:width].as_signed()
+def _select(entries, index, width):
+    """The value of the ``(key, value)`` entry whose key is ``index``, else 0, as an AND-OR of
+    one-hot matches: positions (``enumerate``: a BZ:1 mux) or DBB slots' indices, which the
+    encoder keeps distinct among non-zero values, so OR-ing the matches selects one.
+
+    Written this way rather than as an indexed part-select (``values[index]``): ABC maps the
+    indexed BZ:1 selects of ``a`` and ``w`` in series with the multiplier at 7.79 and 6.48 ns,
+    these at 6.45 and 6.42 ns, against ``dense-array``'s 5.16 (``bench s2ta``, sky130hd)."""
+    pick = 0
+    for key, value in entries:
+        pick = pick | Mux(key == index, value.as_unsigned(), 0)
+    return pick[:width].as_signed()
 
 
 def _s2ta_kind(cfg) -> CellKind:
@@ -226,14 +231,17 @@ def _s2ta_kind(cfg) -> CellKind:
         nnz = cfg.nnz_w
         return _tpe("tpe_w", cfg, data.ArrayLayout(data.ArrayLayout(value, bz), k),
                     data.ArrayLayout(data.ArrayLayout(slot, nnz), k),
-                    lambda a, w: [(a[b][w[b][j].index], w[b][j].value)
+                    lambda a, w: [(_select(enumerate(a[b]), w[b][j].index, width), w[b][j].value)
                                   for b in range(k) for j in range(nnz)])
     if cfg.variant == "a":
         return _tpe("tpe_a", cfg, data.ArrayLayout(slot, k), data.ArrayLayout(value, bz),
-                    lambda a, w: [(a[j].value, w[a[j].index]) for j in range(k)])
+                    lambda a, w: [(a[j].value, _select(enumerate(w), a[j].index, width))
+                                  for j in range(k)])
     return _tpe("tpe_aw", cfg, data.ArrayLayout(slot, k),
                 data.ArrayLayout(slot, cfg.nnz_w),
-                lambda a, w: [(a[j].value, _match(w, a[j].index, width)) for j in range(k)])
+                lambda a, w: [(a[j].value, _select(((s.index, s.value) for s in w), a[j].index,
+                                                      width))
+                                  for j in range(k)])
 
 
 def array_input_layout(config) -> data.StructLayout:
