@@ -12,7 +12,7 @@ APT_PACKAGES := ccache iverilog opensta
 
 help:
 	@echo "make setup      create $(VENV) and install sparsegen with its toolchain"
-	@echo "make test       run the default test suite (5 to 8 minutes on 2 cores)"
+	@echo "make test       run the default test suite (5 to 9 minutes on 2 cores)"
 	@echo "make test-slow  run everything, including the slow full cross products"
 	@echo "make lint       ruff, and verilator --lint-only on every design at its defaults"
 	@echo "make gen        generate dbb-pe (block_size=8, nnz=4) into out/"
